@@ -1,0 +1,3 @@
+from mmedtui.cli import main
+
+main()

@@ -1,0 +1,224 @@
+"""A backend for any OpenAI-compatible chat endpoint: a vLLM or SGLang server, Ollama, or a hosted API.
+
+    OpenAIBackend(name="gpt4o", base_url="https://api.openai.com/v1", model="gpt-4o",
+                  api_key_env="OPENAI_API_KEY")
+    OpenAIBackend(name="local", base_url="http://127.0.0.1:8000/v1", model="Qwen/Qwen2.5-VL-7B-Instruct")
+
+Prompts in a batch go out concurrently (bounded), with timeouts and bounded retries. Every failure comes back
+in-band as ``Generation(error=...)`` with a short one-line reason; nothing is raised per item.
+
+The API key is read from the environment variable *named* in the config and sent only as the
+``Authorization`` header: it never appears in ``repr``, logs, errors or ``Generation.meta``.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import logging
+import os
+import random
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx
+from PIL import Image
+
+from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
+from mmedtui.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+#: Long side, in pixels, an image is shrunk to before upload.
+MAX_IMAGE_SIDE = 1024
+#: Longest wait a server's ``Retry-After`` may impose, in seconds (a bench must not stall for minutes).
+MAX_RETRY_AFTER = 30.0
+#: Longest exponential-backoff wait, in seconds.
+MAX_BACKOFF = 30.0
+
+
+def image_data_url(image: Image.Image) -> str:
+    """The image as a ``data:image/png;base64,...`` URL, shrunk to at most ``MAX_IMAGE_SIDE`` on its long side.
+
+    Why shrink: a full-resolution scan as base64 PNG runs to many megabytes per image, which breaks request-size
+    limits on many servers and dominates latency, while vision-language models resize to about this size anyway.
+    """
+    img = image if image.mode in ("RGB", "L") else image.convert("RGB")
+    long_side = max(img.size)
+    if long_side > MAX_IMAGE_SIDE:
+        scale = MAX_IMAGE_SIDE / long_side
+        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+        img = img.resize(size, Image.Resampling.LANCZOS)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` in seconds, capped; None if absent or not a number (HTTP dates fall back to backoff)."""
+    try:
+        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value is not None else None
+    except ValueError:
+        return None
+
+
+class OpenAIBackend(Backend):
+    """Chat completions over HTTP. ``max_retries`` counts retries after the first try (0 = try once)."""
+
+    remote = True
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        base_url: str,
+        model: str,
+        api_key_env: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+        backoff: float = 0.5,
+        concurrency: int = 4,
+        extra_body: dict | None = None,
+    ) -> None:
+        if not base_url.startswith(("http://", "https://")):
+            raise ConfigError(f"backend {name!r}: base_url must start with http:// or https://")
+        if timeout <= 0 or max_retries < 0 or backoff < 0 or concurrency < 1:
+            raise ConfigError(
+                f"backend {name!r}: need timeout > 0, max_retries >= 0, backoff >= 0, concurrency >= 1"
+            )
+        headers: dict[str, str] = {}
+        if api_key_env:
+            key = os.environ.get(api_key_env)
+            if not key:  # name the variable, never echo a value
+                raise ConfigError(f"backend {name!r}: environment variable {api_key_env} is unset or empty")
+            headers["Authorization"] = f"Bearer {key}"
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self.api_key_env = api_key_env
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.backoff = backoff
+        self.concurrency = concurrency
+        self.extra_body = dict(extra_body or {})
+        # The key lives only in the client's default headers (no attribute of ours holds it).
+        self._client = httpx.Client(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+        )
+
+    def __repr__(self) -> str:
+        return (
+            f"OpenAIBackend(name={self.name!r}, base_url={self.base_url!r}, model={self.model!r}, "
+            f"api_key_env={self.api_key_env!r})"
+        )
+
+    @property
+    def cache_identity(self) -> str:
+        """What, besides the prompt and sampling, decides the answer: used by ``CachedBackend`` keys."""
+        return f"openai|{self.base_url}|{self.model}|{json.dumps(self.extra_body, sort_keys=True, default=str)}"
+
+    def generate(self, prompts: list[Prompt], sampling: Sampling = Sampling()) -> list[Generation]:
+        if not prompts:
+            return []
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(prompts))) as pool:
+            return list(pool.map(lambda p: self._safe_one(p, sampling), prompts))  # map keeps order
+
+    def close(self) -> None:
+        self._client.close()
+
+    # -- one prompt ---------------------------------------------------------------------------------------
+
+    def _body(self, prompt: Prompt, sampling: Sampling) -> dict:
+        content: list[dict] = [{"type": "text", "text": prompt.user}]
+        content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in prompt.images]
+        body: dict = {
+            "model": self.model,
+            "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": content}],
+            "max_tokens": sampling.max_new_tokens,
+            "temperature": sampling.temperature,
+            "top_p": sampling.top_p,
+        }
+        if sampling.seed is not None:
+            body["seed"] = sampling.seed
+        body.update(self.extra_body)  # server-specific knobs (e.g. vLLM's chat_template_kwargs) win
+        return body
+
+    def _safe_one(self, prompt: Prompt, sampling: Sampling) -> Generation:
+        try:
+            return self._one(prompt, sampling)
+        except Exception as exc:  # a bug or bad image must cost one item, not the whole batch
+            return Generation(text="", error=_one_line(self._scrub(f"{type(exc).__name__}: {exc}")))
+
+    def _one(self, prompt: Prompt, sampling: Sampling) -> Generation:
+        body = self._body(prompt, sampling)  # encode images once, outside the retry loop
+        start = time.monotonic()
+        tries = 1 + self.max_retries
+        reason = ""
+
+        def meta(attempt: int) -> dict:
+            return {"backend": self.name, "model": self.model, "tries": attempt,
+                    "latency_s": round(time.monotonic() - start, 3)}
+
+        for attempt in range(1, tries + 1):
+            wait = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(1.0, 1.25)  # jitter
+            try:
+                resp = self._client.post("/chat/completions", json=body)
+            except httpx.TimeoutException:
+                reason = "timeout"
+            except httpx.TransportError:  # refused, reset, DNS, protocol errors
+                reason = "connection error"
+            else:
+                if resp.status_code == 429:
+                    reason = "rate limited (HTTP 429)"
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+                    wait = wait if retry_after is None else retry_after
+                elif resp.status_code >= 500:
+                    reason = f"HTTP {resp.status_code}"
+                elif resp.status_code >= 300:  # our request or URL is wrong: retrying cannot help
+                    return Generation(text="", error=self._http_error(resp), meta=meta(attempt))
+                else:
+                    return self._parse(resp, meta(attempt))
+            if attempt < tries:
+                log.debug("backend %s: %s on try %d, retrying in %.2fs", self.name, reason, attempt, wait)
+                time.sleep(wait)
+        return Generation(text="", error=f"{reason} after {tries} {'try' if tries == 1 else 'tries'}",
+                          meta=meta(tries))
+
+    def _parse(self, resp: httpx.Response, meta: dict) -> Generation:
+        try:
+            data = resp.json()
+            choice = data["choices"][0]
+            content = choice["message"]["content"]
+        except (ValueError, KeyError, IndexError, TypeError):
+            return Generation(text="", error="malformed response", meta=meta)
+        if isinstance(content, list):  # some servers return content parts
+            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+        if not isinstance(content, str) or not content.strip():
+            return Generation(text="", error="empty answer", meta=meta)
+        usage = data.get("usage") if isinstance(data, dict) else None
+        if isinstance(usage, dict):
+            meta["usage"] = {k: v for k, v in usage.items() if isinstance(v, int)}
+        if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
+            meta["finish_reason"] = choice["finish_reason"]
+        return Generation(text=content, meta=meta)
+
+    def _http_error(self, resp: httpx.Response) -> str:
+        try:
+            detail = resp.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            detail = resp.text
+        return _one_line(self._scrub(f"HTTP {resp.status_code}: {detail}"))  # scrub before cutting
+
+    def _scrub(self, text: str) -> str:
+        """Remove the key from text that came from elsewhere (a server may echo request headers)."""
+        key = self._client.headers.get("Authorization", "").removeprefix("Bearer ")
+        return text.replace(key, "***") if key else text

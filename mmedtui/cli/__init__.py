@@ -1,0 +1,75 @@
+"""The ``mmedtui`` command. Start-up stays light: torch and transformers load only inside commands."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from mmedtui import DISCLAIMER, __version__
+from mmedtui.errors import UserError
+
+app = typer.Typer(
+    name="mmedtui",
+    help=f"Multi-agent medical VQA (MMedAgent-RL) in the terminal. {DISCLAIMER}",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mmedtui {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Show the version and exit.")) -> None:
+    """Multi-agent medical VQA in the terminal. Research use only."""
+
+
+def _register() -> None:
+    from mmedtui.cli import consult, data
+
+    app.command("consult")(consult.consult)
+    app.add_typer(data.app, name="data")
+    try:
+        from mmedtui.cli import bench, train
+        app.command("bench")(bench.bench)
+        app.add_typer(train.app, name="train")
+    except ImportError:
+        pass
+
+
+_register()
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"mmedtui: {message}", err=True)
+    raise SystemExit(code)
+
+
+def main() -> None:
+    """Entry point: user errors -> one line and exit 2; internal errors -> one line and exit 1."""
+    try:
+        code = app(standalone_mode=False)
+    except UserError as exc:
+        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 2)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", 130)
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.TyperException as exc:  # usage errors (typer's click): their message and exit code 2
+        exc.show()
+        raise SystemExit(exc.exit_code) from None
+    except Exception as exc:
+        if os.environ.get("MMEDTUI_DEBUG"):
+            raise
+        fail(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+             "(set MMEDTUI_DEBUG=1 for a traceback)", 1)
+    else:
+        sys.exit(code if isinstance(code, int) else 0)

@@ -1,0 +1,66 @@
+"""``mmedtui consult IMAGE``: one consultation, shown in the Textual app, as Rich panels, or as JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+DEFAULT_QUESTION = "What abnormality, if any, is seen in this image?"
+
+
+class ImageMode(str, Enum):
+    auto = "auto"
+    tgp = "tgp"
+    sixel = "sixel"
+    halfcell = "halfcell"
+    unicode = "unicode"
+    none = "none"
+
+
+def consult(
+    image: Path = typer.Argument(..., help="PNG, JPEG, BMP, TIFF or DICOM file.", show_default=False),
+    question: str = typer.Option(DEFAULT_QUESTION, "-q", "--question", help="The question about the image."),
+    options: str = typer.Option("", "--options", help="Multiple choice: options separated by '|'."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object; no TUI."),
+    plain: bool = typer.Option(False, "--plain", help="Print readable panels as the steps finish; no TUI."),
+    agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
+    image_mode: ImageMode = typer.Option(ImageMode.auto, "--image-mode", help="Terminal image renderer."),
+    frame: int | None = typer.Option(None, "--frame", help="Frame of a multi-frame DICOM (default: middle)."),
+) -> None:
+    """Consult the triage doctor, the specialist panel and the attending physician about a scan."""
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.errors import UserError
+    from mmedtui.imaging import load_scan
+
+    if not question.strip():
+        raise UserError("--question: empty question")
+    scan = load_scan(image, frame=frame)
+    panel = load_panel(agents)
+    choices = [o.strip() for o in options.split("|") if o.strip()] or None
+    if not (as_json or plain) and sys.stdout.isatty():
+        try:
+            from mmedtui.tui import run_app
+        except ImportError:  # the TUI is optional until it ships; fall back to panels
+            pass
+        else:
+            run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices)
+            return
+    from mmedtui.consult import Case, Pipeline
+
+    case = Case(scan.image, question, choices, scan.meta.to_dict(), id=scan.meta.source)
+    try:
+        if as_json:
+            record = Pipeline(panel).run([case])[0]
+            print(json.dumps(record.to_dict(image=scan.meta.source), ensure_ascii=False, indent=2))
+        else:
+            from mmedtui.consult.plain import PlainView
+
+            view = PlainView(scan, question, choices)
+            record = Pipeline(panel).run([case], emit=view.on_event)[0]
+            view.finish(record)
+    finally:
+        panel.close()

@@ -1,0 +1,31 @@
+"""The outcome of one consultation, and its JSON form (design.md's ``consult --json`` shape)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmedtui import DISCLAIMER
+from mmedtui.agents.roles import Decision, Opinion, TriageDecision
+from mmedtui.consult.case import Case
+
+
+@dataclass
+class ConsultRecord:
+    case: Case
+    triage: TriageDecision | None = None
+    specialists: list[Opinion] = field(default_factory=list)
+    attending: Decision | None = None
+    seconds: float = 0.0
+
+    def to_dict(self, image: str = "") -> dict:
+        return {
+            "image": image,
+            "question": self.case.question,
+            "options": self.case.options,
+            "scan": self.case.meta,
+            "triage": self.triage.to_dict() if self.triage else None,
+            "specialists": [o.to_dict() for o in self.specialists],
+            "attending": self.attending.to_dict() if self.attending else None,
+            "seconds": round(self.seconds, 3),
+            "disclaimer": DISCLAIMER,
+        }

@@ -1,0 +1,21 @@
+"""Typed errors. A ``UserError`` is the user's to fix: the CLI prints its one line and exits 2."""
+
+
+class UserError(Exception):
+    """Bad input or usage (missing file, unreadable image, malformed config). Exit code 2."""
+
+
+class ImageError(UserError):
+    """An input image could not be read safely."""
+
+
+class ConfigError(UserError):
+    """A panel, profile or config file is malformed."""
+
+
+class DataError(UserError):
+    """A dataset is missing or malformed beyond recovery."""
+
+
+class BackendError(Exception):
+    """A model backend failed (timeout, HTTP error, garbage). Callers degrade, they do not crash."""

@@ -1,0 +1,134 @@
+"""`mmedtui consult` end to end: JSON shape, privacy of DICOM tags, and exit 2 with one line on bad input."""
+
+import json
+import struct
+import subprocess
+import sys
+import zlib
+
+import pytest
+
+from conftest import VQA_RAD_SCAN, needs_shared_data
+from mmedtui.cli import main
+
+
+def run_cli(capsys, monkeypatch, *args):
+    monkeypatch.setattr(sys, "argv", ["mmedtui", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    out, err = capsys.readouterr()
+    return exit_info.value.code, out, err
+
+
+def _png_header_claiming(width, height):
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+
+def _bad_inputs(tmp_path, scan_image):
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("this is not an image\n")
+    scan_image.save(tmp_path / "full.jpg", quality=90)
+    data = (tmp_path / "full.jpg").read_bytes()
+    (tmp_path / "truncated.jpg").write_bytes(data[: len(data) // 2])
+    (tmp_path / "random.dcm").write_bytes(bytes(range(256)) * 8)
+    (tmp_path / "folder.png").mkdir()
+    (tmp_path / "bomb.png").write_bytes(_png_header_claiming(60000, 60000))
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.file_meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.2"
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = ds.file_meta.MediaStorageSOPClassUID, generate_uid(), "CT"
+    ds.PatientName = "Doe^Jane"
+    ds.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
+    return ["missing.png", "empty.png", "text.png", "truncated.jpg", "random.dcm", "folder.png", "bomb.png",
+            "nopixels.dcm"]
+
+
+def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, scan_image, capsys, monkeypatch):
+    for name in _bad_inputs(tmp_path, scan_image):
+        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / name), "--json")
+        assert code == 2, (name, err)
+        assert out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1 and name in lines[0] and "Traceback" not in err, (name, err)
+        assert "Doe" not in err
+
+
+def test_bad_flags_and_panels_exit_2(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    code, _, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--agents",
+                           str(tmp_path / "nope.yaml"), "--json")
+    assert code == 2 and "nope.yaml" in err
+    code, _, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--image-mode", "x")
+    assert code == 2
+    code, _, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", " ", "--json")
+    assert code == 2 and "question" in err
+
+
+def _panel_file(tmp_path, tiny_model_dir):
+    path = tmp_path / "panel.yaml"
+    path.write_text(
+        f"models: {{t: {{backend: transformers, path: '{tiny_model_dir}'}}}}\n"
+        "triage: {model: t, max_new_tokens: 8}\nattending: {model: t, max_new_tokens: 8, temperature: 1.0, seed: 0}\n"
+        "specialists: {default: [{name: A, model: t, max_new_tokens: 8}, {name: B, model: t, max_new_tokens: 8},"
+        " {name: C, model: t, max_new_tokens: 8}]}\n")
+    return path
+
+
+def test_json_on_a_dicom_keeps_identifying_tags_out(tmp_path, tiny_model_dir, capsys, monkeypatch):
+    import pydicom
+    from pydicom.data import get_testdata_file
+
+    path = get_testdata_file("CT_small.dcm")
+    ds = pydicom.dcmread(path)
+    secrets = [str(ds.PatientName), str(ds.PatientID)] + [str(ds.get(t, "")) for t in
+                                                          ("PatientBirthDate", "InstitutionName", "ReferringPhysicianName")]
+    code, out, err = run_cli(capsys, monkeypatch, "consult", path, "-q", "Is there a mass?", "--json",
+                             "--agents", str(_panel_file(tmp_path, tiny_model_dir)))
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["scan"]["modality"] == "CT"
+    assert record["triage"]["department"] in ("Pathologist", "Radiologist", "Surgeon", "Oncologist",
+                                              "Endocrinologist", "Ophthalmologist", "Dermatologist")
+    for secret in filter(None, (s.strip() for s in secrets)):
+        assert secret not in out and secret not in err, secret
+
+
+def test_plain_view_prints_every_step(tmp_path, tiny_model_dir, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",
+                             "--agents", str(_panel_file(tmp_path, tiny_model_dir)))
+    assert code == 0, err
+    for title in ("Triage", "A - ", "B - ", "C - ", "Attending physician", "Research use only"):
+        assert title in out
+
+
+@needs_shared_data(VQA_RAD_SCAN)
+def test_readme_consult_on_a_real_scan_with_the_default_panel():
+    """The README's main command, as a user runs it (a real process, the embedded default panel)."""
+    proc = subprocess.run([sys.executable, "-m", "mmedtui", "consult", str(VQA_RAD_SCAN), "-q",
+                           "Are regions of the brain infarcted?", "--json"], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    record = json.loads(proc.stdout)
+    assert record["triage"]["department"]
+    assert len(record["specialists"]) >= 3
+    assert record["attending"]["answer"] or record["attending"]["error"]
+    assert record["disclaimer"] == "Research use only. Not for clinical decisions."
+
+
+def test_help_lists_the_commands_without_importing_torch():
+    code = ("import sys; sys.argv = ['mmedtui', '--help']\nfrom mmedtui.cli import main\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    for command in ("consult", "train", "bench", "data"):
+        assert command in proc.stdout
+    assert proc.stdout.strip().endswith("False")
