@@ -33,6 +33,7 @@ MODALITY_DEPARTMENT: tuple[tuple[str, str], ...] = (
     ("mammo", "Radiologist"),
     ("ct", "Radiologist"),
     ("mr", "Radiologist"),
+    ("mri", "Radiologist"),
     ("x-ray", "Radiologist"),
     ("xray", "Radiologist"),
     ("ultrasound", "Radiologist"),
