@@ -15,6 +15,7 @@ DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMED
 def list_(data_root: Path | None = DataRoot) -> None:
     """Each benchmark: where it was found (or how to get it), its layout, splits and counts."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     from mmedtui.tasks.catalog import list_tasks, resolve_data_root
@@ -23,11 +24,17 @@ def list_(data_root: Path | None = DataRoot) -> None:
     table = Table(title=f"Benchmarks under {root}")
     for column in ("name", "domain", "found", "layout", "splits"):
         table.add_column(column)
+    missing = []
     for row in list_tasks(root):
         splits = ", ".join(f"{k} {v}" for k, v in (row.get("splits") or {}).items())
-        found = str(row["path"]) if row.get("path") else f"[yellow]missing[/] - {row.get('how_to_get', '')}"
+        found = str(row["path"]) if row.get("path") else "[yellow]missing[/]"
+        if not row.get("path"):
+            missing.append(f"[bold]{row['name']}[/]: {escape(row.get('how_to_get', ''))}")
         table.add_row(row["name"], row.get("domain", ""), found, row.get("layout") or "-", splits or "-")
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    for line in missing:
+        console.print(line)
 
 
 @app.command()
