@@ -33,16 +33,12 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
 
 
 def _register() -> None:
-    from mmedtui.cli import consult, data
+    from mmedtui.cli import bench, consult, data, train
 
     app.command("consult")(consult.consult)
+    app.command("bench")(bench.bench)
+    app.add_typer(train.app, name="train")
     app.add_typer(data.app, name="data")
-    try:
-        from mmedtui.cli import bench, train
-        app.command("bench")(bench.bench)
-        app.add_typer(train.app, name="train")
-    except ImportError:
-        pass
 
 
 _register()

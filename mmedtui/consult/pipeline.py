@@ -60,7 +60,7 @@ class Pipeline:
         if self.options.specialists:
             self._specialists(records, emit)
         if self.options.attending:
-            self._attending(records, emit)
+            self.attend(records, emit)
         per_case = (time.perf_counter() - started) / max(1, len(cases))
         for record in records:
             record.seconds = per_case
@@ -105,7 +105,8 @@ class Pipeline:
                 status = "failed" if opinion.error else "done"
                 emit(Event("specialist", status, i, slot, s.name, result=opinion, error=opinion.error))
 
-    def _attending(self, records: list[ConsultRecord], emit: Emit) -> None:
+    def attend(self, records: list[ConsultRecord], emit: Emit) -> None:
+        """The attending stage alone, over records whose opinions are already there (the bench reuses them)."""
         spec, opts = self.attending_spec, self.options
         for i, _ in enumerate(records):
             emit(Event("attending", "started", i, name=spec.name))

@@ -1,0 +1,150 @@
+"""``results.json``, ``results.csv`` and ``samples.jsonl``: every file written whole or not at all.
+
+Each file is written to a temporary name in the output folder and moved into place with ``os.replace``,
+so an interrupted bench never leaves a half-written result. Every file carries the research-only
+disclaimer (JSON: a top-level field and one per sample line; CSV: a column).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from statistics import fmean
+
+from mmedtui import DISCLAIMER, __version__
+from mmedtui.bench.runner import TaskResult
+from mmedtui.bench.score import MC_METRICS
+
+CSV_FIELDS = ("task", "split", "system", "metric", "n", "accuracy", "ci95_lo", "ci95_hi", "unparsed", "failed",
+              "disclaimer")
+
+
+def _readable(fd: int) -> None:
+    """mkstemp makes 0600 files; results are ordinary files, so give them the usual umask-based mode."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _readable(fd)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class SamplesWriter:
+    """Streams sample lines to a temporary file; ``commit`` moves it to ``samples.jsonl``, ``discard`` drops it."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        _readable(fd)
+        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self.count = 0
+
+    def __call__(self, row: dict) -> None:
+        self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self.count += 1
+
+    def commit(self) -> None:
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self._file.close()
+        os.replace(self._tmp, self.path)
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+
+def _round(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
+def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tuple[str, ...], n_boot: int,
+                seed: int) -> list[dict]:
+    rows = []
+    for t in tasks:
+        if t.missing:
+            continue
+        for system in systems:
+            cells = {m: t.cells.get((system, m)) for m in metrics}
+            if not any(cells.values()):
+                continue  # e.g. a specialist no item's department called
+            row = {
+                "task": t.task, "split": t.split, "system": system,
+                "n": len(set().union(*(c.ids for c in cells.values() if c))),  # distinct items
+                "metrics": {m: _round(c.accuracy) if c else None for m, c in cells.items()},
+                "ci95": {m: c.ci95(n_boot, seed) if c else None for m, c in cells.items()},
+                "counts": {m: c.n if c else 0 for m, c in cells.items()},
+                "unparsed": {m: c.unparsed if c else 0 for m, c in cells.items() if m in MC_METRICS},
+                "failed": {m: c.failed if c else 0 for m, c in cells.items()},
+            }
+            open_cell = cells.get("open")
+            if open_cell and open_cell.recall:  # LLaVA-Med's token recall, beside exact match
+                row["open_recall"] = _round(100 * fmean(open_cell.recall))
+            rows.append(row)
+    return rows
+
+
+def averages(rows: list[dict], tasks: list[TaskResult], metric: str) -> dict[str, dict[str, float | None]]:
+    """Per system: the unweighted mean over the in-domain and the out-of-domain benchmarks that ran."""
+    domain = {t.task: t.in_domain for t in tasks}
+    out: dict[str, dict[str, float | None]] = {}
+    for system in dict.fromkeys(r["system"] for r in rows):
+        values = {True: [], False: []}
+        for r in rows:
+            if r["system"] == system and r["metrics"].get(metric) is not None:
+                values[domain[r["task"]]].append(r["metrics"][metric])
+        out[system] = {"in_domain": _round(fmean(values[True])) if values[True] else None,
+                       "out_of_domain": _round(fmean(values[False])) if values[False] else None}
+    return out
+
+
+def results_document(rows: list[dict], tasks: list[TaskResult], run: dict, metric: str) -> dict:
+    return {
+        "disclaimer": DISCLAIMER,
+        "mmedtui": __version__,
+        "run": run,
+        "results": rows,
+        "averages": {"metric": metric, "systems": averages(rows, tasks, metric)},
+        "tasks": [{"task": t.task, "split": t.split, "in_domain": t.in_domain, "layout": t.layout,
+                   "items": t.n_items, "cases": t.n_cases, "computed": t.computed, "seconds": round(t.seconds, 3),
+                   "items_per_s": _round(t.items_per_second), "notes": t.notes} for t in tasks if not t.missing],
+        "missing": [{"task": t.task, "split": t.split, "reason": t.missing} for t in tasks if t.missing],
+    }
+
+
+def results_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        for m, acc in r["metrics"].items():
+            if acc is None:
+                continue
+            lo, hi = r["ci95"][m] or (None, None)
+            writer.writerow({"task": r["task"], "split": r["split"], "system": r["system"], "metric": m,
+                             "n": r["counts"][m], "accuracy": acc, "ci95_lo": lo, "ci95_hi": hi,
+                             "unparsed": r["unparsed"].get(m, ""), "failed": r["failed"][m], "disclaimer": DISCLAIMER})
+    return buf.getvalue()
+
+
+def write_results(out_dir: Path, document: dict) -> None:
+    atomic_write_text(out_dir / "results.json", json.dumps(document, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / "results.csv", results_csv(document["results"]))

@@ -1,0 +1,216 @@
+"""Systems x tasks: load each benchmark, ask the agents in chunks, score every system on the shared outputs.
+
+How many times an item is asked: once per metric that covers it, i.e. at most twice — with options (``mc``
+for closed / native-MC items, ``open_mc`` for open ones) and without (``closed`` / ``open``). The default
+``--metrics mc`` asks the closed items once and never touches the open ones. Within one ask, each unit
+(see ``systems``) runs once and feeds every system that reads it. Chunks of ``chunk_size`` cases go through
+the pipeline together (it batches per stage); each finished chunk is appended to the work cache, so a
+killed run resumes after its last whole chunk and ends with the same results as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmedtui import DISCLAIMER
+from mmedtui.agents.panel import Panel
+from mmedtui.bench.score import METRICS, Cell, Outcome, outcome, score
+from mmedtui.bench.stages import Settings, Units, unit_failures
+from mmedtui.bench.systems import ATTENDING_UNITS, Baselines, unit_of
+from mmedtui.bench.work import WorkCache, digest
+from mmedtui.consult import Case
+from mmedtui.errors import DataError
+from mmedtui.tasks import TASKS
+from mmedtui.tasks.base import Item
+from mmedtui.tasks.choices import mc_set, open_mc_set
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+UNIT_ORDER = ("panel", "attending", "tts", "static", "no-curriculum", "no-triage", "no-specialists",
+              "self-consistency")
+Sink = Callable[[dict], None]
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    data_root: Path
+    tasks: tuple[str, ...]
+    systems: tuple[str, ...]
+    split: str | None = None              # None: each task's default split
+    metrics: tuple[str, ...] = ("mc",)
+    limit: int | None = None              # at most this many items per (task, metric), in split order
+    settings: Settings = field(default_factory=Settings)
+    chunk_size: int = 32
+    mc_protocol: str = "huatuo"
+    n_boot: int = 1000
+    work_dir: Path | None = None          # None: no resumable cache (in memory only)
+
+
+@dataclass
+class Entry:
+    """One case to ask: an item under one metric, with the options it is asked with (None: free text)."""
+
+    item: Item
+    metric: str
+    options: list[str] | None
+
+
+@dataclass
+class TaskResult:
+    task: str
+    split: str
+    in_domain: bool
+    missing: str | None = None   # why the benchmark could not run (shown in the table's footer)
+    layout: str = ""
+    notes: list[str] = field(default_factory=list)
+    n_items: int = 0             # items in the split
+    n_cases: int = 0             # cases asked (items x metrics covering them)
+    computed: int = 0            # cases that needed the models (the rest came from the work cache)
+    seconds: float = 0.0
+    cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
+
+    @property
+    def items_per_second(self) -> float | None:
+        return self.computed / self.seconds if self.computed and self.seconds > 0 else None
+
+
+def entries_for(items: list[Item], metrics: tuple[str, ...], limit: int | None, seed: int,
+                protocol: str) -> list[Entry]:
+    """The cases of one task: per metric, the first ``limit`` items it covers."""
+    out: list[Entry] = []
+    for metric in METRICS:
+        if metric not in metrics:
+            continue
+        if metric == "mc":
+            chosen = [Entry(it, metric, opts) for it, opts in mc_set(items, protocol).entries]
+        elif metric == "open_mc":  # distractors from the whole split, whatever the limit
+            chosen = [Entry(it, metric, opts) for it, opts in open_mc_set(items, seed=seed).entries]
+        else:
+            chosen = [Entry(it, metric, None) for it in items if it.kind == metric]
+        out += chosen[:limit] if limit is not None else chosen
+    return out
+
+
+def _needed_units(systems: tuple[str, ...]) -> list[str]:
+    units = {unit_of(s) for s in systems}
+    if units & set(ATTENDING_UNITS):
+        units.add("panel")
+    return [u for u in UNIT_ORDER if u in units]
+
+
+def _case(entry: Entry) -> Case:
+    images = entry.item.image_ref.load()
+    if not images:
+        raise DataError("no image")
+    # TODO(lead): Case holds one image; MMMU items with several are asked about the first.
+    return Case(images[0], entry.item.question, entry.options, {"modality": entry.item.modality},
+                id=entry.item.id)
+
+
+class Runner:
+    def __init__(self, panel: Panel, baselines: Baselines, config: BenchConfig, progress: Progress | None = None,
+                 sink: Sink | None = None) -> None:
+        self.panel, self.config, self.sink = panel, config, sink
+        self.units = Units(panel, baselines, config.settings)
+        self.progress = progress  # drawn on stderr by the CLI
+        self.needed = _needed_units(config.systems)
+        self.fingerprints = {u: self.units.fingerprint(u) for u in self.needed}
+
+    def run(self) -> list[TaskResult]:
+        return [self.run_task(name) for name in self.config.tasks]
+
+    def run_task(self, name: str) -> TaskResult:
+        task = TASKS[name]
+        split = self.config.split or task.default_split
+        result = TaskResult(name, split, task.in_domain)
+        try:
+            loaded = task.load(self.config.data_root, split)
+        except DataError as exc:
+            why = str(exc).removeprefix(f"{name}: ")
+            result.missing = why if task.how_to_get in why else f"{why} {task.how_to_get}"
+            return result
+        result.layout, result.notes, result.n_items = loaded.layout, loaded.notes, len(loaded.items)
+        s = self.config.settings
+        entries = entries_for(loaded.items, self.config.metrics, self.config.limit, s.seed, self.config.mc_protocol)
+        result.n_cases = len(entries)
+        cache = WorkCache(self.config.work_dir / f"{name}-{split}.jsonl" if self.config.work_dir else None)
+        bar = self.progress.add_task(f"{name}/{split}", total=len(entries)) if self.progress else None
+        size = max(1, self.config.chunk_size)
+        for start in range(0, len(entries), size):
+            chunk = entries[start:start + size]
+            started = time.perf_counter()
+            data, computed = self._chunk(chunk, name, split, cache, bar)
+            cache.flush()
+            if computed:
+                result.seconds += time.perf_counter() - started
+                result.computed += computed
+            self._score(chunk, data, name, split, result)
+            if bar is not None:
+                self.progress.update(bar, advance=len(chunk), description=f"{name}/{split}")
+        return result
+
+    def _chunk(self, chunk: list[Entry], task: str, split: str, cache: WorkCache,
+               bar: TaskID | None) -> tuple[list[dict], int]:
+        """Every needed unit of every case: from the cache, else computed in one batched pipeline run."""
+        case_fps = [digest([task, split, e.item.id, e.item.question, e.options, e.item.image_ref.names])
+                    for e in chunk]
+        data: list[dict] = [{} for _ in chunk]
+        cases: dict[int, Case | str] = {}  # loaded lazily: a fully cached chunk decodes no image
+        touched: set[int] = set()
+        for unit in self.needed:
+            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if unit in ATTENDING_UNITS else None])
+                    for i, fp in enumerate(case_fps)]
+            todo = []
+            for i, key in enumerate(keys):
+                hit = cache.get(key)
+                if hit is not None:
+                    data[i][unit] = hit
+                else:
+                    todo.append(i)
+            if not todo:
+                continue
+            if bar is not None:
+                self.progress.update(bar, description=f"{task}/{split} [dim]{unit}[/]")
+            for i in todo:
+                if i not in cases:
+                    try:
+                        cases[i] = _case(chunk[i])
+                    except Exception as exc:  # noqa: BLE001 - an unreadable image fails that item only
+                        cases[i] = f"image: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+            runnable = [i for i in todo if isinstance(cases[i], Case)]
+            outputs = self.units.compute(unit, [cases[i] for i in runnable],
+                                         [data[i].get("panel") for i in runnable]) if runnable else []
+            for i, out in zip(runnable, outputs):
+                data[i][unit] = out
+                cache.put(keys[i], out, item_id=chunk[i].item.id, unit=unit, persist=not unit_failures(out))
+            for i in todo:
+                if not isinstance(cases[i], Case):
+                    data[i][unit] = {"error": cases[i]}
+            touched.update(todo)
+        return data, len(touched)
+
+    def _score(self, chunk: list[Entry], data: list[dict], task: str, split: str, result: TaskResult) -> None:
+        for entry, units in zip(chunk, data):
+            for system in self.config.systems:
+                out = outcome(system, units, entry.options)
+                if out is None:  # a specialist this item's department did not call
+                    continue
+                scored = score(entry.metric, entry.item, entry.options, out)
+                result.cells.setdefault((system, entry.metric), Cell()).add(entry.item.id, scored, out.failed)
+                if self.sink is not None:
+                    self.sink(_sample(task, split, system, entry, out, scored))
+
+
+def _sample(task: str, split: str, system: str, entry: Entry, out: Outcome, scored: dict) -> dict:
+    """One line of samples.jsonl: the case as asked, every agent's output, the target and the verdict."""
+    item = entry.item
+    return {"task": task, "split": split, "id": item.id, "system": system, "metric": entry.metric,
+           "kind": item.kind, "question": item.question, "options": entry.options, "target": item.answer,
+           "answer": out.answer, **{k: v for k, v in scored.items() if k != "correct"},
+           "correct": {entry.metric: scored["correct"]}, "failed": out.failed, "error": out.error,
+           "agents": out.agents, "disclaimer": DISCLAIMER}

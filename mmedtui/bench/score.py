@@ -1,0 +1,107 @@
+"""From unit outputs to one answer per system, its score, and the per-cell accuracies with 95 % CIs.
+
+Metrics (design.md): ``mc`` closed + native multiple-choice items asked with options (the paper-comparable
+headline); ``open_mc`` open items asked with seeded distractors; ``closed`` / ``open`` free-text answers to
+the question as asked, scored by the one scorer (``open`` is exact match; ``open_recall`` rides along).
+A failed item (a backend error, not a garbage answer) counts as wrong and is counted in ``failed``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from mmedtui.bench.stages import backend_error
+from mmedtui.bench.systems import ATTENDING_UNITS, SPECIALIST_PREFIX, unit_of
+from mmedtui.consult.voting import majority
+from mmedtui.tasks.base import Item
+from mmedtui.tasks.scoring import LETTERS, bootstrap_ci, gold_index, is_correct, open_recall, parse_choice
+
+METRICS = ("mc", "closed", "open", "open_mc")
+MC_METRICS = ("mc", "open_mc")  # asked with options
+
+
+@dataclass
+class Outcome:
+    answer: str
+    error: str | None = None       # a backend failure: the item counts as failed for this system
+    agents: dict = field(default_factory=dict)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+
+def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> Outcome | None:
+    """The system's answer to one case, or None when it did not take part (a specialist not consulted)."""
+    data = units[unit_of(system)]
+    if data.get("error"):  # the whole unit failed (unreadable image, a model that would not load)
+        return Outcome("", data["error"])
+    if system == "majority-vote" or system.startswith(SPECIALIST_PREFIX):
+        opinions = data.get("specialists") or []
+        agents = {"triage": data.get("triage"), "specialists": opinions}
+        if system.startswith(SPECIALIST_PREFIX):
+            mine = next((o for o in opinions if o["name"] == system[len(SPECIALIST_PREFIX):]), None)
+            if mine is None:
+                return None
+            error = mine.get("error")
+            return Outcome(mine.get("answer") or "", error if backend_error(error) else None, agents)
+        answered = [o for o in opinions if not backend_error(o.get("error"))]
+        if opinions and not answered:
+            return Outcome("", opinions[0].get("error"), agents)
+        best, _ = majority([o.get("answer") or "" for o in answered], options)
+        return Outcome(answered[best].get("answer") or "" if best is not None else "", None, agents)
+    # Pipeline systems: the attending's answer, with the triage / opinions it saw.
+    agents = {**units.get("panel", {}), **data} if unit_of(system) in ATTENDING_UNITS else dict(data)
+    attending = data.get("attending") or {}
+    error = attending.get("error")
+    return Outcome(attending.get("answer") or "", error if backend_error(error) else None, agents)
+
+
+def score(metric: str, item: Item, options: list[str] | None, out: Outcome) -> dict:
+    """Correctness of one answer, plus what the samples file shows about it."""
+    result: dict = {"correct": False}
+    if metric in MC_METRICS:
+        choice = None if out.failed else parse_choice(out.answer, options or [])
+        gold = gold_index(item, options)
+        result.update(choice=LETTERS[choice] if choice is not None else None,
+                      target_choice=LETTERS[gold] if gold is not None else None,
+                      unparsed=not out.failed and choice is None,
+                      correct=choice is not None and choice == gold)
+    else:
+        result["correct"] = not out.failed and is_correct(out.answer, item, None)
+        if metric == "open":
+            result["recall"] = 0.0 if out.failed else open_recall(out.answer, item.meta.get("answers") or item.answer)
+    return result
+
+
+@dataclass
+class Cell:
+    """One (task, system, metric): outcomes in item order."""
+
+    correct: list[bool] = field(default_factory=list)
+    ids: set[str] = field(default_factory=set)
+    recall: list[float] = field(default_factory=list)
+    unparsed: int = 0
+    failed: int = 0
+
+    def add(self, item_id: str, scored: dict, failed: bool) -> None:
+        self.ids.add(item_id)
+        self.correct.append(bool(scored["correct"]))
+        if "recall" in scored:
+            self.recall.append(float(scored["recall"]))
+        self.unparsed += bool(scored.get("unparsed"))
+        self.failed += failed
+
+    @property
+    def n(self) -> int:
+        return len(self.correct)
+
+    @property
+    def accuracy(self) -> float | None:
+        return 100.0 * sum(self.correct) / self.n if self.n else None
+
+    def ci95(self, n_boot: int, seed: int) -> list[float] | None:
+        if not self.n:
+            return None
+        lo, hi = bootstrap_ci(self.correct, n_boot=n_boot, seed=seed)
+        return [round(lo, 2), round(hi, 2)]

@@ -1,0 +1,64 @@
+"""Throughput of the full consultation (triage -> specialists -> attending): batched vs one case at a time.
+
+    python -m mmedtui.bench.speed ../shared/data                 # default panel, 32 VQA-RAD test mc cases
+    python -m mmedtui.bench.speed ../shared/data --limit 64 --chunk 16 --agents my-panel.yaml
+
+Both runs ask the same cases in the same process; images are decoded and every backend is loaded and
+warmed up before the clock starts, so the ratio measures batching alone (no work cache, no response cache).
+``--repeats`` interleaves batched and unbatched runs and reports medians: on a shared machine the load
+drifts, and interleaving keeps the drift from favouring one side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from pathlib import Path
+
+
+def measure(pipeline, cases: list, chunk: int) -> float:
+    """Cases per second over ``cases`` run ``chunk`` at a time."""
+    started = time.perf_counter()
+    for start in range(0, len(cases), chunk):
+        pipeline.run(cases[start:start + chunk])
+    return len(cases) / (time.perf_counter() - started)
+
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("data_root", type=Path, help="Folder holding vqa-rad/ (e.g. ../shared/data).")
+    parser.add_argument("--limit", type=int, default=32, help="Cases to ask (VQA-RAD test, closed, with options).")
+    parser.add_argument("--chunk", type=int, default=32, help="Cases per batched pipeline run.")
+    parser.add_argument("--agents", type=Path, default=None, help="Panel YAML (default: assets/panel.yaml).")
+    parser.add_argument("--repeats", type=int, default=1, help="Interleaved repetitions; medians are reported.")
+    args = parser.parse_args(argv)
+
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.consult import Case, Pipeline
+    from mmedtui.tasks import get_task
+    from mmedtui.tasks.choices import mc_set
+
+    items = get_task("vqa-rad").load(args.data_root, "test").items
+    entries = mc_set(items).entries[: args.limit]
+    cases = [Case(it.image_ref.load()[0], it.question, opts, {"modality": it.modality}, id=it.id)
+             for it, opts in entries]
+    panel = load_panel(args.agents)
+    try:
+        pipeline = Pipeline(panel)
+        pipeline.run(cases[:2])  # load every backend and warm its kernels outside the timing
+        runs = [(measure(pipeline, cases, args.chunk), measure(pipeline, cases, 1)) for _ in range(args.repeats)]
+        batched = statistics.median(b for b, _ in runs)
+        single = statistics.median(u for _, u in runs)
+    finally:
+        panel.close()
+    print(f"panel {panel.source}; {len(cases)} VQA-RAD test cases; full pipeline (1 triage + "
+          f"{len(panel.specialists_for('Radiologist'))} specialists + 1 attending per case), median of {args.repeats}")
+    print(f"batched (chunk {args.chunk}): {batched:.2f} items/s")
+    print(f"unbatched (chunk 1):  {single:.2f} items/s")
+    print(f"speed-up: {batched / single:.2f}x")
+    return {"batched": batched, "unbatched": single, "ratio": batched / single}
+
+
+if __name__ == "__main__":
+    main()

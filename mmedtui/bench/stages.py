@@ -1,0 +1,131 @@
+"""Computing units (see ``systems``) for a batch of cases with the one consultation ``Pipeline``.
+
+The bench does not re-implement any stage: every unit is a ``Pipeline`` run with switches, and the
+attending-type units re-run only the attending stage on stored triage + specialist outputs, so the
+specialists answer each item once for every system that reads them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from typing import Callable
+
+from mmedtui.agents.panel import AgentSpec, Panel
+from mmedtui.agents.roles import Opinion, TriageDecision
+from mmedtui.bench.systems import ATTENDING_UNITS, Baselines
+from mmedtui.bench.work import digest, weights_stamp
+from mmedtui.consult import Case, ConsultRecord, Pipeline
+from mmedtui.consult.events import Event
+from mmedtui.consult.pipeline import PipelineOptions
+
+# Errors that mean "the model answered, badly": scored wrong, not counted as a failed item.
+GARBAGE_ERRORS = frozenset({"empty answer"})
+
+
+@dataclass(frozen=True)
+class Settings:
+    samples: int = 5            # TTS and self-consistency draws
+    temperature: float = 1.0    # their sampling temperature (the paper's 1.0)
+    seed: int = 0
+
+
+def backend_error(error: str | None) -> bool:
+    return bool(error) and error not in GARBAGE_ERRORS
+
+
+def unit_failures(data: dict) -> list[str]:
+    """Backend errors inside a unit's output (garbage answers are not failures)."""
+    errors = [data["error"]] if data.get("error") else []
+    errors += [o["error"] for o in data.get("specialists") or [] if backend_error(o.get("error"))]
+    attending = data.get("attending") or {}
+    if backend_error(attending.get("error")):
+        errors.append(attending["error"])
+    return errors
+
+
+def _record(case: Case, panel_data: dict | None) -> ConsultRecord:
+    """A consultation rebuilt from a stored panel unit, ready for the attending stage."""
+    record = ConsultRecord(case)
+    if panel_data:
+        t = panel_data.get("triage") or {}
+        record.triage = TriageDecision(t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"))
+        record.specialists = [Opinion(**o) for o in panel_data.get("specialists") or []]
+    return record
+
+
+def _dump(record: ConsultRecord, parts: tuple[str, ...]) -> dict:
+    out: dict = {}
+    if "triage" in parts:
+        out["triage"] = record.triage.to_dict() if record.triage else None
+    if "specialists" in parts:
+        out["specialists"] = [o.to_dict() for o in record.specialists]
+    if "attending" in parts:
+        out["attending"] = record.attending.to_dict() if record.attending else None
+    return out
+
+
+class Units:
+    """What each unit runs, and the configuration digest that keys its cached outputs."""
+
+    def __init__(self, panel: Panel, baselines: Baselines, settings: Settings) -> None:
+        self.panel, self.baselines, self.settings = panel, baselines, settings
+
+    # -- configuration ---------------------------------------------------------------------------
+    def attending_spec(self, unit: str) -> AgentSpec:
+        b = self.baselines
+        spec = {"static": b.static_attending, "no-curriculum": b.no_curriculum_attending,
+                "self-consistency": b.sc_agent or b.static_attending}.get(unit)
+        return spec or self.panel.attending
+
+    def options(self, unit: str) -> PipelineOptions:
+        s, b = self.settings, self.baselines
+        if unit == "tts":
+            return PipelineOptions(attending_samples=s.samples, sample_temperature=s.temperature, seed=s.seed)
+        if unit == "self-consistency":  # a baseline agent's own temperature wins over the bench's
+            temperature = b.sc_agent.temperature if b.sc_agent and b.sc_agent.temperature > 0 else s.temperature
+            return PipelineOptions(triage=False, specialists=False, attending_samples=b.sc_samples or s.samples,
+                                   sample_temperature=temperature, seed=s.seed)
+        switches = {"panel": {"attending": False}, "no-triage": {"triage": False},
+                    "no-specialists": {"triage": False, "specialists": False}}.get(unit, {})
+        return PipelineOptions(seed=s.seed, **switches)
+
+    def _agent(self, spec: AgentSpec) -> dict:
+        model = self.panel.models[spec.model]
+        return {"spec": spec, "model": model, "weights": weights_stamp(model, self.panel.base_dir)}
+
+    def fingerprint(self, unit: str) -> str:
+        """Digest of everything besides the case that decides the unit's output."""
+        p = self.panel
+        agents: list = []
+        if unit in ("panel", "no-triage"):
+            agents += [self._agent(p.triage)] if unit == "panel" else []
+            agents += [{k: [self._agent(s) for s in v]} for k, v in sorted(p.specialists.items())]
+        if unit != "panel":
+            agents.append(self._agent(self.attending_spec(unit)))
+        prompts = {r: resources.files("mmedtui.agents").joinpath(f"prompts/{r}.txt").read_text(encoding="utf-8")
+                   for r in ("triage", "specialist", "attending")}
+        return digest({"unit": unit, "agents": agents, "options": self.options(unit),
+                       "departments": p.departments, "prompts": prompts})
+
+    # -- computing -------------------------------------------------------------------------------
+    def compute(self, unit: str, cases: list[Case], deps: list[dict | None],
+                emit: Callable[[Event], None] | None = None) -> list[dict]:
+        """One output dict per case; a stage that raises marks every case of the batch failed."""
+        try:
+            return self._compute(unit, cases, deps, emit)
+        except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that will not load: the bench goes on
+            message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+            return [{"error": message} for _ in cases]
+
+    def _compute(self, unit: str, cases: list[Case], deps: list[dict | None],
+                 emit: Callable[[Event], None] | None) -> list[dict]:
+        pipeline = Pipeline(self.panel, self.options(unit), attending=self.attending_spec(unit))
+        if unit in ATTENDING_UNITS:
+            records = [_record(c, d) for c, d in zip(cases, deps)]
+            # The attending stage alone, on opinions computed once for every system (see module doc).
+            pipeline.attend(records, emit or (lambda e: None))
+            return [_dump(r, ("attending",)) for r in records]
+        records = pipeline.run(cases, emit)
+        parts = {"panel": ("triage", "specialists"), "no-triage": ("triage", "specialists", "attending")}
+        return [_dump(r, parts.get(unit, ("attending",))) for r in records]

@@ -1,0 +1,84 @@
+"""The Rich table in the shape of the paper's Table 1: systems as rows, benchmarks then domain averages."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from mmedtui import DISCLAIMER
+from mmedtui.bench.runner import TaskResult
+from mmedtui.bench.systems import ABLATIONS, OURS, SPECIALIST_PREFIX
+
+TABLE_ORDER = ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med")
+TITLES = {"vqa-rad": "VQA-RAD", "slake": "SLAKE", "pathvqa": "PathVQA", "omnimedvqa": "OmniMedVQA",
+          "mmmu-med": "MMMU-Med"}
+METRIC_WORDS = {"mc": "multiple-choice accuracy over closed questions", "open_mc": "multiple-choice accuracy "
+                "over open questions (seeded distractors)", "closed": "free-text closed accuracy",
+                "open": "free-text open exact match"}
+
+
+def _group(system: str) -> int:
+    if system.startswith(SPECIALIST_PREFIX):
+        return 0
+    return 2 if system in OURS else 3 if system in ABLATIONS else 1
+
+
+def _cell(row: dict | None, metric: str, best: bool) -> Text:
+    if row is None or row["metrics"].get(metric) is None:
+        return Text("-", style="dim")
+    text = Text(f"{row['metrics'][metric]:.1f}", style="bold" if best else "")
+    lo, hi = row["ci95"][metric]
+    text.append(f"\n[{lo:.1f}, {hi:.1f}]", style="dim")
+    if row["failed"][metric]:
+        text.append(f"\n{row['failed'][metric]} failed", style="red")
+    return text
+
+
+def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], metric: str,
+           avgs: dict[str, dict[str, float | None]]) -> Group:
+    ran = sorted(tasks, key=lambda t: TABLE_ORDER.index(t.task) if t.task in TABLE_ORDER else 99)
+    by = {(r["system"], r["task"]): r for r in rows}
+    table = Table(title=f"mmedtui bench - {metric}", title_justify="left")
+    table.add_column("system", no_wrap=True)
+    for t in ran:
+        n = max((r["counts"].get(metric, 0) for r in rows if r["task"] == t.task), default=0)
+        head = f"{TITLES.get(t.task, t.task)}\n{t.split}" + ("\nmissing" if t.missing else f" n={n}")
+        table.add_column(head, justify="right", style="dim" if t.missing else None)
+    domains = [(key, label) for key, label, flag in (("in_domain", "in-domain\navg", True),
+                                                     ("out_of_domain", "out-of-domain\navg", False))
+               if any(t.in_domain == flag and not t.missing for t in ran)]
+    for _, label in domains:
+        table.add_column(label, justify="right")
+    best = {t.task: max((by[(s, t.task)]["metrics"].get(metric) or -1 for s in systems if (s, t.task) in by),
+                        default=None) for t in ran}
+    shown = [s for s in systems if any((s, t.task) in by for t in ran)] or list(systems)
+    for i, system in enumerate(shown):
+        cells = []
+        for t in ran:
+            row = by.get((system, t.task))
+            cells.append(_cell(row, metric, row is not None and row["metrics"].get(metric) == best[t.task]))
+        for key, _ in domains:
+            value = avgs.get(system, {}).get(key)
+            cells.append(Text("-" if value is None else f"{value:.1f}", style="dim" if value is None else ""))
+        last = i + 1 == len(shown) or _group(shown[i + 1]) != _group(system)
+        table.add_row(escape(system), *cells, end_section=last)
+    return Group(table, footer(rows, tasks, metric))
+
+
+def footer(rows: list[dict], tasks: list[TaskResult], metric: str) -> Text:
+    text = Text(f"{metric}: {METRIC_WORDS.get(metric, metric)} (%), 95 % bootstrap CI in brackets; averages are "
+                "unweighted over the benchmarks that ran; failed items count as wrong.", style="dim")
+    if metric == "mc":
+        text.append("\nChance on yes/no items is 50 %.", style="dim")
+    unparsed = sum(r["unparsed"].get(metric, 0) for r in rows)
+    if unparsed:
+        text.append(f"\n{unparsed} answer(s) over all rows named no option (counted wrong; see samples.jsonl).",
+                    style="dim")
+    for t in tasks:
+        if t.missing:
+            text.append(f"\nmissing {t.task} ({t.split}): ", style="yellow")
+            text.append(t.missing)
+    text.append(f"\n{DISCLAIMER}", style="italic")
+    return text
