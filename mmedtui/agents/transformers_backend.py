@@ -23,13 +23,16 @@ def _messages(prompt: Prompt) -> list[dict]:
 
 class TransformersBackend(Backend):
     def __init__(self, *, name: str, path: str, device: str = "auto", dtype: str = "auto",
-                 max_pixels: int | None = None, batch_size: int = 8, trust_remote_code: bool = False):
+                 max_pixels: int | None = None, batch_size: int = 8, trust_remote_code: bool = False,
+                 threads: int | None = None):
         import torch
         import transformers
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
         from mmedtui.agents.qwen_processor import ImageOnlyQwen2_5_VLProcessor
 
+        if threads:  # process-wide: tiny models run fastest on few threads when cores are contended
+            torch.set_num_threads(threads)
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         self.name, self.path, self.batch_size = name, str(path), batch_size

@@ -47,7 +47,10 @@ def consult(
         except ImportError:  # the TUI is optional until it ships; fall back to panels
             pass
         else:
-            run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices)
+            try:
+                run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices)
+            finally:
+                panel.close()
             return
     from mmedtui.consult import Case, Pipeline
 

@@ -1,0 +1,65 @@
+"""The Textual app of ``mmedtui consult``: the scan, then the triage, the specialists and the attending.
+
+Importing this package costs nothing: Textual and textual-image load in ``create_app``. The factory is what
+the CLI and the tests share (the tests pass a scripted panel and an explicit image mode)::
+
+    app = create_app(scan, "Is there a fracture?", panel, image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot: ...
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mmedtui.agents.panel import Panel
+    from mmedtui.imaging import Scan
+    from mmedtui.tui.app import ConsultApp
+
+__all__ = ["create_app", "run_app"]
+
+
+def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
+               options: list[str] | None = None) -> ConsultApp:
+    """Build the app. Picks the image renderer now (textual-image must query the terminal before Textual
+    starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none."""
+    from mmedtui.errors import UserError
+    from mmedtui.tui.image import widget_class
+
+    try:
+        image_cls = widget_class(image_mode)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    from mmedtui.tui.app import ConsultApp
+
+    renderer = "" if image_cls is not None else ("none" if image_mode == "none" else "unavailable here")
+    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer)
+
+
+def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
+            options: list[str] | None = None) -> None:
+    """Create the app and run it until the user quits."""
+    app = create_app(scan, question, panel, image_mode=image_mode, options=options)
+    _warm_up(panel)
+    app.run()
+
+
+def _warm_up(panel: Panel) -> None:
+    """Start building the panel's backends (imports, weights) while Textual starts, in a daemon thread.
+
+    The first run waits for them on the panel's lock instead of starting from scratch; a backend that fails
+    to build here fails again in the run, where the app shows the error.
+    """
+    import threading
+
+    keys = dict.fromkeys([panel.triage.model, *(s.model for specs in panel.specialists.values() for s in specs),
+                          panel.attending.model])
+
+    def build() -> None:
+        for key in keys:
+            try:
+                panel.backend(key)
+            except Exception:  # noqa: BLE001, S110 - reported by the run itself
+                pass
+
+    threading.Thread(target=build, name="mmedtui-warm-up", daemon=True).start()

@@ -1,0 +1,131 @@
+"""Saving a consultation: a Markdown transcript and its JSON twin, written atomically, free of identifying data.
+
+The JSON is ``ConsultRecord.to_dict(image=<file name only>)`` (the ``consult --json`` shape); the scan
+metadata in it is ``ScanMeta.to_dict()``, which never holds DICOM patient tags.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from mmedtui import DISCLAIMER, __version__
+from mmedtui.consult.record import ConsultRecord
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def clean(text: str | None) -> str:
+    """Model text made safe to show or store: control and bidi-override characters become U+FFFD."""
+    return _CONTROL.sub("\ufffd", text or "").replace("\t", " ")
+
+
+def _md(text: str | None) -> str:
+    return _MD_SPECIAL.sub(r"\\\1", clean(text)).strip()
+
+
+def _quote(text: str | None) -> str:
+    body = _md(text)
+    return "\n".join(f"> {line}" if line else ">" for line in body.splitlines()) if body else "> (none)"
+
+
+def scan_facts(meta: dict) -> str:
+    """'JPEG, 566×555, CT, HEAD' from ``ScanMeta.to_dict()``."""
+    facts = [meta.get("format") or "", f"{meta.get('width', '?')}×{meta.get('height', '?')}"]
+    facts += [str(v) for v in (meta.get("modality"), meta.get("body_part")) if v]
+    if (meta.get("frames") or 1) > 1:
+        facts.append(f"frame {meta.get('frame', 0) + 1} of {meta['frames']}")
+    return ", ".join(f for f in facts if f)
+
+
+def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage doctor",
+                attending_name: str = "Attending physician") -> str:
+    case = record.case
+    lines = ["# mmedtui consultation", "", f"> **{DISCLAIMER}**", "",
+             f"- **Image:** {_md(Path(image).name)} ({_md(scan_facts(case.meta))})",
+             f"- **Question:** {_md(case.question)}"]
+    if case.options:
+        lines.append("- **Options:** " + "; ".join(f"{chr(65 + i)}. {_md(o)}" for i, o in enumerate(case.options)))
+    lines += ["", f"## Triage ({_md(triage_name)})", ""]
+    if record.triage:
+        note = {"scored": " (the model's most likely department)", "default": " (fallback)"}.get(
+            record.triage.fallback or "", "")
+        lines += [f"**Department:** {_md(record.triage.department)}{note}", "", _quote(record.triage.rationale)]
+    else:
+        lines.append("(not reached)")
+    lines += ["", "## Specialists", ""]
+    for opinion in record.specialists or []:
+        lines += [f"### {_md(opinion.name)} ({_md(opinion.department)})", ""]
+        if opinion.error:
+            lines.append(f"**Failed:** {_md(opinion.error)}")
+        else:
+            lines.append(f"**Answer:** {_md(opinion.answer)}")
+        if opinion.reasoning:
+            lines += ["", _quote(opinion.reasoning)]
+        lines.append("")
+    if not record.specialists:
+        lines += ["(none)", ""]
+    lines += [f"## Decision ({_md(attending_name)})", ""]
+    decision = record.attending
+    if decision is None:
+        lines.append("(not reached)")
+    else:
+        if decision.error:
+            lines.append(f"**Failed:** {_md(decision.error)}")
+        if decision.answer:
+            lines.append(f"**Answer:** {_md(decision.answer)}")
+        lines.append("")
+        lines.append(f"- Followed: {_md(', '.join(decision.followed)) or '(none)'}")
+        lines.append(f"- Overruled: {_md(', '.join(decision.overruled)) or '(none)'}")
+        if decision.votes:
+            lines.append(f"- Sampled answers: {_md(', '.join(decision.votes))}")
+        lines += ["", "**Reasoning:**", "", _quote(decision.reasoning)]
+    lines += ["", "---", "", f"mmedtui {__version__}, {record.seconds:.1f} s. {DISCLAIMER}", ""]
+    return "\n".join(lines)
+
+
+def to_json(record: ConsultRecord, image: str) -> str:
+    return json.dumps(record.to_dict(image=Path(image).name), ensure_ascii=False, indent=2) + "\n"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def transcript_paths(target: str | os.PathLike, default_stem: str) -> tuple[Path, Path]:
+    """(markdown, json) paths for what the user typed: a folder, a stem, or a name ending .md / .json."""
+    raw = os.path.expanduser(str(target).strip()) or "."
+    path = Path(raw)
+    if raw.endswith(os.sep) or path.is_dir():
+        path = path / default_stem
+    elif path.suffix.lower() in (".md", ".markdown", ".json"):
+        path = path.with_suffix("")
+    return path.with_name(path.name + ".md"), path.with_name(path.name + ".json")
+
+
+def save(record: ConsultRecord, image: str, target: str | os.PathLike, default_stem: str,
+         **names: str) -> tuple[Path, Path]:
+    """Write both files; returns their paths. Raises OSError (folder missing, no permission, ...)."""
+    md_path, json_path = transcript_paths(target, default_stem)
+    if not md_path.parent.is_dir():
+        raise FileNotFoundError(f"folder {md_path.parent} does not exist")
+    write_atomic(md_path, to_markdown(record, image, **names))
+    write_atomic(json_path, to_json(record, image))
+    return md_path, json_path
