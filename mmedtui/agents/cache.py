@@ -109,6 +109,8 @@ class CachedBackend(Backend):
     def _load(self, key: str) -> Generation | None:
         try:
             data = json.loads(self.path_for(key).read_text(encoding="utf-8"))
+            if not isinstance(data["text"], str):  # valid JSON, but not an answer we wrote: a miss
+                return None
             return Generation(text=data["text"], meta={**data.get("meta", {}), "cached": True})
         except FileNotFoundError:
             return None

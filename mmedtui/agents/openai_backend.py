@@ -36,6 +36,8 @@ MAX_IMAGE_SIDE = 1024
 MAX_RETRY_AFTER = 30.0
 #: Longest exponential-backoff wait, in seconds.
 MAX_BACKOFF = 30.0
+#: Largest answer body read, in bytes (a chat completion is a few KiB; a runaway server must not fill memory).
+MAX_RESPONSE_BYTES = 16 * 1024**2
 
 
 def image_data_url(image: Image.Image) -> str:
@@ -63,9 +65,16 @@ def _one_line(text: str, limit: int = 120) -> str:
 def _retry_after(value: str | None) -> float | None:
     """``Retry-After`` in seconds, capped; None if absent or not a number (HTTP dates fall back to backoff)."""
     try:
-        return min(max(float(value), 0.0), MAX_RETRY_AFTER) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or seconds != seconds:  # "nan" parses, and would make time.sleep raise
+        return None
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+class _TooLarge(Exception):
+    """The answer body went over ``MAX_RESPONSE_BYTES``."""
 
 
 class OpenAIBackend(Backend):
@@ -171,7 +180,9 @@ class OpenAIBackend(Backend):
         for attempt in range(1, tries + 1):
             wait = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(1.0, 1.25)  # jitter
             try:
-                resp = self._client.post("/chat/completions", json=body)
+                resp = self._post(body)
+            except _TooLarge:  # a misbehaving server: asking again would only repeat it
+                return Generation(text="", error="response too large", meta=meta(attempt))
             except httpx.TimeoutException:
                 reason = "timeout"
             except httpx.TransportError:  # refused, reset, DNS, protocol errors
@@ -193,6 +204,23 @@ class OpenAIBackend(Backend):
         return Generation(text="", error=f"{reason} after {tries} {'try' if tries == 1 else 'tries'}",
                           meta=meta(tries))
 
+    def _post(self, body: dict) -> httpx.Response:
+        """POST and read the whole answer. httpx's timeout bounds each wait for bytes; this also bounds the
+        whole try, so a server that trickles its answer a byte at a time cannot hold a bench for ever."""
+        deadline = time.monotonic() + self.timeout
+        with self._client.stream("POST", "/chat/completions", json=body) as resp:
+            data = bytearray()
+            for chunk in resp.iter_bytes():  # decoded bytes: a gzip bomb counts at its unpacked size
+                data += chunk
+                if len(data) > MAX_RESPONSE_BYTES:
+                    raise _TooLarge
+                if time.monotonic() > deadline:
+                    raise httpx.ReadTimeout("answer not complete within the timeout", request=resp.request)
+            # Already decoded: keep the headers that matter (Retry-After, the charset), not the encodings.
+            headers = [(k, v) for k, v in resp.headers.multi_items()
+                       if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")]
+            return httpx.Response(resp.status_code, headers=headers, content=bytes(data), request=resp.request)
+
     def _parse(self, resp: httpx.Response, meta: dict) -> Generation:
         try:
             data = resp.json()
@@ -201,7 +229,7 @@ class OpenAIBackend(Backend):
         except (ValueError, KeyError, IndexError, TypeError):
             return Generation(text="", error="malformed response", meta=meta)
         if isinstance(content, list):  # some servers return content parts
-            content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
+            content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         if not isinstance(content, str) or not content.strip():
             return Generation(text="", error="empty answer", meta=meta)
         usage = data.get("usage") if isinstance(data, dict) else None

@@ -26,9 +26,11 @@ class TriageDecision:
     rationale: str
     raw: str = ""
     fallback: str | None = None  # None: the model named it; "scored": most likely by the model; "default"
+    error: str | None = None     # why the triage backend failed (the department is then the fallback)
 
     def to_dict(self) -> dict:
-        return {"department": self.department, "rationale": self.rationale, "fallback": self.fallback}
+        return {"department": self.department, "rationale": self.rationale, "fallback": self.fallback,
+                "error": self.error}
 
 
 @dataclass

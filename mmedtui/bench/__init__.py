@@ -67,7 +67,11 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
            "chunk_size": config.chunk_size, "mc_protocol": config.mc_protocol, "n_boot": config.n_boot}
     document = results_document(rows, tasks, run, metric)
     if output is not None and sink is not None:
-        write_results(output, document)
-        sink.commit()
+        try:
+            write_results(output, document)
+            sink.commit()
+        except BaseException:  # a full disk or an interrupt here must not leave the samples' temp file behind
+            sink.discard()
+            raise
     table = render(rows, tasks, config.systems, metric, document["averages"]["systems"])
     return BenchReport(tasks, rows, document, metric, table)

@@ -37,6 +37,9 @@ def backend_error(error: str | None) -> bool:
 def unit_failures(data: dict) -> list[str]:
     """Backend errors inside a unit's output (garbage answers are not failures)."""
     errors = [data["error"]] if data.get("error") else []
+    triage = data.get("triage") or {}
+    if triage.get("error"):  # a fallback department after a failure: worth asking again next run
+        errors.append(triage["error"])
     errors += [o["error"] for o in data.get("specialists") or [] if backend_error(o.get("error"))]
     attending = data.get("attending") or {}
     if backend_error(attending.get("error")):
@@ -49,7 +52,8 @@ def _record(case: Case, panel_data: dict | None) -> ConsultRecord:
     record = ConsultRecord(case)
     if panel_data:
         t = panel_data.get("triage") or {}
-        record.triage = TriageDecision(t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"))
+        record.triage = TriageDecision(t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"),
+                                       error=t.get("error"))
         record.specialists = [Opinion(**o) for o in panel_data.get("specialists") or []]
     return record
 

@@ -49,7 +49,8 @@ class WorkCache:
             for line in f:
                 try:
                     row = json.loads(line)
-                    self.entries[row["k"]] = row["data"]
+                    if isinstance(row["data"], dict):  # anything else is damage, never a unit's output
+                        self.entries[row["k"]] = row["data"]
                 except (ValueError, KeyError, TypeError):  # a line cut short by an interruption
                     continue
 

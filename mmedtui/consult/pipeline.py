@@ -84,7 +84,7 @@ class Pipeline:
                 r.triage = roles.parse_triage(gen, prompt, departments, backend, default)
                 emit(Event("triage", "done", i, name=spec.name, result=r.triage))
             else:
-                r.triage = roles.TriageDecision(default, "", fallback="default")
+                r.triage = roles.TriageDecision(default, "", fallback="default", error=gen.error)
                 emit(Event("triage", "failed", i, name=spec.name, result=r.triage, error=gen.error))
 
     def _specialists(self, records: list[ConsultRecord], emit: Emit) -> None:

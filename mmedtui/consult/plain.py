@@ -11,6 +11,17 @@ from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
+from mmedtui.tui.transcript import clean as _clean_codes
+
+
+def clean(text: str | None) -> str:
+    """Model and server text is untrusted: terminal control codes and bidi overrides are defused (CRLF kept)."""
+    return _clean_codes((text or "").replace("\r\n", "\n"))
+
+
+def _safe(text: str) -> str:
+    """Untrusted text for a markup string: control codes defused, brackets escaped."""
+    return escape(clean(text))
 
 
 class PlainView:
@@ -19,11 +30,11 @@ class PlainView:
         meta = scan.meta
         facts = [f"{meta.format} {meta.width}x{meta.height}"]
         facts += [v for v in (meta.modality, meta.body_part) if v]
-        body = Text(question, style="bold")
+        body = Text(clean(question), style="bold")
         if options:
-            body.append("\n" + "  ".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options)))
-        self.console.print(Panel(body, title=f"{meta.source} - {', '.join(facts)}", subtitle=DISCLAIMER,
-                                 border_style="cyan"))
+            body.append(clean("\n" + "  ".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))))
+        title = escape(clean(f"{meta.source} - {', '.join(facts)}"))  # a file name is not markup
+        self.console.print(Panel(body, title=title, subtitle=DISCLAIMER, border_style="cyan"))
 
     def on_event(self, event: Event) -> None:
         if event.status == "started":
@@ -31,27 +42,27 @@ class PlainView:
         result = event.result
         if isinstance(result, TriageDecision):
             how = {"scored": " (most likely by the model)", "default": " (fallback)"}.get(result.fallback or "", "")
-            self._card("Triage", f"[bold]{escape(result.department)}[/]{how}", result.rationale, event.error)
+            self._card("Triage", f"[bold]{_safe(result.department)}[/]{how}", result.rationale, event.error)
         elif isinstance(result, Opinion):
-            self._card(f"{result.name} - {result.department}", f"[bold]{escape(result.answer or '-')}[/]",
+            self._card(f"{result.name} - {result.department}", f"[bold]{_safe(result.answer or '-')}[/]",
                        result.reasoning, result.error)
         elif isinstance(result, Decision):
-            lines = f"[bold green]{escape(result.answer or '-')}[/]"
+            lines = f"[bold green]{_safe(result.answer or '-')}[/]"
             if result.followed:
-                lines += f"\nfollowed: {escape(', '.join(result.followed))}"
+                lines += f"\nfollowed: {_safe(', '.join(result.followed))}"
             if result.overruled:
-                lines += f"\noverruled: {escape(', '.join(result.overruled))}"
+                lines += f"\noverruled: {_safe(', '.join(result.overruled))}"
             if result.votes:
-                lines += f"\nsampled answers: {escape(', '.join(result.votes))}"
+                lines += f"\nsampled answers: {_safe(', '.join(result.votes))}"
             self._card("Attending physician", lines, result.reasoning, result.error, style="green")
 
     def _card(self, title: str, headline: str, reasoning: str, error: str | None, style: str = "blue") -> None:
         parts = [Text.from_markup(headline)]
         if reasoning:
-            parts.append(Text(reasoning, style="dim"))
+            parts.append(Text(clean(reasoning), style="dim"))
         if error:
-            parts.append(Text(f"failed: {error}", style="red"))
-        self.console.print(Panel(Group(*parts), title=title, border_style="red" if error else style))
+            parts.append(Text(f"failed: {clean(error)}", style="red"))
+        self.console.print(Panel(Group(*parts), title=_safe(title), border_style="red" if error else style))
 
     def finish(self, record: ConsultRecord) -> None:
         self.console.print(f"[dim]{record.seconds:.2f} s - {DISCLAIMER}[/]")

@@ -54,7 +54,10 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
     if record.triage:
         note = {"scored": " (the model's most likely department)", "default": " (fallback)"}.get(
             record.triage.fallback or "", "")
-        lines += [f"**Department:** {_md(record.triage.department)}{note}", "", _quote(record.triage.rationale)]
+        lines += [f"**Department:** {_md(record.triage.department)}{note}", ""]
+        if record.triage.error:
+            lines += [f"**Failed:** {_md(record.triage.error)}", ""]
+        lines.append(_quote(record.triage.rationale))
     else:
         lines.append("(not reached)")
     lines += ["", "## Specialists", ""]
@@ -97,6 +100,9 @@ def write_atomic(path: Path, text: str) -> None:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            mask = os.umask(0)  # mkstemp makes 0600 files; a transcript is an ordinary file: the umask decides
+            os.umask(mask)
+            os.fchmod(fh.fileno(), 0o666 & ~mask)
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
