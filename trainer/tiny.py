@@ -15,7 +15,9 @@ SPECIAL_TOKENS = [
     "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
     "<|image_pad|>", "<|video_pad|>",
 ]
-# Single tokens for the output format make the format reward learnable by a tiny model.
+# Single tokens for the output format make the format reward learnable by a tiny model. They are added as
+# NON-special tokens: decoders (TRL's rollouts, the transformers backend) skip special tokens, and a skipped
+# "<answer>" would make every reply look untagged to the parser and the format reward.
 FORMAT_TOKENS = ["<think>", "</think>", "<answer>", "</answer>"]
 
 CHAT_TEMPLATE = (
@@ -61,7 +63,7 @@ BASE_CORPUS = [
 
 def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     """A byte-level BPE tokenizer trained here, wrapped as a Qwen2 tokenizer with Qwen's special tokens."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import Qwen2TokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -69,18 +71,19 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
         vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS + FORMAT_TOKENS,
+        special_tokens=SPECIAL_TOKENS,
         initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
         show_progress=False,
     )
     tok.train_from_iterator(list(BASE_CORPUS) + list(corpus), trainer=trainer)
+    tok.add_tokens([AddedToken(t, special=False, normalized=False) for t in FORMAT_TOKENS])
     fast = Qwen2TokenizerFast(
         tokenizer_object=tok,
         eos_token="<|im_end|>",
         pad_token="<|endoftext|>",
         unk_token=None,
         bos_token=None,
-        additional_special_tokens=SPECIAL_TOKENS[1:] + FORMAT_TOKENS,
+        additional_special_tokens=SPECIAL_TOKENS[1:],
     )
     fast.chat_template = CHAT_TEMPLATE
     fast.padding_side = "left"

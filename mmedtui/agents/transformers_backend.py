@@ -15,7 +15,7 @@ from mmedtui.errors import ConfigError
 _QWEN_TYPES = {"qwen2_5_vl", "qwen2_vl"}
 
 
-def _messages(prompt: Prompt) -> list[dict]:
+def chat_messages(prompt: Prompt) -> list[dict]:
     user = [{"type": "image"} for _ in prompt.images] + [{"type": "text", "text": prompt.user}]
     return [{"role": "system", "content": [{"type": "text", "text": prompt.system}]},
             {"role": "user", "content": user}]
@@ -62,7 +62,7 @@ class TransformersBackend(Backend):
         self.tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
 
     def _encode(self, prompts: list[Prompt], suffixes: list[str] | None = None):
-        texts = [self.processor.apply_chat_template(_messages(p), add_generation_prompt=True, tokenize=False)
+        texts = [self.processor.apply_chat_template(chat_messages(p), add_generation_prompt=True, tokenize=False)
                  for p in prompts]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]

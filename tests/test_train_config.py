@@ -1,0 +1,278 @@
+"""The trainer's fast parts: config resolution, curriculum, rewards, opinion cache, atomic files, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mmedtui.errors import ConfigError, DataError, UserError
+from trainer import curriculum, rewards
+from trainer.config import load_config, load_run_config, parse_set, save_config
+from trainer.io import append_jsonl, atomic_dir, read_jsonl
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+# --- config ---------------------------------------------------------------------------------------
+def test_paper_profile_carries_the_papers_settings():
+    cfg = load_config("attending", "paper")
+    assert cfg.model.path == "Qwen/Qwen2.5-VL-7B-Instruct"
+    assert (cfg.grpo.num_generations, cfg.grpo.prompts_per_step, cfg.grpo.temperature) == (8, 128, 1.0)
+    assert cfg.train.learning_rate == 1e-6 and cfg.train.bf16
+    assert cfg.stage_schedule() == [("easy", 1e-4, 1e-3), ("medium", 5e-3, 4e-3), ("hard", 3e-2, 1e-2)]
+
+
+def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
+    att = load_config("attending", "tiny")
+    spec = load_config("specialist", "tiny")
+    assert att.train.use_cpu and not att.train.bf16 and not att.train.gradient_checkpointing
+    assert att.grpo.num_generations == 4 and att.grpo.max_completion_length <= 48
+    assert spec.train.learning_rate == 1e-3 != att.train.learning_rate
+
+
+def test_precedence_profile_file_set_flags(tmp_path):
+    cfg_file = tmp_path / "my.yaml"
+    cfg_file.write_text("grpo: {temperature: 0.5}\ntrain: {max_steps: 9}\nroles: {attending: {grpo: {top_p: 0.9}}}\n")
+    cfg = load_config("attending", "tiny", cfg_file, ["grpo.temperature=0.7", "curriculum.gamma.hard=0.1"],
+                      **{"train.max_steps": 6, "curriculum.entropy": None})
+    assert cfg.grpo.temperature == 0.7 and cfg.grpo.top_p == 0.9 and cfg.train.max_steps == 6
+    assert cfg.curriculum.gamma == {"easy": 1e-4, "medium": 5e-3, "hard": 0.1}
+    save_config(cfg, tmp_path / "run")
+    again = load_run_config(tmp_path / "run", **{"train.max_steps": 8})
+    assert again.grpo.temperature == 0.7 and again.train.max_steps == 8
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["grpo.temprature=0.7"], "unknown config key grpo.temprature"),
+    (["data.split=test"], "never reads a test split"),
+    (["train.max_steps=many"], "train.max_steps: bad value"),
+    (["curriculum.stages=[easy, extreme]"], "unknown stage 'extreme'"),
+    (["grpo.num_generations=1"], "at least 2"),
+])
+def test_bad_config_is_a_user_error(sets, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config("attending", "tiny", sets=sets)
+
+
+def test_unknown_profile_and_missing_file():
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        load_config("attending", "huge")
+    with pytest.raises(ConfigError, match="not found"):
+        load_config("attending", "tiny", "/nonexistent/cfg.yaml")
+    assert parse_set(["a.b=[1, 2]", "c=x"]) == {"a": {"b": [1, 2]}, "c": "x"}
+
+
+def test_ablation_switches_shape_the_schedule():
+    assert load_config("attending", "tiny", **{"curriculum.entropy": False}).stage_schedule() == [
+        ("easy", 0.0, 1e-3), ("medium", 0.0, 4e-3), ("hard", 0.0, 1e-2)]
+    assert load_config("attending", "tiny", **{"curriculum.enabled": False}).stage_schedule() == [
+        ("all", 5e-3, 4e-3)]
+    assert load_config("attending", "tiny", **{"curriculum.stages": ["hard"]}).stage_schedule() == [
+        ("hard", 3e-2, 1e-2)]
+    assert [s for s, _, _ in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]})
+            .stage_schedule()] == ["easy", "medium"]
+
+
+# --- curriculum -----------------------------------------------------------------------------------
+def _item(answer="yes", kind="closed", split="train", task="vqa-rad"):
+    from mmedtui.tasks.base import ImageRef, Item
+
+    return Item(task, split, "1", "Is there a lesion?", answer, kind, None, None, "Radiologist", ImageRef(()), {})
+
+
+def _ops(*answers):
+    from mmedtui.agents.roles import Opinion
+
+    return [Opinion(f"S{i}", "Radiologist", a, error=None if a else "empty answer") for i, a in enumerate(answers)]
+
+
+def test_curriculum_split_by_how_many_specialists_are_right():
+    entries = [(_item("yes"), _ops("yes", "Yes.", "yes")), (_item("yes"), _ops("yes", "no", "")),
+               (_item("no"), _ops("yes", "yes", "yes")), (_item("no"), _ops("", "", ""))]
+    groups = curriculum.split(entries, min_specialists=1)
+    assert curriculum.sizes(groups) == {"easy": 1, "medium": 1, "hard": 1}  # the all-failed case is left out
+    assert curriculum.by_task(groups) == {"vqa-rad": {"easy": 1, "medium": 1, "hard": 1}}
+
+
+def test_step_plan_spreads_the_budget_over_live_stages():
+    stages = ["easy", "medium", "hard"]
+    assert curriculum.plan_steps(6, stages, {"easy": 5, "medium": 5, "hard": 5}) == {"easy": 2, "medium": 2,
+                                                                                  "hard": 2}
+    assert curriculum.plan_steps(7, stages, {"easy": 5, "medium": 0, "hard": 5}) == {"easy": 4, "medium": 0,
+                                                                                  "hard": 3}
+    assert curriculum.plan_steps(-1, stages, {"easy": 5, "medium": 5, "hard": 0})["hard"] == 0
+
+
+# --- rewards --------------------------------------------------------------------------------------
+def test_rewards_format_accuracy_and_department():
+    from trainer.datasets import item_json
+
+    good = [{"role": "assistant", "content": "<think>CT of the chest</think><answer>Yes</answer>"}]
+    bare = [{"role": "assistant", "content": "no"}]
+    item = item_json(_item("yes"))
+    assert rewards.format_reward([good, bare]) == [0.5, 0.0]
+    assert rewards.accuracy_reward([good, bare], item=[item, item]) == [1.0, 0.0]
+    depts = json.dumps(["Pathologist", "Radiologist"])
+    answers = ["<think>x</think><answer>Radiology</answer>", "<think>x</think><answer>Radiologist or Pathologist"
+               "</answer>", "<think>x</think><answer>Pathologist</answer>"]
+    assert rewards.department_reward(answers, department=["Radiologist"] * 3, departments=[depts] * 3) == [
+        1.0, 0.0, 0.0]
+
+
+# --- opinions -------------------------------------------------------------------------------------
+def _fake_items(tmp_path, split="train"):
+    from trainer.datasets import load_items
+    from trainer.testing import fake_vqa_rad
+
+    root = fake_vqa_rad(tmp_path / "data", per_kind=2)
+    cfg = load_config("attending", "tiny", **{"data.root": str(root), "data.tasks": ["vqa-rad"]})
+    return cfg, load_items(cfg)
+
+
+def test_opinions_are_cached_resumable_and_never_from_test(tmp_path):
+    from mmedtui.agents.panel import load_panel
+    from trainer.datasets import ImageCache
+    from trainer.opinions import OpinionStore, collect
+    from trainer.testing import scripted_panel_file
+
+    cfg, items = _fake_items(tmp_path)
+    assert {it.split for it in items} == {"train"} and len(items) == 6  # the 3 test rows are never loaded
+    panel = load_panel(scripted_panel_file(tmp_path / "panel.yaml"))
+    store = OpinionStore(tmp_path / "op.jsonl")
+    first = collect(items[:4], panel, store, ImageCache(64))  # "interrupted" after 4 cases
+    assert len(first) == 4 and len(panel.backend("s0").calls) == 4
+    again = collect(items, panel, OpinionStore(tmp_path / "op.jsonl"), ImageCache(64))
+    assert len(again) == 6 and len(panel.backend("s0").calls) == 6  # only the 2 missing cases were asked
+    groups = curriculum.split([(it, again[f"vqa-rad/train/{it.id}"][1]) for it in items])
+    assert curriculum.sizes(groups) == {"easy": 2, "medium": 2, "hard": 2}
+    test_item = _item(split="test")
+    with pytest.raises(DataError, match="never reads a test split"):
+        collect([test_item], panel, store, ImageCache(64))
+
+
+def test_backend_failures_are_not_cached(tmp_path):
+    from mmedtui.agents.panel import load_panel
+    from trainer.datasets import ImageCache
+    from trainer.opinions import OpinionStore, collect
+    from trainer.testing import scripted_panel_file
+
+    _, items = _fake_items(tmp_path)
+    path = scripted_panel_file(tmp_path / "panel.yaml")
+    panel = load_panel(path)
+    panel.models["s1"] = {"backend": "scripted", "error": "timeout"}
+    collect(items[:1], panel, OpinionStore(tmp_path / "op.jsonl"), ImageCache(64))
+    kinds = [r["kind"] for r in read_jsonl(tmp_path / "op.jsonl")]
+    assert kinds == ["triage", "specialist", "specialist"]  # s1's timeout is asked again next time
+
+
+# --- files ----------------------------------------------------------------------------------------
+def test_jsonl_ignores_a_torn_line_and_atomic_dir_keeps_the_old_on_failure(tmp_path):
+    path = tmp_path / "m.jsonl"
+    append_jsonl(path, [{"a": 1}])
+    with open(path, "a") as fh:
+        fh.write('{"a": 2')  # a writer killed mid-line
+    append_jsonl(path, [{"a": 3}])
+    assert [r["a"] for r in read_jsonl(path)] == [1, 3]
+    target = tmp_path / "final"
+    with atomic_dir(target) as tmp:
+        (tmp / "w").write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic_dir(target) as tmp:
+            (tmp / "w").write_text("new")
+            raise RuntimeError("killed while saving")
+    assert (target / "w").read_text() == "old" and not list(tmp_path.glob(".final*"))
+
+
+def test_plot_renders_reward_accuracy_entropy_per_stage(tmp_path):
+    from trainer.plot import render
+
+    append_jsonl(tmp_path / "metrics.jsonl", [
+        {"stage": s, "step": i, "reward": 0.1 * i, "accuracy": 0.05 * i, "entropy": 3 - 0.1 * i}
+        for i, s in enumerate(["easy", "easy", "medium", "medium", "hard", "hard"], 1)])
+    text = render(tmp_path, width=80, height=14)
+    assert "reward" in text and "entropy" in text and "hard" in text
+    with pytest.raises(UserError):
+        render(tmp_path / "nope")
+
+
+# --- CLI ------------------------------------------------------------------------------------------
+def _main(monkeypatch, capsys, *argv) -> tuple[int, str]:
+    from mmedtui import cli
+
+    monkeypatch.setattr(sys, "argv", ["mmedtui", *argv])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    return exc.value.code, capsys.readouterr().err
+
+
+def test_cli_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv("MMEDTUI_DATA", raising=False)
+    code, err = _main(monkeypatch, capsys, "train", "attending", "--data-root", str(tmp_path / "missing"),
+                      "--output", str(tmp_path / "run"))
+    assert code == 2 and "data root not found" in err and len(err.strip().splitlines()) == 1
+    code, err = _main(monkeypatch, capsys, "train", "triage", "--profile", "huge")
+    assert code == 2 and "unknown profile" in err
+    code, err = _main(monkeypatch, capsys, "train", "attending", "--resume", "--output", str(tmp_path / "none"))
+    assert code == 2 and "nothing to resume" in err
+    code, err = _main(monkeypatch, capsys, "train", "plot", str(tmp_path))
+    assert code == 2 and "no metrics" in err
+
+
+def test_train_help_does_not_import_torch():
+    code = ("import sys; from typer.testing import CliRunner; from mmedtui.cli.train import app; "
+            "r = CliRunner().invoke(app, ['attending', '--help']); "
+            "assert r.exit_code == 0 and '--no-curriculum' in r.output, r.output; "
+            "assert 'torch' not in sys.modules and 'trl' not in sys.modules; print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_shipped_accelerate_configs_parse():
+    import yaml
+
+    names = {p.stem for p in (REPO / "trainer" / "accelerate").glob("*.yaml")}
+    assert names >= {"single_gpu", "ddp", "zero2", "zero3", "fsdp"}
+    for p in (REPO / "trainer" / "accelerate").glob("*.yaml"):
+        assert isinstance(yaml.safe_load(p.read_text()), dict)
+
+
+def test_cli_opinions_prints_the_split_and_refuses_test(monkeypatch, capsys, tmp_path):
+    from trainer.testing import fake_vqa_rad, scripted_panel_file
+
+    root = fake_vqa_rad(tmp_path / "data", per_kind=2)
+    panel = scripted_panel_file(tmp_path / "panel.yaml")
+    args = ["train", "opinions", "--data-root", str(root), "--panel", str(panel), "--opinions",
+            str(tmp_path / "op.jsonl"), "--tasks", "vqa-rad"]
+    monkeypatch.setattr(sys, "argv", ["mmedtui", *args])
+    from mmedtui import cli
+
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    out = capsys.readouterr().out
+    assert exc.value.code == 0 and "easy" in out and "vqa-rad" in out
+    assert len(list(read_jsonl(tmp_path / "op.jsonl"))) == 6 * 4  # 6 cases x (triage + 3 specialists)
+    code, err = _main(monkeypatch, capsys, *args, "--split", "test")
+    assert code == 2 and "test split" in err
+
+
+def test_paper_profile_builds_trl_configs(tmp_path, monkeypatch):
+    from trainer.grpo import grpo_args
+    from trainer.sft import sft_args
+
+    cpu = ["train.bf16=false", "train.use_cpu=true"]  # this machine has no GPU; the field names are what counts
+    cfg = load_config("attending", "paper", sets=cpu)
+    args = grpo_args(cfg, tmp_path, -1, *cfg.stage_schedule()[2][1:])
+    assert (args.num_generations, args.learning_rate, args.temperature) == (8, 1e-6, 1.0)
+    assert (args.entropy_coef, args.beta) == (3e-2, 1e-2)
+    assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 128 * 8  # 128 prompts
+    import trainer.grpo
+
+    monkeypatch.setattr(trainer.grpo, "world_size", lambda: 8)
+    assert trainer.grpo.gradient_accumulation(cfg) == 16  # 8 GPUs x 8 completions x 16 = 128 prompts x 8
+    assert sft_args(load_config("specialist", "paper", sets=cpu), tmp_path, -1).learning_rate == 1e-5
+    with pytest.raises(ConfigError, match="vLLM is not installed"):
+        grpo_args(load_config("attending", "paper", sets=cpu + ["grpo.use_vllm=true"]), tmp_path, -1, 0.0, 0.0)

@@ -1,0 +1,178 @@
+"""The three roles trained end to end for a few steps on the micro model and a synthetic VQA-RAD folder.
+
+Real TRL SFTTrainer / GRPOTrainer runs. The GRPO tests keep an entropy bonus on: with a random-init model the
+accuracy reward is mostly flat (zero advantages), and the entropy term still gives every stage a gradient.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+
+import pytest
+from transformers import TrainerCallback
+
+from conftest import SHARED_DATA, needs_shared_data
+from trainer.io import read_jsonl
+
+FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
+        "grpo.max_completion_length=12", "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from trainer.testing import fake_vqa_rad, scripted_panel_file
+
+    base = tmp_path_factory.mktemp("train")
+    root = fake_vqa_rad(base / "data", per_kind=4)
+    return {"root": root, "panel": scripted_panel_file(base / "panel.yaml"), "cache": base / "opinions.jsonl"}
+
+
+def _cfg(role, world, model_dir, max_steps, *sets, **flags):
+    from trainer.config import load_config
+
+    return load_config(role, "tiny", sets=FAST + list(sets), **{
+        "data.root": str(world["root"]), "model.path": str(model_dir), "train.max_steps": max_steps,
+        "opinions.panel": str(world["panel"]), "opinions.cache": str(world["cache"]), **flags})
+
+
+def _weights(folder):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _changed(a, b) -> bool:
+    return any(not a[k].equal(b[k]) for k in a)
+
+
+def test_specialist_sft_changes_the_weights(world, tiny_model_dir, tmp_path):
+    from trainer.train import train
+
+    result = train(_cfg("specialist", world, tiny_model_dir, 3, "train.per_device_train_batch_size=4"),
+                   tmp_path / "run")
+    assert _changed(_weights(tiny_model_dir), _weights(result.final))
+    metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
+    assert [m["step"] for m in metrics] == [1, 2, 3] and {m["stage"] for m in metrics} == {"sft"}
+    assert all(m["loss"] > 0 and m["accuracy"] is not None for m in metrics)
+    assert (result.final / "README.md").read_text().count("vqa-rad") >= 1
+    assert not (result.final / "training_args.bin").exists()  # no pickle next to the weights
+
+
+def test_triage_grpo_changes_the_weights(world, tiny_model_dir, tmp_path):
+    from trainer.train import train
+
+    cfg = _cfg("triage", world, tiny_model_dir, 2, "grpo.entropy_coef=0.05", "triage.per_source=2",
+               "triage.max_radiology=6", "sft.warmup_steps=2")
+    result = train(cfg, tmp_path / "run")
+    assert _changed(_weights(tmp_path / "run" / "stages" / "warmup" / "final"), _weights(result.final))
+    metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
+    assert [(m["stage"], m["step"]) for m in metrics] == [("warmup", 1), ("warmup", 2), ("triage", 3),
+                                                           ("triage", 4)]
+    assert all(m["entropy_coef"] == 0.05 and m["beta"] == 0.0 and "accuracy" in m for m in metrics[2:])
+    assert any("Ophthalmologist" in note for note in result.notes)  # scikit-image's fundus photograph
+
+
+class CtrlCAt(TrainerCallback):
+    """Sends this process a real SIGINT at the end of ``step`` of ``stage``."""
+
+    def __init__(self, stage, step, current):
+        self.fire = current == stage
+        self.step = step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if self.fire and state.global_step == self.step:
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def test_attending_curriculum_stages_ctrl_c_and_resume(world, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    from mmedtui import cli
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.consult import Case, Pipeline
+    from trainer.stages import Interrupted
+    from trainer.testing import draw_scan
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    cfg = _cfg("attending", world, tiny_model_dir, 6)
+    with pytest.raises(Interrupted) as exc:  # Ctrl-C in the middle of the medium stage
+        train(cfg, run, callbacks=[lambda stage, interrupt: CtrlCAt("medium", 1, stage.name)])
+    assert exc.value.checkpoint == run / "stages" / "medium" / "checkpoint-1"
+    assert (exc.value.checkpoint / "COMPLETE").is_file() and (exc.value.checkpoint / "model.safetensors").is_file()
+    assert [m["step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+
+    monkeypatch.setattr(sys, "argv", ["mmedtui", "train", "attending", "--resume", "--output", str(run)])
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    assert done.value.code == 0, capsys.readouterr().err
+
+    metrics = list(read_jsonl(run / "metrics.jsonl"))
+    assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]  # the step count continued
+    assert [m["stage"] for m in metrics] == ["easy", "easy", "medium", "medium", "hard", "hard"]
+    assert [(m["entropy_coef"], m["beta"]) for m in metrics[::2]] == [(1e-4, 1e-3), (5e-3, 4e-3), (3e-2, 1e-2)]
+    assert all(m["entropy"] > 0 and m["reward"] is not None for m in metrics)
+    import json
+
+    state = json.loads((run / "state.json").read_text())
+    assert state["stages"]["medium"]["resumed_from"] == "stages/medium/checkpoint-1"
+    assert [state["stages"][s]["start"] for s in ("easy", "medium", "hard")] == [
+        str(tiny_model_dir), "stages/easy/final", "stages/medium/final"]
+    assert state["curriculum"]["sizes"] == {"easy": 4, "medium": 4, "hard": 4}
+    assert (run / "stages" / "easy" / "checkpoint-2" / "model.safetensors").is_file()
+    assert _changed(_weights(tiny_model_dir), _weights(run / "final"))
+    assert _changed(_weights(run / "stages" / "medium" / "final"), _weights(run / "final"))
+
+    panel = load_panel(run / "panel.yaml")  # parse_panel underneath; the trained model plays the attending
+    try:
+        record = Pipeline(panel).run([Case(draw_scan(1), "Is there a alpha lesion in region 0?")])[0]
+    finally:
+        panel.close()
+    assert type(panel.models["trained"]) is dict and panel.attending.model == "trained"
+    assert record.attending is not None and record.attending.error in (None, "empty answer")
+    assert [o.answer for o in record.specialists] == ["yes", "yes", "yes"]
+
+
+def test_resume_refuses_another_role_and_a_fresh_run_refuses_a_used_folder(world, tiny_model_dir, tmp_path,
+                                                                          monkeypatch, capsys):
+    from mmedtui import cli
+    from mmedtui.errors import UserError
+    from trainer.config import save_config
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    save_config(_cfg("triage", world, tiny_model_dir, 1), run)
+    (run / "metrics.jsonl").write_text("")
+    with pytest.raises(UserError, match="already lives here"):
+        train(_cfg("triage", world, tiny_model_dir, 1), run)
+    monkeypatch.setattr(sys, "argv", ["mmedtui", "train", "attending", "--resume", "--output", str(run)])
+    with pytest.raises(SystemExit) as exc:
+        cli.main()
+    assert exc.value.code == 2 and "trains the triage" in capsys.readouterr().err
+
+
+@needs_shared_data(SHARED_DATA / "vqa-rad")
+def test_real_training_items_never_include_test_or_mevf_rows():
+    from trainer.config import load_config
+    from trainer.datasets import ImageCache, load_items, sft_rows
+
+    cfg = load_config("specialist", "tiny", sets=["data.limit=null"],
+                      **{"data.root": str(SHARED_DATA), "data.tasks": ["vqa-rad"]})
+    items = load_items(cfg)
+    assert len(items) == 1797 and {it.split for it in items} == {"train"}
+    assert not any(str(it.meta.get("phrase_type", "")).startswith(("test", "frame")) for it in items)
+    rows = sft_rows(items[:3], ImageCache(96))
+    assert rows[0]["prompt"][1]["content"][0] == {"type": "image"}
+    assert rows[0]["completion"][0]["content"][0]["text"].endswith(f"<answer>{items[0].answer}</answer>")
+
+
+def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path):
+    from trainer.train import train
+
+    cfg = _cfg("attending", world, tiny_model_dir, 2, "model.lora_target_modules=[q_proj, v_proj]",
+               **{"model.lora": True, "curriculum.stages": ["hard"]})
+    result = train(cfg, tmp_path / "run")
+    metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
+    assert [(m["stage"], m["entropy_coef"], m["beta"]) for m in metrics] == [("hard", 3e-2, 1e-2)] * 2
+    base, final = _weights(tiny_model_dir), _weights(result.final)
+    assert set(base) == set(final) and _changed(base, final)  # merged: the base model's keys, new values

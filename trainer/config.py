@@ -1,0 +1,357 @@
+"""Training configuration: one dataclass tree, filled from a profile, a YAML file and command-line overrides.
+
+Precedence (later wins): dataclass defaults < ``trainer/profiles/<profile>.yaml`` (its top level, then its
+``roles.<role>`` section) < ``--config FILE`` (same shape, ``roles:`` allowed) < ``--set key.sub=value`` <
+the dedicated flags (``--output``, ``--max-steps``, ``--data-root`` ...). The resolved config is printed and
+saved as ``<run>/config.yaml``; ``--resume`` reads it back.
+
+    mmedtui train attending --profile paper --config my.yaml --set grpo.temperature=0.9 --output runs/att
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any, get_type_hints
+
+import yaml
+
+from mmedtui.errors import ConfigError
+
+PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+ROLES = ("triage", "specialist", "attending")
+STAGES = ("easy", "medium", "hard")
+
+
+@dataclass
+class ModelConfig:
+    path: str | None = None  # starting model folder (or hub id); None: build a tiny Qwen2.5-VL (trainer/tiny.py)
+    tiny_size: str = "micro"  # micro | small | base, when path is None
+    dtype: str = "auto"  # auto: bfloat16 with bf16 training, else float32
+    lora: bool = False
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.05
+    lora_target_modules: Any = "all-linear"
+
+
+@dataclass
+class DataConfig:
+    root: str | None = None  # --data-root, else $MMEDTUI_DATA
+    tasks: list[str] = field(default_factory=lambda: ["vqa-rad", "slake"])
+    split: str = "train"  # never "test": refused
+    limit: int | None = None  # items per task (None: all)
+    lang: str = "en"  # SLAKE language filter
+    image_max_side: int | None = 448  # images are downscaled once when the dataset is built (None: keep)
+    seed: int = 0
+
+
+@dataclass
+class TrainArgs:
+    """Knobs shared by SFT and GRPO; they map one to one onto transformers' TrainingArguments."""
+
+    learning_rate: float = 1e-4
+    per_device_train_batch_size: int = 4  # GRPO: completions per device per micro-step
+    gradient_accumulation_steps: int = 1
+    num_train_epochs: float = 1.0  # per curriculum stage for the attending
+    max_steps: int = -1  # total optimizer steps (attending: split over the stages); -1: epochs decide
+    warmup_ratio: float = 0.0
+    lr_scheduler_type: str = "constant"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    logging_steps: int = 1
+    save_steps: int = 50
+    save_total_limit: int | None = 2
+    keep_checkpoints: bool = True  # False: a finished stage's checkpoints are deleted (its final model stays)
+    seed: int = 0
+    use_cpu: bool = False
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    report_to: list[str] = field(default_factory=list)  # tensorboard / wandb, kept only when installed
+    dataloader_num_workers: int = 0
+    torch_threads: int | None = None  # CPU threads for torch (None: torch's default)
+
+
+@dataclass
+class GRPOSettings:
+    num_generations: int = 4
+    max_completion_length: int = 48
+    temperature: float = 1.0
+    top_p: float = 1.0
+    loss_type: str = "grpo"
+    beta: float = 0.0  # KL coefficient outside the curriculum (triage)
+    entropy_coef: float = 0.0  # entropy bonus outside the curriculum (triage)
+    num_iterations: int = 1
+    epsilon: float = 0.2
+    prompts_per_step: int | None = None  # set: gradient accumulation is derived from the world size
+    use_vllm: bool = False
+    vllm_mode: str = "colocate"  # colocate | server
+    vllm_server_base_url: str | None = None
+    vllm_gpu_memory_utilization: float = 0.3
+    vllm_tensor_parallel_size: int = 1
+    format_weight: float = 1.0  # the format reward is 0.5 when well formed (paper); this scales it
+    accuracy_weight: float = 1.0
+
+
+@dataclass
+class CurriculumConfig:
+    enabled: bool = True  # False: one stage "all" over every case (ablation)
+    stages: list[str] = field(default_factory=lambda: list(STAGES))  # which stages to run, in this order
+    entropy: bool = True  # False: gamma = 0 in every stage (ablation)
+    gamma: dict[str, float] = field(default_factory=lambda: {"easy": 1e-4, "medium": 5e-3, "hard": 3e-2})
+    beta: dict[str, float] = field(default_factory=lambda: {"easy": 1e-3, "medium": 4e-3, "hard": 1e-2})
+    flat_gamma: float = 5e-3  # the single stage without curriculum
+    flat_beta: float = 4e-3
+    min_specialists: int = 1  # cases with fewer usable opinions are left out of the curriculum
+
+
+@dataclass
+class OpinionsConfig:
+    panel: str | None = None  # panel YAML whose triage + specialists give the opinions; None: the default panel
+    cache: str | None = None  # JSONL cache; None: $MMEDTUI_CACHE_DIR or ~/.cache/mmedtui, opinions.jsonl
+    collect: bool = True  # collect the missing opinions before training the attending
+    batch_size: int = 16  # cases per pipeline call (one cache flush each)
+
+
+@dataclass
+class SFTSettings:
+    max_length: int | None = None
+    # Triage / attending: supervised warm-up steps on the role's own prompts and gold labels before GRPO (a
+    # "cold start": teaches a random-init tiny model the output format and label space). 0: pure GRPO (paper).
+    warmup_steps: int = 0
+    warmup_learning_rate: float = 1e-3
+
+
+@dataclass
+class TriageData:
+    extra_sources: bool = True  # BCCD, BreastMNIST, scikit-image and pydicom images beside VQA-RAD / SLAKE
+    per_source: int = 200  # examples drawn from each extra source (augmented copies of its images)
+    max_radiology: int | None = 400  # VQA-RAD / SLAKE examples kept (None: all), so one class does not swamp
+
+
+@dataclass
+class TrainConfig:
+    role: str = "attending"
+    profile: str = "tiny"
+    output: str | None = None
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainArgs = field(default_factory=TrainArgs)
+    grpo: GRPOSettings = field(default_factory=GRPOSettings)
+    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
+    opinions: OpinionsConfig = field(default_factory=OpinionsConfig)
+    sft: SFTSettings = field(default_factory=SFTSettings)
+    triage: TriageData = field(default_factory=TriageData)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+    @property
+    def data_root(self) -> Path:
+        """``data.root`` (--data-root), else $MMEDTUI_DATA, else the per-user default of ``mmedtui data``."""
+        root = self.data.root or os.environ.get("MMEDTUI_DATA")
+        if root:
+            path = Path(root).expanduser()
+        else:
+            try:
+                from mmedtui.tasks.catalog import default_data_root
+            except ImportError:
+                raise ConfigError("no data root: pass --data-root DIR or set MMEDTUI_DATA") from None
+            path = Path(default_data_root())
+        if not path.is_dir():
+            raise ConfigError(f"{path}: data root not found (pass --data-root DIR or set MMEDTUI_DATA)")
+        return path
+
+    def stage_schedule(self) -> list[tuple[str, float, float]]:
+        """(stage, gamma, beta) for each stage to run, in order (the attending's curriculum)."""
+        cur = self.curriculum
+        if not cur.enabled:
+            return [("all", cur.flat_gamma if cur.entropy else 0.0, cur.flat_beta)]
+        out = []
+        for stage in cur.stages:
+            if stage not in STAGES:
+                raise ConfigError(f"curriculum.stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})")
+            gamma = float(cur.gamma.get(stage, 0.0)) if cur.entropy else 0.0
+            out.append((stage, gamma, float(cur.beta.get(stage, 0.0))))
+        if not out:
+            raise ConfigError("curriculum.stages is empty")
+        return out
+
+
+# --- merging ------------------------------------------------------------------------------------
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path, what: str) -> dict:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: {what} not found") from None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: not a readable YAML {what} ({str(exc).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a {what} is a YAML mapping")
+    return data
+
+
+def _layer(data: dict, role: str) -> dict:
+    """A profile / config file: its top level, then its ``roles.<role>`` section on top."""
+    data = dict(data)
+    roles = data.pop("roles", None) or {}
+    if not isinstance(roles, dict) or any(r not in ROLES for r in roles):
+        raise ConfigError(f"'roles' must map some of {', '.join(ROLES)} to settings")
+    return _merge(data, roles.get(role) or {})
+
+
+def parse_set(pairs: list[str]) -> dict:
+    """``["grpo.temperature=0.7", "data.tasks=[slake]"]`` -> nested dict (values parsed as YAML)."""
+    out: dict = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {pair!r}: expected key.sub=value")
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _nest(flat: dict) -> dict:
+    out: dict = {}
+    for key, value in flat.items():
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def _coerce(value: Any, hint: Any, where: str) -> Any:
+    text = str(hint)
+    if value is None:
+        if "None" in text or "Any" in text:
+            return None
+        raise ConfigError(f"{where}: may not be empty")
+    try:
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if hint is int or text == "int | None":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if hint is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if hint is str or text == "str | None":
+            if isinstance(value, (dict, list)):
+                raise ValueError
+            return str(value)
+        if text.startswith("list"):
+            return [str(v) for v in (value if isinstance(value, list) else [value])]
+        if text.startswith("dict"):
+            if not isinstance(value, dict):
+                raise ValueError
+            return {str(k): float(v) for k, v in value.items()}
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: bad value {value!r} (expected {text})") from None
+    return value
+
+
+def _build(cls, data: dict, where: str):
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'}: expected a mapping, got {data!r}")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ConfigError(f"unknown config key {(where + '.' if where else '') + unknown[0]!s} "
+                          f"(known: {', '.join(sorted(known))})")
+    kwargs = {}
+    for f in fields(cls):
+        if f.name not in data:
+            continue
+        key = f"{where}.{f.name}" if where else f.name
+        hint = hints[f.name]
+        if is_dataclass(hint):
+            kwargs[f.name] = _build(hint, data[f.name], key)
+        else:
+            kwargs[f.name] = _coerce(data[f.name], hint, key)
+    return cls(**kwargs)
+
+
+def load_config(role: str, profile: str = "tiny", config_file: str | Path | None = None,
+                sets: list[str] | None = None, **flags: Any) -> TrainConfig:
+    """Resolve the config of a run. ``flags``: dotted keys (``train.max_steps``) from dedicated options;
+    None values are ignored."""
+    if role not in ROLES:
+        raise ConfigError(f"unknown role {role!r} (roles: {', '.join(ROLES)})")
+    profile_path = PROFILES_DIR / f"{profile}.yaml"
+    if not profile_path.is_file():
+        known = sorted(p.stem for p in PROFILES_DIR.glob("*.yaml"))
+        raise ConfigError(f"unknown profile {profile!r} (profiles: {', '.join(known)})")
+    data: dict = TrainConfig(role=role, profile=profile).to_dict()
+    data = _merge(data, _layer(_read_yaml(profile_path, "profile"), role))
+    if config_file:
+        data = _merge(data, _layer(_read_yaml(Path(config_file), "config file"), role))
+    data = _merge(data, parse_set(list(sets or [])))
+    data = _merge(data, _nest({k: v for k, v in flags.items() if v is not None}))
+    data["role"], data["profile"] = role, profile
+    return validate(_build(TrainConfig, data, ""))
+
+
+def config_from_dict(data: dict) -> TrainConfig:
+    return validate(_build(TrainConfig, data, ""))
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    from mmedtui.tasks.base import canonical_split
+
+    if canonical_split(cfg.data.split) == "test":
+        raise ConfigError("data.split: training never reads a test split")
+    if cfg.model.tiny_size not in ("micro", "small", "base"):
+        raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not micro, small or base")
+    g = cfg.grpo
+    if g.num_generations < 2:
+        raise ConfigError("grpo.num_generations: GRPO needs at least 2 rollouts per prompt")
+    if g.vllm_mode not in ("colocate", "server"):
+        raise ConfigError(f"grpo.vllm_mode: {g.vllm_mode!r} is not colocate or server")
+    if cfg.train.learning_rate <= 0:
+        raise ConfigError("train.learning_rate must be positive")
+    cfg.stage_schedule()  # validates the stage names
+    return cfg
+
+
+def save_config(cfg: TrainConfig, run_dir: Path) -> Path:
+    from trainer.io import atomic_write_text
+
+    return atomic_write_text(run_dir / "config.yaml", cfg.to_yaml())
+
+
+def load_run_config(run_dir: Path, sets: list[str] | None = None, **flags: Any) -> TrainConfig:
+    """A run's saved config (``--resume``), with this invocation's ``--set`` and flags on top."""
+    data = _read_yaml(Path(run_dir) / "config.yaml", "run config")
+    data = _merge(data, parse_set(list(sets or [])))
+    data = _merge(data, _nest({k: v for k, v in flags.items() if v is not None}))
+    return config_from_dict(data)

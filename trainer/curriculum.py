@@ -1,0 +1,66 @@
+"""C-MARL's curriculum: training cases sorted by how many specialists were right, trained easy -> medium -> hard.
+
+- easy: every usable opinion right (learn to use the consensus);
+- medium: some right (weigh conflicting opinions);
+- hard: none right (overrule a wrong consensus).
+"Right" is ``mmedtui.tasks.scoring.is_correct`` on the specialist's answer, the bench's scorer. A specialist
+that failed (error, empty answer) counts as not right; cases with fewer than ``min_specialists`` usable
+opinions are left out. Computed on training splits only (``trainer.datasets.refuse_test``).
+The per-stage entropy bonus gamma and KL beta, and the ablation switches, live in ``TrainConfig.stage_schedule``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+
+def difficulty(right: int, usable: int) -> str:
+    if usable <= 0 or right <= 0:
+        return "hard"
+    return "easy" if right >= usable else "medium"
+
+
+def count_right(item, opinions) -> tuple[int, int]:
+    from mmedtui.tasks.scoring import is_correct
+
+    usable = [o for o in opinions if o.error is None and o.answer]
+    right = sum(bool(is_correct(o.answer, item)) for o in usable)
+    return right, len(usable)
+
+
+def split(entries: Iterable[tuple], min_specialists: int = 1) -> dict[str, list[tuple]]:
+    """``entries``: (item, opinions) -> {"easy": [(item, opinions)], "medium": [...], "hard": [...]}."""
+    out: dict[str, list[tuple]] = {"easy": [], "medium": [], "hard": []}
+    for item, opinions in entries:
+        right, usable = count_right(item, opinions)
+        if sum(1 for o in opinions if o.error is None) < min_specialists:
+            continue
+        out[difficulty(right, usable)].append((item, opinions))
+    return out
+
+
+def sizes(groups: dict[str, list]) -> dict[str, int]:
+    return {k: len(v) for k, v in groups.items()}
+
+
+def by_task(groups: dict[str, list]) -> dict[str, dict[str, int]]:
+    """Split sizes per task: {"vqa-rad": {"easy": n, ...}, ...}."""
+    out: dict[str, Counter] = {}
+    for stage, entries in groups.items():
+        for item, _ in entries:
+            out.setdefault(item.task, Counter())[stage] += 1
+    return {task: {s: c.get(s, 0) for s in ("easy", "medium", "hard")} for task, c in out.items()}
+
+
+def plan_steps(total: int, stages: list[str], available: dict[str, int]) -> dict[str, int]:
+    """Split a total optimizer-step budget over the stages that have cases: evenly, the remainder to the
+    earlier stages, at least one step each (-1 everywhere when ``total`` <= 0: epochs decide)."""
+    live = [s for s in stages if available.get(s, 0) > 0]
+    if total <= 0:
+        return {s: (-1 if s in live else 0) for s in stages}
+    base, extra = divmod(total, max(1, len(live)))
+    plan = {}
+    for i, s in enumerate(live):
+        plan[s] = max(1, base + (1 if i < extra else 0))
+    return {s: plan.get(s, 0) for s in stages}

@@ -1,0 +1,291 @@
+"""Training rows built with the SAME prompts as inference (``mmedtui.agents.roles``) and the same chat messages
+as the transformers backend, so a trained model is asked at inference exactly what it was trained on.
+
+Rows are Hugging Face ``datasets.Dataset`` rows: a conversational ``prompt`` (system + user with an
+``{"type": "image"}`` part), an ``image`` column, and the label columns the rewards need (``item``: the item as
+JSON, scored by ``mmedtui.tasks.scoring.is_correct``; ``department`` for triage). SFT rows add a
+conversational ``completion``. Test splits are refused here as well as in the config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image
+
+from mmedtui.agents import roles
+from mmedtui.agents.base import Prompt
+from mmedtui.agents.transformers_backend import chat_messages as backend_messages
+from mmedtui.consult.case import Case
+from mmedtui.errors import DataError
+
+if TYPE_CHECKING:
+    from datasets import Dataset
+
+    from mmedtui.tasks.base import Item
+
+    from trainer.config import TrainConfig
+
+
+# --- items ----------------------------------------------------------------------------------------
+def get_task(name: str):
+    """``mmedtui.tasks.get_task`` (falls back to the task module's ``TASK`` while the registry is absent)."""
+    try:
+        from mmedtui.tasks import get_task as registry
+    except ImportError:
+        registry = None
+    if registry is not None:
+        return registry(name)
+    import importlib
+
+    try:
+        return importlib.import_module(f"mmedtui.tasks.{name.replace('-', '_')}").TASK
+    except (ImportError, AttributeError):
+        raise DataError(f"unknown task {name!r}") from None
+
+
+def refuse_test(split: str, what: str = "training") -> None:
+    from mmedtui.tasks.base import canonical_split
+
+    if canonical_split(split) == "test":
+        raise DataError(f"{what} never reads a test split (got split {split!r})")
+
+
+def load_items(cfg: TrainConfig, tasks: Sequence[str] | None = None) -> list[Item]:
+    """The training items of ``cfg.data`` (train split by default; never test; no VQA-RAD MEVF 'frame' rows)."""
+    refuse_test(cfg.data.split)
+    root = cfg.data_root
+    items: list = []
+    for name in tasks or cfg.data.tasks:
+        task = get_task(name)
+        opts = {"lang": cfg.data.lang} if name == "slake" else {}
+        result = task.load(root, cfg.data.split, limit=cfg.data.limit, **opts)
+        kept = [it for it in result.items if str(it.meta.get("phrase_type") or "") != "frame"]
+        for it in kept:
+            refuse_test(it.split)
+        items.extend(kept)
+    if not items:
+        raise DataError(f"no training items in {', '.join(tasks or cfg.data.tasks)} under {root}")
+    return items
+
+
+# --- images ---------------------------------------------------------------------------------------
+def downscale(image: Image.Image, max_side: int | None) -> Image.Image:
+    image = image.convert("RGB")
+    if max_side and max(image.size) > max_side:
+        scale = max_side / max(image.size)
+        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                             Image.Resampling.BICUBIC)
+    return image
+
+
+def image_hash(image: Image.Image) -> str:
+    h = hashlib.sha256()
+    h.update(f"{image.mode}{image.size}".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()[:32]
+
+
+def encode_image(image: Image.Image) -> dict:
+    """An HF ``Image`` cell (PNG bytes: lossless, so the model trains on what it will see)."""
+    buf = io.BytesIO()
+    image.save(buf, format="PNG", optimize=False, compress_level=1)
+    return {"bytes": buf.getvalue(), "path": None}
+
+
+class ImageCache:
+    """Each item's first image, decoded once per image file (VQA-RAD / SLAKE share images across questions).
+
+    Full-size images (what the specialists see) are kept in a small LRU; the downscaled copy (what the trained
+    model sees), its encoded cell and the full image's hash are kept for the whole run.
+    """
+
+    def __init__(self, max_side: int | None = None, keep_full: int = 32):
+        self.max_side, self.keep_full = max_side, keep_full
+        self._full: OrderedDict[tuple, Image.Image] = OrderedDict()
+        self._small: dict[tuple, Image.Image] = {}
+        self._cells: dict[tuple, dict] = {}
+        self._hashes: dict[tuple, str] = {}
+
+    @staticmethod
+    def key(item: Item) -> tuple:
+        return (item.task, tuple(item.image_ref.names))
+
+    def full(self, item: Item) -> Image.Image:
+        key = self.key(item)
+        if key in self._full:
+            self._full.move_to_end(key)
+            return self._full[key]
+        images = item.image_ref.load()
+        if not images:
+            raise DataError(f"{item.task} {item.id}: no image")
+        image = images[0].convert("RGB")
+        self._full[key] = image
+        while len(self._full) > self.keep_full:
+            self._full.popitem(last=False)
+        return image
+
+    def hash(self, item: Item) -> str:
+        key = self.key(item)
+        if key not in self._hashes:
+            self._hashes[key] = image_hash(self.full(item))
+        return self._hashes[key]
+
+    def small(self, item: Item) -> Image.Image:
+        key = self.key(item)
+        if key not in self._small:
+            self._small[key] = downscale(self.full(item), self.max_side)
+        return self._small[key]
+
+    def cell(self, item: Item) -> dict:
+        key = self.key(item)
+        if key not in self._cells:
+            self._cells[key] = encode_image(self.small(item))
+        return self._cells[key]
+
+
+# --- cases and prompts ----------------------------------------------------------------------------
+def item_case(item: Item, image: Image.Image) -> Case:
+    return Case(image, item.question, list(item.options) if item.options else None,
+                meta={"modality": item.modality} if item.modality else {}, id=item_key(item))
+
+
+def item_key(item: Item) -> str:
+    return f"{item.task}/{item.split}/{item.id}"
+
+
+def prompt_messages(prompt: Prompt) -> list[dict]:
+    """The chat messages the transformers backend sends for ``prompt`` (images as placeholders)."""
+    return backend_messages(prompt)
+
+
+def item_json(item: Item) -> str:
+    """What the accuracy reward needs to rebuild the item for ``is_correct``."""
+    meta = {k: item.meta[k] for k in ("answer_letter", "answers") if k in item.meta}
+    return json.dumps({"task": item.task, "split": item.split, "id": item.id, "question": item.question,
+                       "answer": item.answer, "kind": item.kind, "options": item.options,
+                       "modality": item.modality, "department": item.department, "meta": meta})
+
+
+def item_from_json(text: str) -> Item:
+    from mmedtui.tasks.base import ImageRef, Item
+
+    d = json.loads(text)
+    return Item(d["task"], d["split"], d["id"], d["question"], d["answer"], d["kind"], d["options"],
+                d.get("modality"), d.get("department"), ImageRef(()), d.get("meta") or {})
+
+
+def _rows(rows: list[dict]):
+    yield from rows
+
+
+def build(rows: list[dict], cache_dir: Path | None = None) -> Dataset:
+    """Rows -> ``datasets.Dataset`` with an ``Image`` column. With ``cache_dir`` the table is written there and
+    memory-mapped (rows share their image bytes in Python; an in-memory table would copy them per row)."""
+    from datasets import Dataset, Image as ImageFeature
+
+    if not rows:
+        raise DataError("no training rows")
+    features = Dataset.from_list(rows[:1]).features.copy()
+    if "image" in features:
+        features["image"] = ImageFeature()
+    if cache_dir is None:
+        return Dataset.from_list(rows, features=features)
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    return Dataset.from_generator(_rows, gen_kwargs={"rows": rows}, features=features, cache_dir=str(cache_dir))
+
+
+# --- rows per role --------------------------------------------------------------------------------
+def rationale(item: Item) -> str:
+    """A short, true reasoning line for SFT targets, from the item's own metadata."""
+    modality = item.modality or ""
+    where = item.meta.get("location") or item.meta.get("image_organ") or ""
+    where = str(where).replace("_", " ").lower()
+    parts = []
+    if modality:
+        parts.append(f"This is a {modality} image")
+    if where:
+        parts.append(("of the " if parts else "The image shows the ") + where)
+    return (" ".join(parts) or "Reading the image") + "."
+
+
+def specialist_department(item: Item) -> str:
+    from mmedtui.departments import department_for_modality
+
+    return item.department or department_for_modality(item.modality, "Radiologist") or "Radiologist"
+
+
+def sft_rows(items: Iterable[Item], images: ImageCache) -> list[dict]:
+    rows = []
+    for item in items:
+        case = item_case(item, images.small(item))
+        prompt = roles.specialist_prompt(case, specialist_department(item))
+        target = f"<think>{rationale(item)}</think><answer>{item.answer}</answer>"
+        rows.append({"prompt": prompt_messages(prompt), "completion": _completion(target),
+                     "image": images.cell(item), "item": item_json(item)})
+    return rows
+
+
+def _completion(text: str) -> list[dict]:
+    return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
+
+
+def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache, targets: bool = False) -> list[dict]:
+    """``entries``: (item, opinions, stage) -> GRPO rows for the attending physician (``targets``: SFT warm-up
+    rows whose completion is the gold answer)."""
+    rows = []
+    for item, opinions, stage in entries:
+        case = item_case(item, images.small(item))
+        prompt = roles.attending_prompt(case, opinions)
+        row = {"prompt": prompt_messages(prompt), "image": images.cell(item), "item": item_json(item), "stage": stage}
+        if targets:
+            row["completion"] = _completion(f"<think>{rationale(item)}</think><answer>{item.answer}</answer>")
+        rows.append(row)
+    return rows
+
+
+@dataclass
+class TriageExample:
+    image: Image.Image
+    question: str
+    department: str
+    source: str
+    modality: str | None = None
+
+
+def triage_rows(examples: Iterable[TriageExample], departments: Sequence[str], max_side: int | None,
+                targets: bool = False) -> list[dict]:
+    rows = []
+    for ex in examples:
+        case = Case(downscale(ex.image, max_side), ex.question,
+                    meta={"modality": ex.modality} if ex.modality else {})
+        prompt = roles.triage_prompt(case, tuple(departments))
+        row = {"prompt": prompt_messages(prompt), "image": encode_image(case.image), "department": ex.department,
+               "departments": json.dumps(list(departments)), "source": ex.source}
+        if targets:
+            what = f"a {ex.modality} image" if ex.modality else "a medical image"
+            row["completion"] = _completion(f"<think>This is {what}.</think><answer>{ex.department}</answer>")
+        rows.append(row)
+    return rows
+
+
+def corpus(rows: Iterable[dict]) -> list[str]:
+    """Texts a tiny tokenizer should know: every prompt and completion of the run."""
+    out = []
+    for row in rows:
+        for msg in row.get("prompt", []) + row.get("completion", []):
+            for part in msg["content"]:
+                if part.get("type") == "text" and part.get("text"):
+                    out.append(part["text"])
+        if row.get("item"):
+            out.append(json.loads(row["item"])["answer"])
+        if row.get("department"):
+            out.append(f"<think>image</think><answer>{row['department']}</answer>")
+    return out

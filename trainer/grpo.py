@@ -1,0 +1,103 @@
+"""GRPO with TRL: one ``GRPOTrainer`` per stage, ``entropy_coef = gamma_s`` and ``beta = beta_s``.
+
+With ``beta > 0`` TRL builds the KL reference from ``model.config._name_or_path``, i.e. the stage's starting
+checkpoint (the previous stage's final model), because every stage loads its model from a folder.
+
+    # one GPU / CPU
+    mmedtui train attending --profile tiny --output runs/attending
+    # many GPUs, one node (DDP) / DeepSpeed ZeRO-3 / FSDP; multi-node: set num_machines, machine_rank, main_process_ip
+    accelerate launch --config_file trainer/accelerate/zero3.yaml -m mmedtui train attending --profile paper \\
+        --data-root /data/mmedtui --output runs/attending-7b
+    # vLLM rollouts (where vLLM is installed): --set grpo.use_vllm=true --set grpo.vllm_mode=colocate
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmedtui.errors import ConfigError
+
+from trainer.callbacks import CheckpointCommitMixin
+from trainer.models import common_args, load_model, load_processor, lora_config, world_size
+
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
+    from trainer.stages import Stage
+
+
+def gradient_accumulation(cfg: TrainConfig) -> int:
+    """From ``grpo.prompts_per_step`` when set (prompts x rollouts = completions per optimizer step)."""
+    g, t = cfg.grpo, cfg.train
+    if not g.prompts_per_step:
+        return t.gradient_accumulation_steps
+    completions = g.prompts_per_step * g.num_generations
+    return max(1, math.ceil(completions / (t.per_device_train_batch_size * world_size())))
+
+
+def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, beta: float):
+    from trl import GRPOConfig
+
+    g = cfg.grpo
+    if g.use_vllm and importlib.util.find_spec("vllm") is None:
+        raise ConfigError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a GPU machine)")
+    if (cfg.train.per_device_train_batch_size * gradient_accumulation(cfg) * world_size()) % g.num_generations:
+        raise ConfigError("per_device_train_batch_size x gradient_accumulation_steps x processes must be a "
+                          f"multiple of grpo.num_generations ({g.num_generations})")
+    args = common_args(cfg, output_dir, max_steps)
+    args["gradient_accumulation_steps"] = gradient_accumulation(cfg)
+    vllm = {}
+    if g.use_vllm:
+        vllm = dict(use_vllm=True, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+                    vllm_tensor_parallel_size=g.vllm_tensor_parallel_size)
+        if g.vllm_server_base_url:
+            vllm["vllm_server_base_url"] = g.vllm_server_base_url
+    return GRPOConfig(
+        **args, num_generations=g.num_generations, max_completion_length=g.max_completion_length,
+        temperature=g.temperature, top_p=g.top_p, loss_type=g.loss_type, beta=beta, entropy_coef=gamma,
+        num_iterations=g.num_iterations, epsilon=g.epsilon, reward_weights=[g.format_weight, g.accuracy_weight],
+        log_completions=False, remove_unused_columns=False, **vllm,
+    )
+
+
+def _trainer_class():
+    from trl import GRPOTrainer
+
+    class StageGRPOTrainer(CheckpointCommitMixin, GRPOTrainer):
+        """TRL's GRPOTrainer whose checkpoints get a commit marker (trainer.callbacks)."""
+
+    return StageGRPOTrainer
+
+
+def prompts_per_generation(args) -> int:
+    return max(1, args.per_device_train_batch_size * args.gradient_accumulation_steps * world_size()
+               // args.num_generations)
+
+
+def fit_dataset(dataset, args):
+    """Repeat a stage's rows when it has fewer prompts than one generation batch needs (a tiny hard stage)."""
+    from datasets import concatenate_datasets
+
+    need = prompts_per_generation(args)
+    if 0 < len(dataset) < need:
+        dataset = concatenate_datasets([dataset] * math.ceil(need / len(dataset)))
+    return dataset
+
+
+def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
+    """A ``MakeTrainer`` for ``trainer.stages.run_stages``."""
+
+    def make(stage: Stage, model_path, output_dir: Path, max_steps: int):
+        gamma = stage.gamma or 0.0
+        beta = stage.beta or 0.0
+        args = grpo_args(cfg, output_dir, max_steps, gamma, beta)
+        model = load_model(str(model_path), cfg)
+        processor = load_processor(str(model_path))
+        return _trainer_class()(
+            model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
+            processing_class=processor, peft_config=lora_config(cfg),
+        )
+
+    return make

@@ -1,0 +1,114 @@
+"""A run directory and its state: what every role's run leaves behind, and what ``--resume`` reads.
+
+    <run>/config.yaml        the resolved config (printed at start)
+    <run>/state.json         stages planned / done, their final models and step counts
+    <run>/metrics.jsonl      one line per logged step: stage, step, reward, accuracy, entropy, entropy_coef, beta, kl
+    <run>/base-model/        the tiny starting model, when the run built one
+    <run>/stages/<stage>/checkpoint-N/   Trainer checkpoints (safetensors; COMPLETE marks a finished one)
+    <run>/stages/<stage>/final/          a stage's final model (the next stage starts here)
+    <run>/final/             the run's final model + processor + README.md model card
+    <run>/panel.yaml         a panel file that puts the trained model in its role
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mmedtui.errors import UserError
+
+from trainer.io import atomic_write_json, clean_stale_tmp, read_jsonl, recover_dir, rewrite_jsonl
+
+COMPLETE = "COMPLETE"
+_CKPT = re.compile(r"^checkpoint-(\d+)$")
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    def __post_init__(self):
+        self.path = Path(self.path)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.yaml"
+
+    @property
+    def state_path(self) -> Path:
+        return self.path / "state.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.jsonl"
+
+    @property
+    def final_dir(self) -> Path:
+        return self.path / "final"
+
+    @property
+    def base_model_dir(self) -> Path:
+        return self.path / "base-model"
+
+    def stage_dir(self, stage: str) -> Path:
+        return self.path / "stages" / stage
+
+    # -- state ---------------------------------------------------------------------------------
+    def load_state(self) -> dict:
+        import json
+
+        if not self.state_path.is_file():
+            return {"stages": {}, "created": time.time()}
+        try:
+            return json.loads(self.state_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.state_path}: unreadable run state ({exc})") from None
+
+    def save_state(self, state: dict) -> None:
+        state["updated"] = time.time()
+        atomic_write_json(self.state_path, state)
+
+    # -- checkpoints ---------------------------------------------------------------------------
+    def latest_checkpoint(self, stage: str, clean: bool = True) -> Path | None:
+        """The newest checkpoint of ``stage`` that was written to the end (has the COMPLETE marker);
+        incomplete ones (a hard kill mid-save) are removed when ``clean``."""
+        folder = self.stage_dir(stage)
+        if not folder.is_dir():
+            return None
+        found = []
+        for p in folder.iterdir():
+            m = _CKPT.match(p.name)
+            if not m or not p.is_dir():
+                continue
+            if (p / COMPLETE).is_file():
+                found.append((int(m.group(1)), p))
+            elif clean:
+                shutil.rmtree(p, ignore_errors=True)
+        return max(found)[1] if found else None
+
+    def prepare(self, resume: bool) -> None:
+        if resume:
+            if not self.config_path.is_file():
+                raise UserError(f"{self.path}: nothing to resume (no config.yaml); start a run with --output")
+        elif self.state_path.is_file() or self.metrics_path.is_file():
+            raise UserError(f"{self.path}: a run already lives here; pass --resume to continue it, "
+                            "or choose a new --output")
+        self.path.mkdir(parents=True, exist_ok=True)
+        clean_stale_tmp(self.path)
+        recover_dir(self.final_dir)
+
+    def truncate_metrics(self, stage: str, keep_upto: int) -> None:
+        """Drop the lines a resumed stage will log again (those after its last checkpoint)."""
+        if not self.metrics_path.is_file():
+            return
+        records = list(read_jsonl(self.metrics_path))
+        kept = [r for r in records if not (r.get("stage") == stage and int(r.get("stage_step", 0)) > keep_upto)]
+        if len(kept) != len(records):
+            rewrite_jsonl(self.metrics_path, kept)
+
+
+def default_output(role: str) -> Path:
+    return Path("runs") / f"{role}-{time.strftime('%Y%m%d-%H%M%S')}"

@@ -1,0 +1,279 @@
+"""The three training runs behind ``mmedtui train``: specialist (SFT), triage (GRPO), attending (C-MARL GRPO).
+
+Each: load the training items (never a test split), build rows with the inference prompts, pick or build the
+starting model, run its stages (``trainer.stages``), then leave ``<run>/final`` (model + model card) and
+``<run>/panel.yaml`` (a panel that puts the trained model in its role).
+
+    mmedtui train specialist --profile tiny --data-root ../shared/data --output runs/specialist
+    mmedtui train triage     --profile tiny --data-root ../shared/data --output runs/triage
+    mmedtui train attending  --profile tiny --data-root ../shared/data --output runs/attending --max-steps 6
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from mmedtui.departments import DEFAULT_DEPARTMENTS
+from mmedtui.errors import DataError
+
+from trainer import curriculum, datasets, rewards
+from trainer.config import TrainConfig, save_config
+from trainer.run import RunDir
+from trainer.stages import Stage, is_main_process, main_first, run_stages
+
+
+@dataclass
+class Result:
+    run_dir: Path
+    final: Path
+    panel: Path | None = None
+    notes: list[str] = field(default_factory=list)
+    split_sizes: dict | None = None
+
+
+def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, console=None, callbacks: Sequence = ()) -> Result:
+    from rich.console import Console
+
+    import torch
+
+    console = console or Console(stderr=True)
+    threads = torch.get_num_threads()
+    if cfg.train.torch_threads:
+        torch.set_num_threads(cfg.train.torch_threads)
+    try:
+        run = RunDir(run_dir)
+        if is_main_process():
+            run.prepare(resume)
+            save_config(cfg, run.path)
+        runner = {"specialist": _specialist, "triage": _triage, "attending": _attending}[cfg.role]
+        return runner(cfg, run, resume, console, callbacks)
+    finally:
+        torch.set_num_threads(threads)
+
+
+# --- specialist (SFT) -----------------------------------------------------------------------------
+def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
+    from trainer.models import starting_model
+    from trainer.sft import make_sft_trainer
+
+    items = datasets.load_items(cfg)
+    images = datasets.ImageCache(cfg.data.image_max_side)
+    rows = datasets.sft_rows(items, images)
+    console.print(f"specialist SFT on {len(rows)} questions from {', '.join(cfg.data.tasks)} ({cfg.data.split})")
+    start = starting_model(cfg, run, datasets.corpus(rows))
+    ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
+    stage = Stage("sft", ds, max_steps=cfg.train.max_steps, info={"rows": len(rows)})
+    final = run_stages(cfg, run, [stage], start, make_sft_trainer(cfg), resume, callbacks, console,
+                       on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+    return Result(run.path, final, write_panel(cfg, run, final))
+
+
+# --- triage (GRPO) --------------------------------------------------------------------------------
+def _triage(cfg, run: RunDir, resume, console, callbacks) -> Result:
+    from trainer import triage_data
+    from trainer.grpo import make_grpo_trainer
+    from trainer.models import starting_model
+
+    items = datasets.load_items(cfg)
+    examples, notes = triage_data.gather(cfg, items)
+    departments = _departments(cfg)
+    rows = datasets.triage_rows(examples, departments, cfg.data.image_max_side)
+    for note in notes:
+        console.print(f"[dim]{note}[/]")
+    start = starting_model(cfg, run, datasets.corpus(rows))
+    ds = datasets.build(rows, run.path / "cache")
+    stages = _warmup(cfg, run, lambda: datasets.triage_rows(examples, departments, cfg.data.image_max_side,
+                                                            targets=True))
+    stages.append(Stage("triage", ds, cfg.grpo.entropy_coef, cfg.grpo.beta, cfg.train.max_steps,
+                        {"rows": len(rows)}))
+    final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("triage")), resume,
+                       callbacks, console, on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+    return Result(run.path, final, write_panel(cfg, run, final), notes)
+
+
+def _warmup(cfg, run: RunDir, make_rows) -> list[Stage]:
+    """The optional SFT warm-up stage (``sft.warmup_steps``) on the role's prompts with gold targets."""
+    if cfg.sft.warmup_steps <= 0:
+        return []
+    from trainer.sft import make_sft_trainer
+
+    rows = make_rows()
+    ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
+    return [Stage("warmup", ds, max_steps=cfg.sft.warmup_steps, info={"rows": len(rows), "kind": "sft"},
+                  make=make_sft_trainer(cfg, cfg.sft.warmup_learning_rate))]
+
+
+def _departments(cfg) -> tuple[str, ...]:
+    if cfg.opinions.panel:
+        from mmedtui.agents.panel import load_panel
+
+        return load_panel(cfg.opinions.panel).departments
+    return DEFAULT_DEPARTMENTS
+
+
+# --- attending (C-MARL) ---------------------------------------------------------------------------
+def attending_groups(cfg, items, console) -> tuple[dict[str, list], dict]:
+    """Collect (or read) the panel's opinions, then split the cases easy / medium / hard."""
+    from trainer import opinions
+
+    panel = opinions.panel_for(cfg)
+    images = datasets.ImageCache(cfg.data.image_max_side)
+    try:
+        with main_first():  # several processes: rank 0 asks the panel, the others then read its cache
+            store = opinions.OpinionStore(opinions.cache_path(cfg))
+            found = opinions.collect(items, panel, store, images, batch_size=cfg.opinions.batch_size,
+                                     console=console, only_cached=not (cfg.opinions.collect and is_main_process()))
+    finally:
+        panel.close()
+    keyed = {datasets.item_key(it): it for it in items}
+    entries = [(keyed[k], ops) for k, (_, ops) in found.items() if k in keyed]
+    if not entries:
+        raise DataError(f"no specialist opinions for the training items in {store.path} "
+                        "(run `mmedtui train opinions` or set opinions.collect: true)")
+    groups = curriculum.split(entries, cfg.curriculum.min_specialists)
+    return groups, {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
+                    "cases_with_opinions": len(entries), "items": len(items), "cache": str(store.path)}
+
+
+def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
+    from trainer.grpo import make_grpo_trainer
+    from trainer.models import starting_model
+
+    items = datasets.load_items(cfg)
+    groups, summary = attending_groups(cfg, items, console)
+    sizes = summary["sizes"]
+    console.print("curriculum split (cases): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    schedule = cfg.stage_schedule()
+    rng = random.Random(cfg.data.seed)
+    if not cfg.curriculum.enabled:
+        pool = [e for s in ("easy", "medium", "hard") for e in groups[s]]
+        rng.shuffle(pool)
+        groups = {"all": pool}
+    names = [name for name, _, _ in schedule]
+    plan = curriculum.plan_steps(cfg.train.max_steps, names, {n: len(groups[n]) for n in names})
+    images = datasets.ImageCache(cfg.data.image_max_side)
+    stage_rows = {}
+    for name in names:
+        chosen = list(groups[name])
+        rng.shuffle(chosen)
+        stage_rows[name] = datasets.attending_rows([(it, ops, name) for it, ops in chosen], images)
+    start = starting_model(cfg, run, datasets.corpus(r for rows in stage_rows.values() for r in rows))
+    def warm_rows():
+        entries = [(it, ops, name) for name in names for it, ops in groups[name]]
+        return datasets.attending_rows(entries, images, targets=True)
+
+    stages = _warmup(cfg, run, warm_rows)
+    for name, gamma, beta in schedule:
+        ds = datasets.build(stage_rows[name], run.path / "cache") if stage_rows[name] else _EmptyDataset()
+        stages.append(Stage(name, ds, gamma, beta, plan[name], {"split_size": len(groups[name])}))
+    if is_main_process():
+        state = run.load_state()
+        state["curriculum"] = summary
+        run.save_state(state)
+    final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("attending")), resume,
+                       callbacks, console, on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+    return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
+
+
+class _EmptyDataset(list):
+    """A stage with no cases (skipped by run_stages)."""
+
+
+# --- outputs --------------------------------------------------------------------------------------
+def _panel_data(panel) -> dict:
+    """A loaded panel back to YAML data, transformers paths made absolute (the new file lives elsewhere)."""
+    from dataclasses import asdict
+
+    models = {}
+    for key, spec in panel.models.items():
+        spec = dict(spec)
+        if spec.get("backend") == "transformers" and "path" in spec:
+            p = Path(str(spec["path"])).expanduser()
+            resolved = p if p.is_absolute() else panel.base_dir / p
+            if resolved.exists():
+                spec["path"] = str(resolved.resolve())
+        models[key] = spec
+
+    def agent(a):
+        return {k: v for k, v in asdict(a).items() if v is not None}
+
+    return {"departments": list(panel.departments), "models": models, "triage": agent(panel.triage),
+            "specialists": {d: [agent(a) for a in agents] for d, agents in panel.specialists.items()},
+            "attending": agent(panel.attending)}
+
+
+def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
+    """``<run>/panel.yaml``: the opinions panel (or the default one) with the trained model in its role."""
+    import yaml
+
+    from mmedtui.agents.panel import DEFAULT_PANEL, load_panel
+    from mmedtui.errors import UserError
+
+    from trainer.io import atomic_write_text
+
+    if not is_main_process():
+        return None
+    try:
+        data = _panel_data(load_panel(cfg.opinions.panel or DEFAULT_PANEL))
+    except UserError:
+        data = {"models": {}, "specialists": {}}
+    rel = Path(final).resolve()
+    try:
+        rel = rel.relative_to(run.path.resolve())
+    except ValueError:
+        pass
+    data["models"]["trained"] = {"backend": "transformers", "path": str(rel), "device": "auto", "dtype": "auto"}
+    tokens = cfg.grpo.max_completion_length
+    if cfg.role == "attending":
+        data["attending"] = {"name": "Attending physician (trained)", "model": "trained", "max_new_tokens": tokens}
+    elif cfg.role == "triage":
+        data["triage"] = {"name": "Triage doctor (trained)", "model": "trained", "max_new_tokens": tokens}
+    else:
+        data["specialists"] = {"default": [{"name": "Specialist (SFT)", "model": "trained", "max_new_tokens": 64}]}
+    for role in ("triage", "attending"):
+        data.setdefault(role, {"name": role, "model": "trained"})
+    if not data.get("specialists"):
+        data["specialists"] = {"default": [{"name": "Specialist (trained)", "model": "trained"}]}
+    header = (f"# Panel written by `mmedtui train {cfg.role}`: the trained model plays the {cfg.role}.\n"
+              "# Paths are relative to this file. Research use only. Not for clinical decisions.\n")
+    return atomic_write_text(run.path / "panel.yaml", header + yaml.safe_dump(data, sort_keys=False))
+
+
+def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list) -> None:
+    from mmedtui import DISCLAIMER
+
+    from trainer.io import atomic_write_text, read_jsonl
+
+    tasks = sorted({it.task for it in items})
+    licences = []
+    for name in tasks:
+        try:
+            task = datasets.get_task(name)
+            licences.append(f"- {name} ({cfg.data.split} split): licence {task.licence}")
+        except Exception:  # noqa: BLE001 - a card must not fail a run
+            licences.append(f"- {name} ({cfg.data.split} split)")
+    metrics = [m for m in read_jsonl(run.metrics_path)]
+    last = metrics[-1] if metrics else {}
+    method = {"specialist": "supervised fine-tuning (TRL SFTTrainer)",
+              "triage": "GRPO (TRL), reward = format 0.5 + right department 1.0",
+              "attending": "C-MARL: curriculum GRPO (TRL) easy -> medium -> hard with per-stage entropy bonus and KL, "
+                           "reward = format 0.5 + accuracy 1.0"}[cfg.role]
+    logged = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
+                       if k in ("reward", "accuracy", "entropy", "loss") and isinstance(v, (int, float)))
+    text = f"""# mmedtui {cfg.role} model
+
+{DISCLAIMER}
+
+- Role: {cfg.role}; trained by `mmedtui train {cfg.role} --profile {cfg.profile}` ({method}).
+- Starting model: {cfg.model.path or f'random-init tiny Qwen2.5-VL ({cfg.model.tiny_size}), trainer/tiny.py'}.
+- Training data ({len(items)} questions; test splits never used):
+{chr(10).join(licences)}
+- Steps: {last.get('step', 0)}; last logged: {logged}.
+- Full configuration: `config.yaml` of the run; per-step metrics: `metrics.jsonl`.
+
+Attribution: VQA-RAD (Lau et al., Sci Data 2018, CC0 1.0); SLAKE (Liu et al., ISBI 2021, CC BY 4.0).
+"""
+    atomic_write_text(Path(target) / "README.md", text)

@@ -1,0 +1,182 @@
+"""Triage training examples: real images labelled with a department through their modality metadata.
+
+Sources (each optional; a missing one is skipped with a note):
+- VQA-RAD / SLAKE train items (CT, MRI, X-ray -> Radiologist) with their own questions;
+- ``<data root>/bccd`` blood smears (train/val ids of BCCD's ImageSets only) -> Pathologist;
+- ``<data root>/breastmnist/breastmnist.npz`` breast ultrasound (train images) -> Radiologist;
+- scikit-image: ``retina()`` fundus -> Ophthalmologist, ``immunohistochemistry()`` slide -> Pathologist;
+- pydicom's bundled test files (CT, MR, US, NM) -> Radiologist through their DICOM Modality.
+The few-image sources are augmented (crop, flip, small rotation, brightness / contrast), seeded, so a run is
+reproducible. Departments with no open images here (Surgeon, Oncologist, Endocrinologist, Dermatologist) get no
+examples: the format reward and the other classes still train, and the gap is reported.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from PIL import Image, ImageEnhance, ImageOps
+
+from mmedtui.departments import department_for_modality
+
+from trainer.datasets import TriageExample
+
+if TYPE_CHECKING:
+    from trainer.config import TrainConfig
+
+QUESTIONS = {
+    "blood smear": ["How many white blood cells are visible?", "Are platelets present in this smear?",
+                    "Is there an abnormal cell in this image?", "What type of cell is most numerous?",
+                    "Are the red blood cells normal in shape?"],
+    "ultrasound": ["Is the lesion in this breast ultrasound benign?", "Is there a mass in this image?",
+                   "Is this finding malignant?", "What does this ultrasound show?"],
+    "fundus": ["Is there diabetic retinopathy?", "Is the optic disc normal?", "Are there hemorrhages in the retina?",
+               "What abnormality is seen in this eye?"],
+    "histology": ["What does the staining show?", "Is this tissue malignant?", "Which cells are stained brown?",
+                  "Is there abnormal tissue in this slide?"],
+    "scan": ["Is there an abnormality in this scan?", "Which organ is shown?", "Is this image normal?",
+             "What imaging plane is used?", "Is there a mass?"],
+}
+
+PYDICOM_FILES = ("693_J2KI.dcm", "CT_small.dcm", "J2K_pixelrep_mismatch.dcm", "JPEG2000.dcm", "MR_small.dcm",
+                 "examples_overlay.dcm", "examples_jpeg2k.dcm", "examples_palette.dcm", "examples_rgb_color.dcm")
+
+
+def augment(image: Image.Image, rng: random.Random) -> Image.Image:
+    image = image.convert("RGB")
+    w, h = image.size
+    scale = rng.uniform(0.75, 1.0)
+    cw, ch = max(8, int(w * scale)), max(8, int(h * scale))
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    image = image.crop((x, y, x + cw, y + ch))
+    if rng.random() < 0.5:
+        image = ImageOps.mirror(image)
+    image = image.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR)
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
+    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.8, 1.2))
+
+
+def _bccd(root: Path) -> list[Callable[[], Image.Image]]:
+    folder = root / "bccd" / "BCCD"
+    ids: list[str] = []
+    for split in ("train", "val", "trainval"):
+        f = folder / "ImageSets" / "Main" / f"{split}.txt"
+        if f.is_file():
+            ids += [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
+    if not ids:
+        return []
+    test = folder / "ImageSets" / "Main" / "test.txt"
+    held = set(test.read_text().split()) if test.is_file() else set()
+    files = [folder / "JPEGImages" / f"{i}.jpg" for i in sorted(set(ids) - held)]
+    return [(lambda p=p: Image.open(p).convert("RGB")) for p in files if p.is_file()]
+
+
+def _breastmnist(root: Path) -> list[Callable[[], Image.Image]]:
+    path = root / "breastmnist" / "breastmnist.npz"
+    if not path.is_file():
+        return []
+    import numpy as np
+
+    with np.load(path) as z:
+        images = z["train_images"]
+    return [(lambda a=a: Image.fromarray(a).convert("RGB").resize((224, 224), Image.Resampling.BICUBIC))
+            for a in images]
+
+
+def _skimage(name: str) -> list[Callable[[], Image.Image]]:
+    try:
+        import skimage.data as data
+    except ImportError:
+        return []
+
+    def load():
+        return Image.fromarray(getattr(data, name)()).convert("RGB")
+
+    try:
+        load()
+    except Exception:  # noqa: BLE001 - a data file missing from this install
+        return []
+    return [load]
+
+
+def _pydicom() -> Iterator[tuple[Callable[[], Image.Image], str]]:
+    try:
+        import pydicom
+    except ImportError:
+        return
+    folder = Path(pydicom.__file__).parent / "data" / "test_files"
+    from mmedtui.imaging import load_scan
+
+    for name in PYDICOM_FILES:
+        path = folder / name
+        if not path.is_file():
+            continue
+        try:
+            scan = load_scan(path)
+        except Exception:  # noqa: BLE001 - a codec missing here
+            continue
+        yield (lambda img=scan.image: img), scan.meta.modality or ""
+
+
+def extra_examples(root: Path | None, per_source: int, seed: int = 0) -> tuple[list[TriageExample], list[str]]:
+    rng = random.Random(seed)
+    out: list[TriageExample] = []
+    notes: list[str] = []
+    sources: list[tuple[str, list, str, str, str]] = []  # (name, loaders, department, modality, question set)
+    if root is not None:
+        sources.append(("bccd", _bccd(root), "Pathologist", "blood smear microscopy", "blood smear"))
+        sources.append(("breastmnist", _breastmnist(root), "Radiologist", "ultrasound", "ultrasound"))
+    sources.append(("skimage-retina", _skimage("retina"), "Ophthalmologist", "fundus photograph", "fundus"))
+    sources.append(("skimage-microaneurysms", _skimage("microaneurysms"), "Ophthalmologist", "fundus photograph",
+                    "fundus"))
+    sources.append(("skimage-ihc", _skimage("immunohistochemistry"), "Pathologist", "histology", "histology"))
+    for name, loaders, department, modality, qset in sources:
+        if not loaders:
+            notes.append(f"triage source {name}: not found, skipped")
+            continue
+        for _ in range(per_source):
+            image = augment(rng.choice(loaders)(), rng)
+            out.append(TriageExample(image, rng.choice(QUESTIONS[qset]), department, name, modality))
+    dicom = list(_pydicom())  # one source: CT, MR, NM and US files together, each labelled by its Modality
+    if not dicom:
+        notes.append("triage source pydicom: no decodable test files, skipped")
+    for _ in range(per_source if dicom else 0):
+        load, modality = rng.choice(dicom)
+        department = department_for_modality(modality, "Radiologist")
+        out.append(TriageExample(augment(load(), rng), rng.choice(QUESTIONS["scan"]), department, "pydicom",
+                                 modality))
+    return out, notes
+
+
+def gather(cfg: TrainConfig, items: list | None = None) -> tuple[list[TriageExample], list[str]]:
+    """Radiology VQA items (their own questions) + the extra sources, shuffled."""
+    from trainer.datasets import ImageCache
+
+    rng = random.Random(cfg.data.seed)
+    examples: list[TriageExample] = []
+    if items:
+        picked = list(items)
+        rng.shuffle(picked)
+        if cfg.triage.max_radiology is not None:
+            picked = picked[: cfg.triage.max_radiology]
+        images = ImageCache(cfg.data.image_max_side)
+        for item in picked:
+            dept = item.department or department_for_modality(item.modality, "Radiologist")
+            examples.append(TriageExample(images.small(item), item.question, dept, item.task, item.modality))
+    notes: list[str] = []
+    if cfg.triage.extra_sources:
+        root = None
+        try:
+            root = cfg.data_root
+        except Exception:  # noqa: BLE001 - the extra sources work without a data root too
+            root = None
+        extra, notes = extra_examples(root, cfg.triage.per_source, cfg.data.seed)
+        examples += extra
+    rng.shuffle(examples)
+    counts = Counter(e.department for e in examples)
+    notes.append("triage examples per department: " + ", ".join(f"{d} {n}" for d, n in counts.most_common()))
+    return examples, notes
