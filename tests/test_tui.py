@@ -110,7 +110,7 @@ async def test_a_second_question_replaces_the_answers_and_stale_results_are_drop
     rules = {"first question": "<think>old</think><answer>alpha</answer>",
              "second question": "<think>new</think><answer>beta</answer>"}
     for key in ("s0", "s1", "s2"):
-        panel.models[key] = {"backend": "scripted", "rules": rules, "delay": 0.4}
+        panel.models[key] = {"backend": "scripted", "rules": rules, "delay": 1.5}  # slow enough that a loaded CI box cannot finish run 1 first
     app = app_for(panel, question="first question?")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.cards.query_one(TriageCard).state == "done")

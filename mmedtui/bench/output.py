@@ -18,31 +18,10 @@ from statistics import fmean
 from mmedtui import DISCLAIMER, __version__
 from mmedtui.bench.runner import TaskResult
 from mmedtui.bench.score import MC_METRICS
+from mmedtui.fileio import atomic_write_text, make_readable
 
 CSV_FIELDS = ("task", "split", "system", "metric", "n", "accuracy", "ci95_lo", "ci95_hi", "unparsed", "failed",
               "disclaimer")
-
-
-def _readable(fd: int) -> None:
-    """mkstemp makes 0600 files; results are ordinary files, so give them the usual umask-based mode."""
-    mask = os.umask(0)
-    os.umask(mask)
-    os.fchmod(fd, 0o666 & ~mask)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    _readable(fd)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 class SamplesWriter:
@@ -52,7 +31,7 @@ class SamplesWriter:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        _readable(fd)
+        make_readable(fd)
         self._file = os.fdopen(fd, "w", encoding="utf-8")
         self.count = 0
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 
 from mmedtui import DISCLAIMER, __version__
+from mmedtui.fileio import atomic_write_text
 from mmedtui.consult.record import ConsultRecord
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
@@ -96,23 +96,7 @@ def to_json(record: ConsultRecord, image: str) -> str:
 
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            mask = os.umask(0)  # mkstemp makes 0600 files; a transcript is an ordinary file: the umask decides
-            os.umask(mask)
-            os.fchmod(fh.fileno(), 0o666 & ~mask)
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    atomic_write_text(path, text, newline="\n")
 
 
 def transcript_paths(target: str | os.PathLike, default_stem: str) -> tuple[Path, Path]:

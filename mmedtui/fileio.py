@@ -1,0 +1,34 @@
+"""Files that are never left half-written: a temporary sibling, fsynced, then renamed over the target.
+
+A crash or Ctrl-C leaves the old file or the new one, never a torn one, so a later run can trust what it finds.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+
+def make_readable(fd: int) -> None:
+    """mkstemp makes 0600 files; results, transcripts and configs are ordinary files: the umask decides."""
+    mask = os.umask(0)
+    os.umask(mask)
+    os.fchmod(fd, 0o666 & ~mask)
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        make_readable(fd)
+        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
