@@ -103,3 +103,10 @@ def test_real_tiny_model_end_to_end(tiny_model_dir, size):
     assert record.triage.department in panel.departments
     assert len(record.specialists) == 3
     assert record.attending is not None
+
+
+def test_every_image_of_a_case_reaches_the_agents(scan_image):
+    panel = scripted_panel()
+    second = scan_image.rotate(90)
+    Pipeline(panel).run([Case(scan_image, "Compare <image 1> and <image 2>.", extra_images=(second,))])
+    assert panel.backend("s0").calls[0].images == (scan_image, second)

@@ -84,7 +84,7 @@ def question_text(case: Case) -> str:
 def _prompt(role: str, case: Case, **fields: str) -> Prompt:
     system, user = template(role)
     values = {"question": question_text(case), **fields}
-    return Prompt(system.safe_substitute(values), user.safe_substitute(values), (case.image,))
+    return Prompt(system.safe_substitute(values), user.safe_substitute(values), (case.image, *case.extra_images))
 
 
 # --- triage -------------------------------------------------------------------------------------

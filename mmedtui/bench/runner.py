@@ -107,9 +107,8 @@ def _case(entry: Entry) -> Case:
     images = entry.item.image_ref.load()
     if not images:
         raise DataError("no image")
-    # TODO(lead): Case holds one image; MMMU items with several are asked about the first.
     return Case(images[0], entry.item.question, entry.options, {"modality": entry.item.modality},
-                id=entry.item.id)
+                id=entry.item.id, extra_images=tuple(images[1:]))
 
 
 class Runner:
