@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from mmedtui.errors import DataError
-from mmedtui.tasks.base import canonical_split
+from mmedtui.tasks.base import Task, canonical_split
 
 # File-name prefixes a split may carry on the hub ("validation-00001-of-00003-<hash>.parquet").
 _PREFIXES = {"validation": ("validation", "validate", "valid", "val"), "test": ("test",), "train": ("train",),
@@ -144,3 +144,30 @@ def add_rows(col, rows: Iterator[dict], *, task: str, split: str, department: st
         col.add(Item(task, split, item_id, question.strip(), answer, kind, None, modality,
                      department_for_modality(modality, department) if modality else department,
                      ImageRef.blob(image, path or f"{item_id}.jpg"), meta))
+
+
+class OfficialOrHFTask(Task):
+    """A benchmark found either in its official release layout or as HF parquet / ``save_to_disk`` files.
+
+    Subclasses say how to recognise the official layout and which splits it holds; the HF layouts are shared.
+    """
+
+    def official_splits(self, folder: Path) -> list[str]:
+        """The splits of the official release present in ``folder`` (empty: not the official layout)."""
+        raise NotImplementedError
+
+    def layout_of(self, folder: Path) -> str | None:
+        if self.official_splits(folder):
+            return "official"
+        if parquet_splits(folder):
+            return "parquet"
+        if is_save_to_disk(folder):
+            return "save_to_disk"
+        return None
+
+    def available_splits(self, folder: Path, layout: str) -> list[str]:
+        if layout == "official":
+            return self.official_splits(folder)
+        if layout == "parquet":
+            return parquet_splits(folder)
+        return disk_splits(folder, self.default_split)

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, Item, Task, safe_join, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, Item, safe_join, text_problem
 from mmedtui.tasks.scoring import is_yes_no
 
 SPLIT_DIRS = {"train": "train", "validation": "val", "test": "test"}
@@ -46,7 +46,7 @@ def _qa_file(folder: Path, split: str) -> Path | None:
     return None
 
 
-class PathVqaTask(Task):
+class PathVqaTask(_hf.OfficialOrHFTask):
     name = "pathvqa"
     in_domain = True
     default_split = "test"
@@ -58,21 +58,10 @@ class PathVqaTask(Task):
                   "<data root>/pathvqa/, or the HF parquet files (data/<split>-*.parquet) of "
                   "flaviagiammarino/path-vqa (`mmedtui data fetch pathvqa`).")
 
-    def layout_of(self, folder: Path) -> str | None:
-        if (folder / "qas").is_dir() and any(_qa_file(folder, s) for s in SPLIT_DIRS):
-            return "official"
-        if _hf.parquet_splits(folder):
-            return "parquet"
-        if _hf.is_save_to_disk(folder):
-            return "save_to_disk"
-        return None
-
-    def available_splits(self, folder: Path, layout: str) -> list[str]:
-        if layout == "official":
-            return [s for s in SPLIT_DIRS if _qa_file(folder, s)]
-        if layout == "parquet":
-            return _hf.parquet_splits(folder)
-        return _hf.disk_splits(folder, self.default_split)
+    def official_splits(self, folder: Path) -> list[str]:
+        if not (folder / "qas").is_dir():
+            return []
+        return [s for s in SPLIT_DIRS if _qa_file(folder, s)]
 
     def _load(self, folder: Path, layout: str, split: str, col: Collector, opts: dict) -> list[str]:
         if layout != "official":

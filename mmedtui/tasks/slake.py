@@ -16,7 +16,7 @@ from pathlib import Path
 from mmedtui.departments import department_for_modality
 from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, ImageSource, Item, Task, safe_join, safe_relpath, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, ImageSource, Item, safe_join, safe_relpath, text_problem
 from mmedtui.tasks.scoring import is_yes_no
 
 SPLIT_FILES = {"train": ("train.json",), "validation": ("validate.json", "validation.json"), "test": ("test.json",)}
@@ -62,7 +62,7 @@ class _Images:
         return "image file missing"
 
 
-class SlakeTask(Task):
+class SlakeTask(_hf.OfficialOrHFTask):
     name = "slake"
     in_domain = True
     default_split = "test"
@@ -74,21 +74,8 @@ class SlakeTask(Task):
                   "(or validation.json), test.json and imgs/ (or imgs.zip) in <data root>/slake/ "
                   "(`mmedtui data fetch slake`).")
 
-    def layout_of(self, folder: Path) -> str | None:
-        if any((folder / f).is_file() for names in SPLIT_FILES.values() for f in names):
-            return "official"
-        if _hf.parquet_splits(folder):
-            return "parquet"
-        if _hf.is_save_to_disk(folder):
-            return "save_to_disk"
-        return None
-
-    def available_splits(self, folder: Path, layout: str) -> list[str]:
-        if layout == "official":
-            return [s for s, names in SPLIT_FILES.items() if any((folder / f).is_file() for f in names)]
-        if layout == "parquet":
-            return _hf.parquet_splits(folder)
-        return _hf.disk_splits(folder, self.default_split)
+    def official_splits(self, folder: Path) -> list[str]:
+        return [s for s, names in SPLIT_FILES.items() if any((folder / f).is_file() for f in names)]
 
     def _load(self, folder: Path, layout: str, split: str, col: Collector, opts: dict) -> list[str]:
         lang = opts.get("lang", "en")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, Item, Task, safe_join, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, Item, safe_join, text_problem
 from mmedtui.tasks.scoring import is_yes_no
 
 JSON_NAME = "VQA_RAD Dataset Public.json"
@@ -22,7 +22,7 @@ META_KEYS = ("phrase_type", "qid_linked_id", "image_case_url", "image_name", "im
              "question_rephrase", "question_relation", "question_frame", "question_type")
 
 
-class VqaRadTask(Task):
+class VqaRadTask(_hf.OfficialOrHFTask):
     name = "vqa-rad"
     in_domain = True
     default_split = "test"
@@ -34,21 +34,8 @@ class VqaRadTask(Task):
                   "in <data root>/vqa-rad/, or the HF parquet files (data/<split>-*.parquet) of "
                   "flaviagiammarino/vqa-rad there (`mmedtui data fetch vqa-rad`).")
 
-    def layout_of(self, folder: Path) -> str | None:
-        if (folder / JSON_NAME).is_file():
-            return "official"
-        if _hf.parquet_splits(folder):
-            return "parquet"
-        if _hf.is_save_to_disk(folder):
-            return "save_to_disk"
-        return None
-
-    def available_splits(self, folder: Path, layout: str) -> list[str]:
-        if layout == "official":
-            return ["train", "test"]
-        if layout == "parquet":
-            return _hf.parquet_splits(folder)
-        return _hf.disk_splits(folder, self.default_split)
+    def official_splits(self, folder: Path) -> list[str]:
+        return ["train", "test"] if (folder / JSON_NAME).is_file() else []
 
     def _load(self, folder: Path, layout: str, split: str, col: Collector, opts: dict) -> list[str]:
         notes: list[str] = []
