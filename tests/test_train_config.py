@@ -276,3 +276,21 @@ def test_paper_profile_builds_trl_configs(tmp_path, monkeypatch):
     assert sft_args(load_config("specialist", "paper", sets=cpu), tmp_path, -1).learning_rate == 1e-5
     with pytest.raises(ConfigError, match="vLLM is not installed"):
         grpo_args(load_config("attending", "paper", sets=cpu + ["grpo.use_vllm=true"]), tmp_path, -1, 0.0, 0.0)
+
+
+def test_a_failed_triage_is_not_cached(tmp_path, scan_image):
+    """A transient triage failure must be asked again, not frozen into the opinion cache as its fallback."""
+    from conftest import scripted_panel
+    from mmedtui.tasks.base import ImageRef, ImageSource, Item
+    from trainer.datasets import ImageCache
+    from trainer.opinions import Collector, OpinionStore
+
+    scan_image.save(tmp_path / "scan.png")
+    panel = scripted_panel()
+    panel.models["triage"] = {"backend": "scripted", "error": "timeout after 3 tries"}
+    item = Item("vqa-rad", "train", "1", "Is it normal?", "yes", "closed", None, None, "Radiologist",
+                ImageRef([ImageSource(name="scan.png", path=tmp_path / "scan.png")]), {})
+    store = OpinionStore(tmp_path / "op.jsonl")
+    Collector(panel, store, ImageCache(None)).run([item])
+    kinds = [line["kind"] for line in map(__import__("json").loads, (tmp_path / "op.jsonl").read_text().splitlines())]
+    assert "triage" not in kinds and kinds.count("specialist") == 3

@@ -135,9 +135,10 @@ class Collector:
             department = record.triage.department
             base = {"image": image, "question": question, "task": item.task, "split": item.split,
                     "item_id": item.id, "time": now}
-            lines.append({"key": entry_key("triage", self.triage_fp, "", image, question), "kind": "triage",
-                          "model": self.triage_fp, "department": department, "rationale": record.triage.rationale,
-                          "fallback": record.triage.fallback, **base})
+            if record.triage.error is None:  # a failed triage's fallback department is asked again next run
+                lines.append({"key": entry_key("triage", self.triage_fp, "", image, question), "kind": "triage",
+                              "model": self.triage_fp, "department": department,
+                              "rationale": record.triage.rationale, "fallback": record.triage.fallback, **base})
             specs = self.panel.specialists_for(department)
             for spec, op in zip(specs, record.specialists):
                 if op.error not in _CACHEABLE_ERRORS:
