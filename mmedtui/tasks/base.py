@@ -5,6 +5,8 @@ Formats and quirks are documented in ``../shared/docs/benchmarks.md``; each task
 
 from __future__ import annotations
 
+import json
+
 import re
 import zipfile
 from collections import Counter
@@ -166,6 +168,17 @@ class Collector:
     def skip(self, reason: str) -> None:
         self.reasons[reason] += 1
 
+    def keyed(self, rec: dict, seen: set[str]) -> tuple[str, str, object] | None:
+        """(qid, question, answer) of an official record whose qid is new, else None (skipped and counted)."""
+        qid, question, answer = rec.get("qid"), rec.get("question"), rec.get("answer")
+        why = text_problem(question, answer) or (None if qid is not None else "missing qid")
+        if not why and str(qid).strip() in seen:
+            why = "duplicate qid"
+        if why:
+            self.skip(why)
+            return None
+        return str(qid).strip(), question, answer
+
     def result(self, layout: str, path: Path, notes: list[str] | None = None) -> LoadResult:
         notes = list(notes or [])
         notes += [f"skipped {n} row(s): {why}" for why, n in sorted(self.reasons.items())]
@@ -231,3 +244,14 @@ class Task:
         where = "in-domain" if self.in_domain else "out-of-domain"
         return (f"{self.name} ({where}; splits {', '.join(self.splits)}; default {self.default_split})\n"
                 f"  HF: {self.hf_id}   licence: {self.licence}\n  {self.how_to_get}")
+
+
+def read_json_array(path: Path) -> list:
+    """A release's JSON file of records; a DataError naming the file when it is unreadable or not a list."""
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"{path}: not readable JSON ({exc})") from exc
+    if not isinstance(records, list):
+        raise DataError(f"{path}: expected a JSON array of records")
+    return records

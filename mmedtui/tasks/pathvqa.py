@@ -14,13 +14,12 @@ object (the way pickles run code) fails with a DataError instead of executing.
 from __future__ import annotations
 
 import io
-import json
 import pickle
 from pathlib import Path
 
 from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, Item, safe_join, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, Item, read_json_array, safe_join, text_problem
 from mmedtui.tasks.scoring import is_yes_no
 
 SPLIT_DIRS = {"train": "train", "validation": "val", "test": "test"}
@@ -74,10 +73,7 @@ class PathVqaTask(_hf.OfficialOrHFTask):
         if path.suffix == ".pkl":
             records = load_plain_pickle(path)
         else:
-            try:
-                records = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: not readable JSON ({exc})") from exc
+            records = read_json_array(path)
         if not isinstance(records, list):
             raise DataError(f"{path}: expected a list of {{image, question, answer}} records")
         dedup = opts.get("dedup", True)

@@ -9,14 +9,13 @@ zh and test on en. ``test.json`` is read when present (it is not in the local da
 
 from __future__ import annotations
 
-import json
 import zipfile
 from pathlib import Path
 
 from mmedtui.departments import department_for_modality
 from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, ImageSource, Item, safe_join, safe_relpath, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, ImageSource, Item, read_json_array, safe_join, safe_relpath
 from mmedtui.tasks.scoring import is_yes_no
 
 SPLIT_FILES = {"train": ("train.json",), "validation": ("validate.json", "validation.json"), "test": ("test.json",)}
@@ -86,12 +85,7 @@ class SlakeTask(_hf.OfficialOrHFTask):
         images = _Images(folder)
         if layout == "official":
             path = next(folder / f for f in SPLIT_FILES[split] if (folder / f).is_file())
-            try:
-                rows = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                raise DataError(f"{path}: not readable JSON ({exc})") from exc
-            if not isinstance(rows, list):
-                raise DataError(f"{path}: expected a JSON array of records")
+            rows = read_json_array(path)
             if not images.dir.is_dir() and images.zip.is_file():
                 notes.append("images read from imgs.zip")
         else:
@@ -114,14 +108,9 @@ class SlakeTask(_hf.OfficialOrHFTask):
                 continue
             if lang and rec.get("q_lang") != lang:
                 continue
-            qid, question, answer = rec.get("qid"), rec.get("question"), rec.get("answer")
-            if (why := text_problem(question, answer) or (None if qid is not None else "missing qid")):
-                col.skip(why)
+            if (keyed := col.keyed(rec, seen)) is None:
                 continue
-            item_id = str(qid).strip()
-            if item_id in seen:
-                col.skip("duplicate qid")
-                continue
+            item_id, question, answer = keyed
             ref = images.ref(str(rec.get("img_name") or ""), check)
             if isinstance(ref, str):
                 col.skip(ref)

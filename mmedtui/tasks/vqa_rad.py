@@ -8,12 +8,10 @@ its train file holds the templated "frame" forms of 284 test questions (§2.3), 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from mmedtui.errors import DataError
 from mmedtui.tasks import _hf
-from mmedtui.tasks.base import Collector, ImageRef, Item, safe_join, text_problem
+from mmedtui.tasks.base import Collector, ImageRef, Item, read_json_array, safe_join
 from mmedtui.tasks.scoring import is_yes_no
 
 JSON_NAME = "VQA_RAD Dataset Public.json"
@@ -52,12 +50,7 @@ class VqaRadTask(_hf.OfficialOrHFTask):
 
     def _load_official(self, folder: Path, split: str, col: Collector, check_images: bool) -> None:
         path = folder / JSON_NAME
-        try:
-            records = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{path}: not readable JSON ({exc})") from exc
-        if not isinstance(records, list):
-            raise DataError(f"{path}: expected a JSON array of records")
+        records = read_json_array(path)
         seen: set[str] = set()
         for rec in records:
             if col.full:
@@ -68,14 +61,9 @@ class VqaRadTask(_hf.OfficialOrHFTask):
             phrase = str(rec.get("phrase_type") or "").strip()
             if ("test" if phrase.startswith("test") else "train") != split:
                 continue
-            qid, question, answer = rec.get("qid"), rec.get("question"), rec.get("answer")
-            if (why := text_problem(question, answer) or (None if qid is not None else "missing qid")):
-                col.skip(why)
+            if (keyed := col.keyed(rec, seen)) is None:
                 continue
-            item_id = str(qid).strip()
-            if item_id in seen:
-                col.skip("duplicate qid")
-                continue
+            item_id, question, answer = keyed
             image = safe_join(folder / IMAGE_DIR, str(rec.get("image_name") or ""))
             if image is None:
                 col.skip("bad image path")
