@@ -52,6 +52,9 @@ def test_precedence_profile_file_set_flags(tmp_path):
     (["train.max_steps=many"], "train.max_steps: bad value"),
     (["curriculum.stages=[easy, extreme]"], "unknown stage 'extreme'"),
     (["grpo.num_generations=1"], "at least 2"),
+    (["data.holdout=1.5"], "not in"),
+    (["data.part=fit"], "needs data.holdout"),
+    (["data.holdout=0.3", "data.part=half"], "not all, fit or holdout"),
 ])
 def test_bad_config_is_a_user_error(sets, message):
     with pytest.raises(ConfigError, match=message):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+from pathlib import Path
 
 import pytest
 from transformers import TrainerCallback
@@ -47,12 +48,29 @@ def _changed(a, b) -> bool:
     return any(not a[k].equal(b[k]) for k in a)
 
 
-def test_specialist_sft_changes_the_weights(world, tiny_model_dir, tmp_path):
+def test_specialist_sft_changes_the_weights(world, tiny_model_dir, tmp_path, monkeypatch):
+    import transformers.trainer_utils as tu
+
     from trainer.train import train
 
-    result = train(_cfg("specialist", world, tiny_model_dir, 3, "train.per_device_train_batch_size=4"),
-                   tmp_path / "run")
+    rotate, newest_marked = tu.rotate_checkpoints, []
+
+    def spying_rotate(output_dir, **kwargs):
+        if not kwargs.get("save_total_limit"):  # a no-op call deletes nothing
+            return rotate(output_dir, **kwargs)
+        newest = max(Path(output_dir).glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[1]))
+        newest_marked.append((newest / "COMPLETE").is_file())
+        return rotate(output_dir, **kwargs)
+
+    monkeypatch.setattr(tu, "rotate_checkpoints", spying_rotate)
+    result = train(_cfg("specialist", world, tiny_model_dir, 3, "train.per_device_train_batch_size=4",
+                        "train.save_steps=1", "train.save_total_limit=1"), tmp_path / "run")
     assert _changed(_weights(tiny_model_dir), _weights(result.final))
+    # Rotation runs after the commit marker: the one checkpoint kept is the newest, and it is trusted.
+    assert newest_marked == [True, True, True]
+    kept = sorted(p.name for p in (result.run_dir / "stages" / "sft").glob("checkpoint-*"))
+    assert kept == ["checkpoint-3"] and (result.run_dir / "stages" / "sft" / kept[0] / "COMPLETE").is_file()
+    assert result.final.stat().st_mode & 0o055  # a saved model folder is readable by others, not mkdtemp's 0700
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
     assert [m["step"] for m in metrics] == [1, 2, 3] and {m["stage"] for m in metrics} == {"sft"}
     assert all(m["loss"] > 0 and m["accuracy"] is not None for m in metrics)
@@ -154,7 +172,7 @@ def test_resume_refuses_another_role_and_a_fresh_run_refuses_a_used_folder(world
 @needs_shared_data(SHARED_DATA / "vqa-rad")
 def test_real_training_items_never_include_test_or_mevf_rows():
     from trainer.config import load_config
-    from trainer.datasets import ImageCache, load_items, sft_rows
+    from trainer.datasets import ImageCache, gold_text, load_items, sft_rows
 
     cfg = load_config("specialist", "tiny", sets=["data.limit=null"],
                       **{"data.root": str(SHARED_DATA), "data.tasks": ["vqa-rad"]})
@@ -163,7 +181,8 @@ def test_real_training_items_never_include_test_or_mevf_rows():
     assert not any(str(it.meta.get("phrase_type", "")).startswith(("test", "frame")) for it in items)
     rows = sft_rows(items[:3], ImageCache(96))
     assert rows[0]["prompt"][1]["content"][0] == {"type": "image"}
-    assert rows[0]["completion"][0]["content"][0]["text"].endswith(f"<answer>{items[0].answer}</answer>")
+    assert rows[0]["completion"][0]["content"][0]["text"].endswith(f"<answer>{gold_text(items[0])}</answer>")
+    assert "Options:\nA. yes\nB. no" in rows[0]["prompt"][1]["content"][1]["text"]  # as the bench asks it
 
 
 def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path):

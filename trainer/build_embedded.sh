@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about 45 minutes on a 2-core CPU (measured figures: assets/README.md).
+# Deterministic by seed; about an hour on a 2-core CPU (measured figures: assets/README.md).
 #
 #   bash trainer/build_embedded.sh [DATA_ROOT] [WORK_DIR]
 set -euo pipefail
@@ -8,13 +8,26 @@ data=${1:-../shared/data}
 work=${2:-runs/embedded}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 mkdir -p "$work"
-train() { mmedtui train "$@" --data-root "$data"; }
+train() {  # each step's wall time goes to the log: the figures in assets/README.md
+  local start=$SECONDS
+  mmedtui train "$@" --data-root "$data"
+  echo "[build] train $1 ${3:-} done in $((SECONDS - start)) s"
+}
 
-# 1. Three specialists that differ in size, seed (and so in their errors): SFT on 600 VQA-RAD + 600 SLAKE
-#    training questions each (the tiny profile's data.limit).
-train specialist --profile tiny --output "$work/specA" --set train.seed=1 --set model.tiny_size=small
-train specialist --profile tiny --output "$work/specB" --set train.seed=2 --set model.tiny_size=small
-train specialist --profile tiny --output "$work/specC" --set train.seed=3 --set model.tiny_size=micro
+# Every training image is on one side of a fixed 70/30 split (by image hash): the specialists learn from
+# the "fit" 70 %; their opinions on the "holdout" 30 % are honest (they never saw those cases), and the
+# attending learns from those. Two jobs at a time, one thread each: the two cores are used without contention.
+fit="--set data.holdout=0.3 --set data.part=fit --set data.limit=null"
+held="--set data.holdout=0.3 --set data.part=holdout --set data.limit=null"
+
+# 1. Three specialists that differ in size, data and seed (and so in their errors): SFT, 2 epochs.
+#    A: `small`, all fit questions; B: `small`, the first 1,200 questions per task; C: `micro`, all fit questions.
+train specialist --profile tiny --output "$work/specA" $fit --set train.seed=1 --set model.tiny_size=small &
+spec_a=$!
+train specialist --profile tiny --output "$work/specB" $fit --set train.seed=2 --set model.tiny_size=small \
+  --set data.limit=1200
+train specialist --profile tiny --output "$work/specC" $fit --set train.seed=3 --set model.tiny_size=micro
+wait "$spec_a"  # a bare `wait` would hide a failed job from `set -e`
 
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
 #    image is CT, MRI or X-ray, so the opinions do not depend on the triage doctor being trained yet.
@@ -33,25 +46,26 @@ specialists:
 attending: {name: Attending physician, model: spec_a, max_new_tokens: 48}
 YAML
 
-# 3. Their opinions on every English training question (VQA-RAD train, SLAKE train; never a test split).
-train opinions --all --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl"
-
-# 4. The triage doctor: SFT warm-up, then GRPO (format + department reward).
+# 3. Their opinions on the holdout questions (VQA-RAD train, SLAKE train; never a test split), while the
+#    triage doctor trains (SFT warm-up, then GRPO: format + department reward).
+train opinions $held --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl"
 train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=200 --set model.tiny_size=micro \
-  --max-steps 40
+  --max-steps 40 &
+triage=$!
 
-# 5. The attending physician, from specialist A's weights: SFT warm-up on attending prompts (this warm-up
-#    model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
+# 4. The attending physician, from specialist A's weights, on the holdout cases: SFT warm-up on attending
+#    prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
 train attending --profile tiny --output "$work/attending" --model "$work/specA/final" \
-  --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" --set data.limit=null \
-  --set sft.warmup_steps=200 --max-steps 120
+  --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" $held \
+  --set sft.warmup_steps=300 --max-steps 120
+wait "$triage"
 
-# 6. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
+# 5. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
 train attending --profile tiny --output "$work/attending-flat" \
   --model "$work/attending/stages/warmup/final" --panel "$work/panel3.yaml" \
-  --opinions "$work/opinions.jsonl" --set data.limit=null --no-curriculum --no-entropy --max-steps 120
+  --opinions "$work/opinions.jsonl" $held --no-curriculum --no-entropy --max-steps 120
 
-# 7. Ship: float16 copies with model cards.
+# 6. Ship: float16 copies with model cards.
 export_model() { python -m trainer.export "$1" "assets/models/$2" --role "$3" --command "bash trainer/build_embedded.sh"; }
 export_model "$work/triage/final" triage "triage doctor"
 export_model "$work/specA/final" specialist-a "specialist"

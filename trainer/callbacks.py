@@ -161,15 +161,23 @@ class InterruptCallback(TrainerCallback):
 
 class CheckpointCommitMixin:
     """Marks a checkpoint folder COMPLETE after the Trainer has written all of it (model, optimizer, RNG, state):
-    ``--resume`` only trusts marked checkpoints, so a kill mid-save never resumes from a torn one."""
+    ``--resume`` only trusts marked checkpoints, so a kill mid-save never resumes from a torn one. Older
+    checkpoints are rotated out only after the marker is down, so a kill in between never leaves no
+    trusted checkpoint behind."""
 
     def _save_checkpoint(self, model, trial):
-        super()._save_checkpoint(model, trial)
+        limit, self.args.save_total_limit = self.args.save_total_limit, None
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self.args.save_total_limit = limit
         if self.args.should_save:
-            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
 
             from trainer.io import atomic_write_text
             from trainer.run import COMPLETE
 
-            folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            run_dir = self._get_output_dir(trial=trial)
+            folder = Path(run_dir) / f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             atomic_write_text(folder / COMPLETE, f"{self.state.global_step}\n")
+            rotate_checkpoints(run_dir, save_total_limit=limit, best_model_checkpoint=self.state.best_model_checkpoint)

@@ -46,6 +46,12 @@ class DataConfig:
     lang: str = "en"  # SLAKE language filter
     image_max_side: int | None = 448  # images are downscaled once when the dataset is built (None: keep)
     seed: int = 0
+    # A fixed share of each task's training IMAGES (all their questions) set aside: the specialists train on
+    # "fit", their opinions on "holdout" are then honest (they never saw those cases), and it is the
+    # validation set for VQA-RAD, which has no official one.
+    holdout: float = 0.0
+    part: str = "all"  # "all" | "fit" | "holdout"
+    closed_as_mc: bool = True  # closed questions carry the options the bench's `mc` metric asks them with
 
 
 @dataclass
@@ -330,6 +336,12 @@ def validate(cfg: TrainConfig) -> TrainConfig:
 
     if canonical_split(cfg.data.split) == "test":
         raise ConfigError("data.split: training never reads a test split")
+    if not 0.0 <= cfg.data.holdout < 1.0:
+        raise ConfigError(f"data.holdout: {cfg.data.holdout} is not in [0, 1)")
+    if cfg.data.part not in ("all", "fit", "holdout"):
+        raise ConfigError(f"data.part: {cfg.data.part!r} is not all, fit or holdout")
+    if cfg.data.part != "all" and cfg.data.holdout <= 0:
+        raise ConfigError(f"data.part: {cfg.data.part!r} needs data.holdout > 0")
     if cfg.model.tiny_size not in ("micro", "small", "base"):
         raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not micro, small or base")
     g = cfg.grpo

@@ -40,6 +40,19 @@ def split(entries: Iterable[tuple], min_specialists: int = 1) -> dict[str, list[
     return out
 
 
+def accuracy(entries: Iterable[tuple]) -> dict[str, float]:
+    """Each specialist's accuracy (%) on the cases it gave an opinion on (a failed opinion counts wrong)."""
+    from mmedtui.tasks.scoring import is_correct
+
+    right: Counter = Counter()
+    asked: Counter = Counter()
+    for item, opinions in entries:
+        for o in opinions:
+            asked[o.name] += 1
+            right[o.name] += bool(o.error is None and o.answer and is_correct(o.answer, item))
+    return {name: round(100 * right[name] / n, 1) for name, n in asked.items()}
+
+
 def sizes(groups: dict[str, list]) -> dict[str, int]:
     return {k: len(v) for k, v in groups.items()}
 

@@ -67,13 +67,39 @@ def load_items(cfg: TrainConfig, tasks: Sequence[str] | None = None) -> list[Ite
         task = get_task(name)
         opts = {"lang": cfg.data.lang} if name == "slake" else {}
         result = task.load(root, cfg.data.split, limit=cfg.data.limit, **opts)
-        kept = [it for it in result.items if str(it.meta.get("phrase_type") or "") != "frame"]
+        kept = [it for it in result.items if str(it.meta.get("phrase_type") or "") != "frame"
+                and in_part(it, cfg.data.part, cfg.data.holdout)]
         for it in kept:
             refuse_test(it.split)
-        items.extend(kept)
+        items.extend(with_options(it) if cfg.data.closed_as_mc else it for it in kept)
     if not items:
         raise DataError(f"no training items in {', '.join(tasks or cfg.data.tasks)} under {root}")
     return items
+
+
+def in_part(item: Item, part: str, holdout: float) -> bool:
+    """Whether ``item`` is in ``part`` of a split whose images are divided fit / holdout by a hash of the image
+    (stable across runs and machines; every question about one image lands on the same side)."""
+    if part == "all" or holdout <= 0:
+        return True
+    digest = hashlib.sha256(repr((item.task, item.image_ref.key)).encode()).digest()
+    return (int.from_bytes(digest[:8], "big") / 2**64 < holdout) == (part == "holdout")
+
+
+def with_options(item: Item) -> Item:
+    """A closed item with the options the bench's ``mc`` metric asks it with ("A. yes / B. no", or the
+    alternatives an "A or B?" question names), so a model trains on the form it is scored on."""
+    from dataclasses import replace
+
+    from mmedtui.tasks.choices import closed_options
+    from mmedtui.tasks.scoring import gold_index
+
+    if item.kind != "closed" or item.options:
+        return item
+    options = closed_options(item, protocol="closed")
+    if not options or gold_index(item, options) is None:
+        return item
+    return replace(item, options=options)
 
 
 # --- images ---------------------------------------------------------------------------------------
@@ -116,7 +142,7 @@ class ImageCache:
 
     @staticmethod
     def key(item: Item) -> tuple:
-        return (item.task, tuple(item.image_ref.names))
+        return (item.task, item.image_ref.key)
 
     def full(self, item: Item) -> Image.Image:
         key = self.key(item)
@@ -216,6 +242,14 @@ def rationale(item: Item) -> str:
     return (" ".join(parts) or "Reading the image") + "."
 
 
+def gold_text(item: Item) -> str:
+    """The gold answer as the item's options word it (the question's "T2" rather than the dataset's "t2")."""
+    from mmedtui.tasks.scoring import gold_index
+
+    index = gold_index(item) if item.options else None
+    return item.options[index] if index is not None else item.answer
+
+
 def specialist_department(item: Item) -> str:
     from mmedtui.departments import department_for_modality
 
@@ -227,7 +261,7 @@ def sft_rows(items: Iterable[Item], images: ImageCache) -> list[dict]:
     for item in items:
         case = item_case(item, images.small(item))
         prompt = roles.specialist_prompt(case, specialist_department(item))
-        target = f"<think>{rationale(item)}</think><answer>{item.answer}</answer>"
+        target = f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>"
         rows.append({"prompt": prompt_messages(prompt), "completion": _completion(target),
                      "image": images.cell(item), "item": item_json(item)})
     return rows
@@ -246,7 +280,7 @@ def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache
         prompt = roles.attending_prompt(case, opinions)
         row = {"prompt": prompt_messages(prompt), "image": images.cell(item), "item": item_json(item), "stage": stage}
         if targets:
-            row["completion"] = _completion(f"<think>{rationale(item)}</think><answer>{item.answer}</answer>")
+            row["completion"] = _completion(f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>")
         rows.append(row)
     return rows
 

@@ -89,6 +89,9 @@ def atomic_dir(target: str | Path):
     target.parent.mkdir(parents=True, exist_ok=True)
     recover_dir(target)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes 0700; a saved model folder gets the usual permissions
     try:
         yield tmp
         old = None

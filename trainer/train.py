@@ -135,6 +135,7 @@ def attending_groups(cfg, items, console) -> tuple[dict[str, list], dict]:
                         "(run `mmedtui train opinions` or set opinions.collect: true)")
     groups = curriculum.split(entries, cfg.curriculum.min_specialists)
     return groups, {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
+                    "specialist_accuracy": curriculum.accuracy(entries),
                     "cases_with_opinions": len(entries), "items": len(items), "cache": str(store.path)}
 
 
@@ -146,6 +147,8 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     groups, summary = attending_groups(cfg, items, console)
     sizes = summary["sizes"]
     console.print("curriculum split (cases): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
+    console.print("specialists right on these cases: "
+                  + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
     schedule = cfg.stage_schedule()
     rng = random.Random(cfg.data.seed)
     if not cfg.curriculum.enabled:

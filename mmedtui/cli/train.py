@@ -167,6 +167,8 @@ def opinions_cmd(profile: str = Profile, config: Path | None = ConfigFile, data_
     table.add_row("all", *(str(sizes[s]) for s in ("easy", "medium", "hard")), str(sum(sizes.values())),
                   style="bold")
     console.print(table)
+    console.print("specialists right on these cases: "
+                  + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
 
 
 @app.command()

@@ -116,6 +116,11 @@ class ImageRef:
     def names(self) -> list[str]:
         return [s.name for s in self.sources]
 
+    @property
+    def key(self) -> tuple:
+        """What tells two items' images apart. Names alone do not: every SLAKE image is ``source.jpg``."""
+        return tuple((s.name, str(s.path or ""), s.member or "") for s in self.sources)
+
     @classmethod
     def file(cls, path: Path) -> ImageRef:
         return cls((ImageSource(path.name, path=path),))

@@ -1,0 +1,72 @@
+"""Training data: the fit / holdout split, closed questions in their `mc` form, one image per image file."""
+
+from __future__ import annotations
+
+import pytest
+from PIL import Image
+
+from conftest import SHARED_DATA, needs_shared_data
+from mmedtui.agents.roles import Opinion
+from mmedtui.tasks.base import ImageRef, Item
+from trainer import curriculum
+from trainer.datasets import ImageCache, gold_text, in_part, with_options
+
+
+def _item(i: int, question="Is this normal?", answer="yes", kind="closed", image=None, task="vqa-rad"):
+    ref = ImageRef.file(image) if image else ImageRef.file(SHARED_DATA / f"img{i // 4}.jpg")
+    return Item(task, "train", str(i), question, answer, kind, None, "CT", None, ref)
+
+
+def test_holdout_split_is_by_image_disjoint_and_stable():
+    items = [_item(i) for i in range(400)]  # 4 questions per image
+    fit = {it.id for it in items if in_part(it, "fit", 0.3)}
+    held = {it.id for it in items if in_part(it, "holdout", 0.3)}
+    assert fit.isdisjoint(held) and len(fit | held) == 400
+    assert 0.2 < len(held) / 400 < 0.4
+    for it in items:  # every question about one image falls on the same side
+        assert in_part(it, "holdout", 0.3) == in_part(_item(int(it.id) // 4 * 4), "holdout", 0.3)
+    assert all(in_part(it, "all", 0.3) and in_part(it, "fit", 0.0) for it in items)
+
+
+def test_closed_questions_carry_the_options_the_bench_asks_with():
+    yes_no = with_options(_item(0, answer="Yes"))
+    assert yes_no.options == ["yes", "no"] and gold_text(yes_no) == "yes"
+    alt = with_options(_item(1, "Is this an MRI or a CT scan?", "ct"))
+    assert alt.options == ["MRI", "CT"] and gold_text(alt) == "CT"
+    assert with_options(_item(2, "What organ is shown?", "liver", kind="open")).options is None
+    assert with_options(_item(3, "Is this an MRI or a CT scan?", "x-ray")).options is None  # gold not named
+
+
+def test_image_cache_tells_apart_images_that_share_a_file_name(tmp_path):
+    paths = []
+    for folder, shade in (("xmlab1", 30), ("xmlab2", 220)):  # SLAKE: every image is <folder>/source.jpg
+        (tmp_path / folder).mkdir()
+        paths.append(tmp_path / folder / "source.jpg")
+        Image.new("RGB", (32, 32), (shade,) * 3).save(paths[-1])
+    a, b = (_item(i, image=p, task="slake") for i, p in enumerate(paths))
+    cache = ImageCache(16)
+    assert cache.small(a).getpixel((0, 0)) != cache.small(b).getpixel((0, 0))
+    assert cache.hash(a) != cache.hash(b)
+
+
+def test_specialist_accuracy_on_the_opinion_cases():
+    entries = [(_item(0, answer="yes"), [Opinion("A", "R", "yes"), Opinion("B", "R", "no")]),
+               (_item(1, answer="no"), [Opinion("A", "R", "no"), Opinion("B", "R", error="timeout")])]
+    assert curriculum.accuracy(entries) == {"A": 100.0, "B": 0.0}
+
+
+@needs_shared_data()
+@pytest.mark.parametrize("task", ["vqa-rad", "slake"])
+def test_real_fit_and_holdout_share_no_image(task):
+    from trainer.config import load_config
+    from trainer.datasets import load_items
+
+    def part(name):
+        cfg = load_config("specialist", "tiny", sets=["data.limit=null", "data.holdout=0.3", f"data.part={name}"],
+                          **{"data.root": str(SHARED_DATA), "data.tasks": [task]})
+        return load_items(cfg)
+
+    fit, held = part("fit"), part("holdout")
+    assert {it.image_ref.key for it in fit}.isdisjoint({it.image_ref.key for it in held})
+    assert len(fit) + len(held) == {"vqa-rad": 1797, "slake": 4918}[task]
+    assert 0.2 < len(held) / (len(fit) + len(held)) < 0.4
