@@ -70,3 +70,18 @@ def test_real_fit_and_holdout_share_no_image(task):
     assert {it.image_ref.key for it in fit}.isdisjoint({it.image_ref.key for it in held})
     assert len(fit) + len(held) == {"vqa-rad": 1797, "slake": 4918}[task]
     assert 0.2 < len(held) / (len(fit) + len(held)) < 0.4
+
+
+def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
+    from trainer.triage_data import _bccd
+
+    folder = tmp_path / "bccd" / "BCCD"
+    (folder / "ImageSets" / "Main").mkdir(parents=True)
+    (folder / "JPEGImages").mkdir()
+    for name in ("BloodImage_00001", "BloodImage_00002"):
+        Image.new("RGB", (40, 30), (180, 90, 120)).save(folder / "JPEGImages" / f"{name}.jpg")
+    Image.new("RGB", (8, 8)).save(tmp_path / "secret.jpg")
+    (folder / "ImageSets" / "Main" / "train.txt").write_text("BloodImage_00001\nBloodImage_00002\n../../../secret\n")
+    (folder / "ImageSets" / "Main" / "test.txt").write_text("BloodImage_00002\n")
+    loaders = _bccd(tmp_path)
+    assert len(loaders) == 1 and loaders[0]().size == (40, 30)  # no escape, no test image

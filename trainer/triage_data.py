@@ -71,8 +71,11 @@ def _bccd(root: Path) -> list[Callable[[], Image.Image]]:
         return []
     test = folder / "ImageSets" / "Main" / "test.txt"
     held = set(test.read_text().split()) if test.is_file() else set()
-    files = [folder / "JPEGImages" / f"{i}.jpg" for i in sorted(set(ids) - held)]
-    return [(lambda p=p: Image.open(p).convert("RGB")) for p in files if p.is_file()]
+    from mmedtui.imaging import load_scan  # the project's loader: its size limits apply here too
+    from mmedtui.tasks.base import safe_join
+
+    files = [safe_join(folder / "JPEGImages", f"{i}.jpg") for i in sorted(set(ids) - held)]  # ids from a file
+    return [(lambda p=p: load_scan(p).image) for p in files if p is not None and p.is_file()]
 
 
 def _breastmnist(root: Path) -> list[Callable[[], Image.Image]]:
