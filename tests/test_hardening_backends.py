@@ -76,6 +76,8 @@ class ModeServer(FakeOpenAI):
             return 500, {}, _json({"error": {"message": "internal error"}})
         if mode == "always-429" or (mode == "429-then-ok" and k == 0):
             return 429, {"Retry-After": self.retry_after}, _json({"error": {"message": "slow down"}})
+        if mode == "503-then-ok" and k == 0:  # overloaded, back in Retry-After seconds
+            return 503, {"Retry-After": self.retry_after}, _json({"error": {"message": "overloaded"}})
         if mode == "400":
             return 400, {}, _json({"error": {"message": "bad request: unknown field"}})
         if mode == "400-leaky":
@@ -270,6 +272,16 @@ def test_429_waits_as_told_within_bounds_and_then_succeeds(server, monkeypatch, 
         assert 0.25 <= wait <= 0.25 * 1.25
     else:
         assert wait == expected
+
+
+def test_503_with_retry_after_waits_as_told(server, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(ob, "time", clock)
+    server.retry_after = "3"
+    backend = OpenAIBackend(name="x", base_url=server.url, model="503-then-ok", timeout=0.5, max_retries=1)
+    [gen] = backend.generate([Prompt("s", "u")])
+    backend.close()
+    assert gen.ok and gen.meta["tries"] == 2 and clock.waits == [3.0]
 
 
 def test_a_server_that_always_rate_limits_costs_bounded_tries(server, monkeypatch):

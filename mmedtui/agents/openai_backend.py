@@ -188,12 +188,10 @@ class OpenAIBackend(Backend):
             except httpx.TransportError:  # refused, reset, DNS, protocol errors
                 reason = "connection error"
             else:
-                if resp.status_code == 429:
-                    reason = "rate limited (HTTP 429)"
-                    retry_after = _retry_after(resp.headers.get("Retry-After"))
+                if resp.status_code == 429 or resp.status_code >= 500:
+                    reason = "rate limited (HTTP 429)" if resp.status_code == 429 else f"HTTP {resp.status_code}"
+                    retry_after = _retry_after(resp.headers.get("Retry-After"))  # sent with 429 and 503
                     wait = wait if retry_after is None else retry_after
-                elif resp.status_code >= 500:
-                    reason = f"HTTP {resp.status_code}"
                 elif resp.status_code >= 300:  # our request or URL is wrong: retrying cannot help
                     return Generation(text="", error=self._http_error(resp), meta=meta(attempt))
                 else:
