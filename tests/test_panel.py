@@ -21,6 +21,12 @@ def test_default_panel_parses():
     ("models: {a: {backend: scripted}}\nspecialists: {default: [{model: a, colour: red}]}\n"
      "triage: {model: a}\nattending: {model: a}", "colour"),
     ("models: [", "YAML"),
+    ("models: {a: {backend: scripted}}\nspecialists: {default: [{model: a}]}\ntriage: {model: a}\n"
+     "attending: {model: a}\ndepartments: Radiologist", "list of department names"),
+    ("models: {a: {backend: scripted}}\nspecialists: {default: [{model: a}]}\ntriage: {model: a}\n"
+     "attending: {model: a}\ndepartments: [Radiologist, 3]", "list of department names"),
+    ("models: {a: {backend: scripted}}\nspecialists: {default: [{model: a}]}\ntriage: {model: a}\n"
+     "attending: {model: a}\ndepartments: 5", "list of department names"),
 ])
 def test_bad_panels_are_config_errors(tmp_path, text, message):
     path = tmp_path / "panel.yaml"

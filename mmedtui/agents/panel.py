@@ -121,7 +121,10 @@ def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = No
         dept: [_agent(a, f"specialists.{dept}[{i}]", models) for i, a in enumerate(agents or [])]
         for dept, agents in raw_specialists.items()
     }
-    departments = tuple(data.get("departments") or DEFAULT_DEPARTMENTS)
+    departments = data.get("departments") or DEFAULT_DEPARTMENTS
+    if not isinstance(departments, (list, tuple)) or not all(isinstance(d, str) and d.strip() for d in departments):
+        raise ConfigError(f"{source}: 'departments' must be a list of department names")
+    departments = tuple(d.strip() for d in departments)
     return Panel(
         models=models,
         triage=_agent(data.get("triage"), "triage", models),
