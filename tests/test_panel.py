@@ -49,6 +49,22 @@ def test_models_are_shared_and_built_once():
     assert panel.backend("m") is panel.backend("m")
 
 
+def test_a_model_entry_can_put_the_response_cache_in_front(tmp_path):
+    from mmedtui.agents.base import Prompt
+    from mmedtui.agents.cache import CachedBackend
+
+    (tmp_path / "panel.yaml").write_text(
+        "models: {m: {backend: scripted, replies: ['<answer>yes</answer>'], cache: answers}}\n"
+        "triage: {model: m}\nattending: {model: m}\nspecialists: {default: [{model: m}]}\n")
+    for run in (1, 2):  # a second process reads the first one's answers from disk
+        panel = load_panel(tmp_path / "panel.yaml")
+        backend = panel.backend("m")
+        assert isinstance(backend, CachedBackend) and backend.cache_dir == tmp_path / "answers"
+        [gen] = backend.generate([Prompt("s", "u")])
+        assert gen.text == "<answer>yes</answer>" and len(backend.inner.calls) == (1 if run == 1 else 0)
+        panel.close()
+
+
 def test_relative_model_paths_resolve_against_the_panel(tmp_path, tiny_model_dir):
     (tmp_path / "models").mkdir()
     (tmp_path / "models" / "tiny").symlink_to(tiny_model_dir)

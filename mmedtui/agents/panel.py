@@ -3,13 +3,14 @@
     departments: [Pathologist, Radiologist, ...]      # optional; the paper's seven by default
     models:                                            # named backends, each loaded once per process
       local: {backend: transformers, path: models/specialist-a, device: auto, dtype: auto}
-      gpt4o: {backend: openai, base_url: https://api.openai.com/v1, model: gpt-4o, api_key_env: OPENAI_API_KEY}
+      gpt4o: {backend: openai, base_url: https://api.openai.com/v1, model: gpt-4o, api_key_env: OPENAI_API_KEY,
+              cache: cache/gpt4o}                      # optional: answers kept on disk, reruns are free
     triage: {model: local, max_new_tokens: 48}
     specialists:                                       # per department; "default" serves the rest
       default: [{name: Specialist A, model: local}, {name: GPT-4o, model: gpt4o, temperature: 0.2}]
     attending: {model: local, max_new_tokens: 128}
 
-Relative model paths are resolved against the panel file's folder.
+Relative model and cache paths are resolved against the panel file's folder.
 """
 
 from __future__ import annotations
@@ -70,8 +71,18 @@ class Panel:
 
 
 def build_backend(key: str, spec: dict, base_dir: Path) -> Backend:
-    options = {k: v for k, v in spec.items() if k != "backend"}
-    kind = spec.get("backend")
+    """The backend a ``models`` entry describes; ``cache: DIR`` puts the on-disk response cache in front."""
+    options = {k: v for k, v in spec.items() if k not in ("backend", "cache")}
+    backend = _build_backend(key, spec.get("backend"), options, base_dir)
+    if not spec.get("cache"):
+        return backend
+    from mmedtui.agents.cache import CachedBackend
+
+    cache_dir = Path(str(spec["cache"])).expanduser()
+    return CachedBackend(backend, cache_dir if cache_dir.is_absolute() else base_dir / cache_dir)
+
+
+def _build_backend(key: str, kind: object, options: dict, base_dir: Path) -> Backend:
     try:
         if kind == "transformers":
             from mmedtui.agents.transformers_backend import TransformersBackend
