@@ -23,6 +23,7 @@ def test_paper_profile_carries_the_papers_settings():
     assert cfg.model.path == "Qwen/Qwen2.5-VL-7B-Instruct"
     assert (cfg.grpo.num_generations, cfg.grpo.prompts_per_step, cfg.grpo.temperature) == (8, 128, 1.0)
     assert cfg.train.learning_rate == 1e-6 and cfg.train.bf16
+    assert cfg.model.dtype == "float32"  # fp32 master weights: a 1e-6 step is lost to bf16 rounding
     assert cfg.stage_schedule() == [("easy", 1e-4, 1e-3), ("medium", 5e-3, 4e-3), ("hard", 3e-2, 1e-2)]
 
 
@@ -272,6 +273,7 @@ def test_paper_profile_builds_trl_configs(tmp_path, monkeypatch):
     assert (args.num_generations, args.learning_rate, args.temperature) == (8, 1e-6, 1.0)
     assert (args.entropy_coef, args.beta) == (3e-2, 1e-2)
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 128 * 8  # 128 prompts
+    assert args.steps_per_generation == 16 and args.generation_batch_size == 128  # rollouts in 8 calls
     import trainer.grpo
 
     monkeypatch.setattr(trainer.grpo, "world_size", lambda: 8)
@@ -297,3 +299,16 @@ def test_a_failed_triage_is_not_cached(tmp_path, scan_image):
     Collector(panel, store, ImageCache(None)).run([item])
     kinds = [line["kind"] for line in map(__import__("json").loads, (tmp_path / "op.jsonl").read_text().splitlines())]
     assert "triage" not in kinds and kinds.count("specialist") == 3
+
+
+def test_no_checkpoint_at_a_stages_last_step_when_checkpoints_are_not_kept():
+    from types import SimpleNamespace
+
+    from transformers import TrainerControl
+
+    from trainer.callbacks import SkipLastCheckpoint
+
+    for step, kept in ((3, True), (4, False)):
+        control = TrainerControl(should_save=True)
+        SkipLastCheckpoint().on_step_end(None, SimpleNamespace(global_step=step, max_steps=4), control)
+        assert control.should_save is kept

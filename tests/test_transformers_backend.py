@@ -39,3 +39,27 @@ def test_score_choices_ranks_by_likelihood(tiny_model_dir):
 def test_text_only_prompt(tiny_model_dir):
     backend = TransformersBackend(name="tiny", path=str(tiny_model_dir))
     assert backend.generate([Prompt("sys", "hello")], Sampling(max_new_tokens=4))[0].ok
+
+
+def test_each_image_is_prepared_once_and_forgotten_with_it(tiny_model_dir):
+    import gc
+
+    import torch
+
+    from mmedtui.agents import qwen_processor
+
+    backend = TransformersBackend(name="tiny", path=str(tiny_model_dir))
+    prompts = _prompts(2) + _prompts(1)  # a third prompt with a distinct image object of the same pixels
+    cached = backend._encode(prompts)
+    again = backend._encode(prompts)
+    # Reference: the stock processor's path, nothing cached.
+    stock = super(qwen_processor.ImageOnlyQwen2_5_VLProcessor, backend.processor)
+    plain, _ = stock._process_images([list(p.images) for p in prompts], return_tensors="pt")
+    assert torch.equal(cached["pixel_values"], plain["pixel_values"])
+    assert torch.equal(cached["image_grid_thw"], plain["image_grid_thw"])
+    assert all(torch.equal(cached[k], again[k]) for k in cached)
+    assert {id(p.images[0]) for p in prompts} <= set(qwen_processor._FEATURES)
+    ids = {id(p.images[0]) for p in prompts}
+    del prompts, cached, again
+    gc.collect()
+    assert not ids & set(qwen_processor._FEATURES)

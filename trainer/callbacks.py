@@ -159,6 +159,16 @@ class InterruptCallback(TrainerCallback):
         return control
 
 
+class SkipLastCheckpoint(TrainerCallback):
+    """No checkpoint at a stage's last step (transformers always saves one there) when checkpoints are not kept:
+    the stage's final model is saved right after, and a 7B checkpoint with optimizer state is ~50 GB of disk."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.max_steps > 0 and state.global_step >= state.max_steps:
+            control.should_save = False
+        return control
+
+
 class CheckpointCommitMixin:
     """Marks a checkpoint folder COMPLETE after the Trainer has written all of it (model, optimizer, RNG, state):
     ``--resume`` only trusts marked checkpoints, so a kill mid-save never resumes from a torn one. Older

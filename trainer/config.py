@@ -92,6 +92,9 @@ class GRPOSettings:
     num_iterations: int = 1
     epsilon: float = 0.2
     prompts_per_step: int | None = None  # set: gradient accumulation is derived from the world size
+    # Micro-steps per generate call (TRL; default: all of an optimizer step's). Smaller bounds the rollouts'
+    # KV cache: 1,024 completions of 512 tokens in one call need ~100 GB on a 7B.
+    steps_per_generation: int | None = None
     use_vllm: bool = False
     vllm_mode: str = "colocate"  # colocate | server
     vllm_server_base_url: str | None = None

@@ -58,7 +58,7 @@ def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, 
         **args, num_generations=g.num_generations, max_completion_length=g.max_completion_length,
         temperature=g.temperature, top_p=g.top_p, loss_type=g.loss_type, beta=beta, entropy_coef=gamma,
         num_iterations=g.num_iterations, epsilon=g.epsilon, reward_weights=[g.format_weight, g.accuracy_weight],
-        log_completions=False, remove_unused_columns=False, **vllm,
+        log_completions=False, remove_unused_columns=False, steps_per_generation=g.steps_per_generation, **vllm,
     )
 
 
@@ -95,6 +95,10 @@ def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
         args = grpo_args(cfg, output_dir, max_steps, gamma, beta)
         model = load_model(str(model_path), cfg)
         processor = load_processor(str(model_path))
+        # TRL re-pads prompt ids on the LEFT but gets the processor's extra inputs (Qwen's mm_token_type_ids) with
+        # the tokenizer's own padding side: a right-padding tokenizer misaligns them with the ids, so the loss and
+        # reference forwards get wrong M-RoPE positions, or a shape error when a batch mixes image sizes.
+        getattr(processor, "tokenizer", processor).padding_side = "left"
         return _trainer_class()(
             model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
             processing_class=processor, peft_config=lora_config(cfg),

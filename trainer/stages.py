@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from trainer.callbacks import Interrupt, InterruptCallback, MetricsCallback, ProgressCallback
+from trainer.callbacks import Interrupt, InterruptCallback, MetricsCallback, ProgressCallback, SkipLastCheckpoint
 from trainer.io import atomic_dir, clean_stale_tmp
 from trainer.run import RunDir
 
@@ -116,7 +116,9 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
             trainer.add_callback(make_callback(stage, interrupt))
         trainer.add_callback(MetricsCallback(run.metrics_path, stage.name, offset, stage.gamma, stage.beta))
         trainer.add_callback(ProgressCallback(stage.name, console=console, label=_label(cfg, stage, stages)))
-        trainer.add_callback(InterruptCallback(interrupt))
+        if not cfg.train.keep_checkpoints:
+            trainer.add_callback(SkipLastCheckpoint())
+        trainer.add_callback(InterruptCallback(interrupt))  # after: a Ctrl-C on the last step still saves
         with interrupt:
             trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
         if interrupt.requested:

@@ -14,11 +14,14 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
+from dataclasses import replace
 from pathlib import Path
 
 
 def measure(pipeline, cases: list, chunk: int) -> float:
     """Cases per second over ``cases`` run ``chunk`` at a time."""
+    # Fresh image objects: an earlier run's prepared images (kept per image object) must not help this one.
+    cases = [replace(c, image=c.image.copy()) for c in cases]
     started = time.perf_counter()
     for start in range(0, len(cases), chunk):
         pipeline.run(cases[start:start + chunk])

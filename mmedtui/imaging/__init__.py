@@ -18,7 +18,7 @@ from typing import BinaryIO
 from PIL import Image
 
 from mmedtui.errors import ImageError
-from mmedtui.imaging import dicom, raster
+from mmedtui.imaging import raster
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
@@ -105,12 +105,18 @@ def _check_size(name: str, size: int, max_bytes: int) -> None:
         raise ImageError(f"{name}: file is {size} bytes, over the limit of {max_bytes} bytes")
 
 
+def _dicom():
+    from mmedtui.imaging import dicom  # pydicom takes ~0.1 s to import: only when a file may be DICOM
+
+    return dicom
+
+
 def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> Scan:
     # Sniff by content, not suffix: a DICOM file has "DICM" after its 128-byte preamble.
     head = fp.read(132)
     fp.seek(0)
     if head[128:132] == b"DICM":
-        image, info = dicom.read(fp, name, frame=frame, max_pixels=max_pixels)
+        image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels)
     else:
         try:
             image, info = raster.read(fp, name, frame=frame, max_pixels=max_pixels)
@@ -118,7 +124,7 @@ def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> Sca
             if Path(name).suffix.lower() not in _DICOM_SUFFIXES:
                 raise
             fp.seek(0)
-            image, info = dicom.read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True)
+            image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True)
     meta = ScanMeta(
         source=name,
         width=image.width,
