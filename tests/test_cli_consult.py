@@ -102,6 +102,18 @@ def test_json_on_a_dicom_keeps_identifying_tags_out(tmp_path, tiny_model_dir, ca
         assert secret not in out and secret not in err, secret
 
 
+def test_a_yes_no_question_is_asked_with_options_unless_free_text(tmp_path, scan_image, capsys, monkeypatch):
+    from trainer.testing import scripted_panel_file
+
+    scan_image.save(tmp_path / "scan.png")
+    panel = str(scripted_panel_file(tmp_path / "panel.yaml"))
+    for extra, options in (([], ["yes", "no"]), (["--free-text"], None)):
+        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                                 "--json", "--agents", panel, *extra)
+        assert code == 0, err
+        assert json.loads(out)["options"] == options
+
+
 def test_plain_view_prints_every_step(tmp_path, tiny_model_dir, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",

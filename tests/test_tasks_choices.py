@@ -104,3 +104,17 @@ def test_open_mc_set_and_big_pool_speed():
     assert len(s) == 3000 and s.skipped == 0 and all(len(o) == 4 for _, o in s.entries)
     lonely = [item(1, "What?", "only", kind="open")]
     assert open_mc_set(lonely).skipped == 1
+
+
+@pytest.mark.parametrize("question, options", [
+    ("Are regions of the brain infarcted?", ["yes", "no"]),
+    ("does this look normal", ["yes", "no"]),
+    ("Is this an MRI or a CT scan?", ["MRI", "CT"]),
+    ("Which is bigger, liver or spleen?", ["liver", "spleen"]),
+    ("What organ is shown?", None),
+    ("Where is the lesion?", None),
+])
+def test_a_users_closed_question_gets_the_options_the_mc_protocol_gives_it(question, options):
+    from mmedtui.tasks.choices import question_options
+
+    assert question_options(question) == options

@@ -145,7 +145,12 @@ async def test_rerun_and_options_follow_the_question():
         await settle(app, pilot)
         assert app.generation == 2 and app.record.case.options == ["left", "right"]
         await pilot.press("a")
-        app.question_box.value = "Is it normal?"
+        app.question_box.value = "Is it normal?"  # a yes/no question gets the options the agents train on
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.record.case.options == ["yes", "no"] and "A. yes" in plain(app.options_line)
+        await pilot.press("a")
+        app.question_box.value = "What organ is this?"  # an open question gets none
         await pilot.press("enter")
         await settle(app, pilot)
         assert app.record.case.options is None and not app.options_line.display
@@ -348,7 +353,8 @@ def test_importing_the_package_is_free_and_run_app_keeps_the_cli_signature():
     subprocess.run([sys.executable, "-c", code], check=True)
     from mmedtui.tui import run_app
 
-    assert list(inspect.signature(run_app).parameters) == ["scan", "question", "panel", "image_mode", "options"]
+    assert list(inspect.signature(run_app).parameters) == ["scan", "question", "panel", "image_mode", "options",
+                                                           "auto_options"]
 
 
 def test_transcript_paths(tmp_path):

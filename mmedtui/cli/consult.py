@@ -25,6 +25,8 @@ def consult(
     image: Path = typer.Argument(..., help="PNG, JPEG, BMP, TIFF or DICOM file.", show_default=False),
     question: str = typer.Option(DEFAULT_QUESTION, "-q", "--question", help="The question about the image."),
     options: str = typer.Option("", "--options", help="Multiple choice: options separated by '|'."),
+    free_text: bool = typer.Option(False, "--free-text", help="Ask a yes/no or 'A or B?' question without "
+                                   "options (by default it gets them: the form the agents are trained on)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object; no TUI."),
     plain: bool = typer.Option(False, "--plain", help="Print readable panels as the steps finish; no TUI."),
     agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
@@ -41,6 +43,10 @@ def consult(
     scan = load_scan(image, frame=frame)
     panel = load_panel(agents)
     choices = [o.strip() for o in options.split("|") if o.strip()] or None
+    if choices is None and not free_text:
+        from mmedtui.tasks.choices import question_options
+
+        choices = question_options(question)
     if not (as_json or plain) and sys.stdout.isatty():
         try:
             from mmedtui.tui import run_app
@@ -48,7 +54,8 @@ def consult(
             pass
         else:
             try:
-                run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices)
+                run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices,
+                        auto_options=not free_text)
             finally:
                 panel.close()
             return

@@ -65,8 +65,9 @@ def _suffix(alts: list[list[str]]) -> int:
     return k
 
 
-def alternatives(question: str, gold: str) -> list[str] | None:
-    """The alternatives an "A or B (or C)?" question names, in question order, if the gold is one of them.
+def alternatives(question: str, gold: str | None) -> list[str] | None:
+    """The alternatives an "A or B (or C)?" question names, in question order, if the gold is one of them
+    (``gold`` None: the first wording found).
 
     The alternatives come from the question alone; the gold only picks the *phrasing granularity* among
     symmetric variants (["T1 weighted", "T2 weighted"] or ["T1", "T2"]; ["left", "right"] or
@@ -110,14 +111,28 @@ def same_answer(a: str, b: str) -> bool:
     return bool(na) and (na == nb or na.replace(" ", "") == nb.replace(" ", ""))
 
 
-def _pick(variants: list[list[list[str]]], gold: str) -> list[str] | None:
-    """The first variant of >= 2 distinct alternatives that contains the gold."""
+def _pick(variants: list[list[list[str]]], gold: str | None) -> list[str] | None:
+    """The first variant of >= 2 distinct alternatives that contains the gold (any, when there is no gold)."""
     for alts in variants:
         texts = [" ".join(a) for a in alts if a]
         norm = {normalize(t).replace(" ", "") for t in texts}
-        if len(texts) >= 2 and len(norm) == len(texts) and any(same_answer(t, gold) for t in texts):
+        if len(texts) >= 2 and len(norm) == len(texts) and (gold is None or any(same_answer(t, gold) for t in texts)):
             return texts
     return None
+
+
+_AUXILIARIES = frozenset("is are am was were do does did can could has have had will would should shall may "
+                         "might must".split())
+
+
+def question_options(question: str) -> list[str] | None:
+    """The options a user's closed question implies, as the ``mc`` protocol words them: the alternatives of an
+    "A or B?" question, ["yes", "no"] for a question that opens with an auxiliary verb ("Is there ...?"),
+    else None (an open question). Used where a question arrives without options (``consult``)."""
+    if alts := alternatives(question, None):
+        return alts
+    words = question.strip().split(maxsplit=1)
+    return list(YES_NO) if words and words[0].lower() in _AUXILIARIES else None
 
 
 def closed_options(item: Item, protocol: str = "huatuo") -> list[str] | None:

@@ -20,7 +20,7 @@ __all__ = ["create_app", "run_app"]
 
 
 def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-               options: list[str] | None = None) -> ConsultApp:
+               options: list[str] | None = None, auto_options: bool = True) -> ConsultApp:
     """Build the app. Picks the image renderer now (textual-image must query the terminal before Textual
     starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none."""
     from mmedtui.errors import UserError
@@ -33,13 +33,13 @@ def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto"
     from mmedtui.tui.app import ConsultApp
 
     renderer = "" if image_cls is not None else ("none" if image_mode == "none" else "unavailable here")
-    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer)
+    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer, auto_options=auto_options)
 
 
 def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-            options: list[str] | None = None) -> None:
+            options: list[str] | None = None, auto_options: bool = True) -> None:
     """Create the app and run it until the user quits."""
-    app = create_app(scan, question, panel, image_mode=image_mode, options=options)
+    app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options)
     _warm_up(panel)
     app.run()
 

@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from mmedtui import DISCLAIMER
 from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
+from mmedtui.tasks.choices import question_options
 from mmedtui.tui import transcript
 from mmedtui.tui.image import renderer_label
 from mmedtui.tui.widgets import (
@@ -100,11 +101,12 @@ class ConsultApp(App):
     ]
 
     def __init__(self, scan, question: str, panel, image_cls: type | None, options: list[str] | None = None,
-                 renderer: str = "") -> None:
+                 renderer: str = "", auto_options: bool = True) -> None:
         super().__init__()
         self.scan, self.panel = scan, panel
         self.question = question.strip()
         self.options = list(options) if options else None
+        self.auto_options = auto_options  # a closed question without options gets them (choices.question_options)
         self.image_cls, self.renderer = image_cls, renderer or renderer_label(image_cls)
         self.generation = 0          # bumped by every new run; messages of older runs are dropped
         self.scan_ticket = 0         # same for image loads
@@ -147,6 +149,8 @@ class ConsultApp(App):
     def start_consult(self, question: str, options: list[str] | None = None) -> int:
         """Start a new run (superseding any running one); returns its generation number."""
         self.generation += 1
+        if options is None and self.auto_options:
+            options = question_options(question)
         self.question, self.options, self.record = question, options, None
         self.running, self._started, self._phase = True, time.monotonic(), "triage"
         self._department = ""
