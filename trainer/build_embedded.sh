@@ -9,9 +9,10 @@ work=${2:-runs/embedded}
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 mkdir -p "$work"
 train() {  # each step's wall time goes to the log: the figures in assets/README.md
-  local start=$SECONDS
+  local start=$SECONDS what=$1 arg prev=""
+  for arg in "$@"; do [[ $prev == --output || $prev == --opinions ]] && what="$1 -> $arg"; prev=$arg; done
   mmedtui train "$@" --data-root "$data"
-  echo "[build] train $1 ${3:-} done in $((SECONDS - start)) s"
+  echo "[build] train $what: $((SECONDS - start)) s"
 }
 
 # Every training image is on one side of a fixed 70/30 split (by image hash): the specialists learn from
@@ -66,7 +67,10 @@ train attending --profile tiny --output "$work/attending-flat" \
   --opinions "$work/opinions.jsonl" $held --no-curriculum --no-entropy --max-steps 120
 
 # 6. Ship: float16 copies with model cards.
-export_model() { python -m trainer.export "$1" "assets/models/$2" --role "$3" --command "bash trainer/build_embedded.sh"; }
+export_model() {  # assets/notes/NAME.md: the card's hand-kept part (measured accuracy, limits)
+  python -m trainer.export "$1" "assets/models/$2" --role "$3" --command "bash trainer/build_embedded.sh" \
+    --notes "assets/notes/$2.md"
+}
 export_model "$work/triage/final" triage "triage doctor"
 export_model "$work/specA/final" specialist-a "specialist"
 export_model "$work/specB/final" specialist-b "specialist"

@@ -2,7 +2,8 @@
 panel loads them back as float32 for CPU speed), processor files and the model card, plus a measured-results
 section appended to the card.
 
-    python -m trainer.export RUN/final assets/models/attending --role attending --command "mmedtui train ..."
+    python -m trainer.export RUN/final assets/models/attending --role attending --command "mmedtui train ..." \
+        --notes assets/notes/attending.md
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ _KEEP = ("chat_template.jinja", "generation_config.json", "processor_config.json
          "tokenizer_config.json", "README.md")
 
 
-def export(source: Path, target: Path, role: str, command: str) -> Path:
+def export(source: Path, target: Path, role: str, command: str, notes: Path | None = None) -> Path:
+    """``notes``: a hand-kept Markdown file (measured accuracy, what the model can tell apart) appended to the
+    card, so a rebuild regenerates the card without losing it."""
     import torch
     from transformers import AutoModelForImageTextToText
 
@@ -35,6 +38,8 @@ def export(source: Path, target: Path, role: str, command: str) -> Path:
              f"safetensors (loaded as float32).\n- Produced by: `{command}`\n- Limits: a few million "
              "parameters trained from scratch on a few thousand radiology questions; it learns question "
              "priors and coarse image cues, not medicine. Research and teaching only; never clinical use.\n")
+    if notes is not None and notes.is_file():
+        card += "\n" + notes.read_text(encoding="utf-8")
     (tmp / "README.md").write_text(card, encoding="utf-8")
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
@@ -47,8 +52,9 @@ def main() -> None:
     parser.add_argument("target", type=Path)
     parser.add_argument("--role", required=True)
     parser.add_argument("--command", default="")
+    parser.add_argument("--notes", type=Path, help="Markdown appended to the model card (kept across rebuilds).")
     args = parser.parse_args()
-    print(export(args.source, args.target, args.role, args.command))
+    print(export(args.source, args.target, args.role, args.command, args.notes))
 
 
 if __name__ == "__main__":
