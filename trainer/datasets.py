@@ -250,6 +250,11 @@ def gold_text(item: Item) -> str:
     return item.options[index] if index is not None else item.answer
 
 
+def gold_completion(item: Item) -> list[dict]:
+    """The SFT target of a specialist or attending row: what the image is, then the gold answer."""
+    return _completion(f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>")
+
+
 def specialist_department(item: Item) -> str:
     from mmedtui.departments import department_for_modality
 
@@ -261,8 +266,7 @@ def sft_rows(items: Iterable[Item], images: ImageCache) -> list[dict]:
     for item in items:
         case = item_case(item, images.small(item))
         prompt = roles.specialist_prompt(case, specialist_department(item))
-        target = f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>"
-        rows.append({"prompt": prompt_messages(prompt), "completion": _completion(target),
+        rows.append({"prompt": prompt_messages(prompt), "completion": gold_completion(item),
                      "image": images.cell(item), "item": item_json(item)})
     return rows
 
@@ -280,7 +284,7 @@ def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache
         prompt = roles.attending_prompt(case, opinions)
         row = {"prompt": prompt_messages(prompt), "image": images.cell(item), "item": item_json(item), "stage": stage}
         if targets:
-            row["completion"] = _completion(f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>")
+            row["completion"] = gold_completion(item)
         rows.append(row)
     return rows
 

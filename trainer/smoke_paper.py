@@ -148,12 +148,11 @@ class StageStats:
     weight_changed: float | None = None  # fraction of one mid-layer weight's elements the stage changed
 
 
-def probe_factory(stats: list[StageStats], work: Path | None = None, stage_checkpoint: bool = True):
+def probe_factory(stats: list[StageStats], work: Path | None = None):
     """A ``make_callback(stage, interrupt)`` for ``trainer.train.train``: times each optimizer step (generation
     included) and reads the stage's peak GPU memory. With ``work``: deletes the folders of earlier stages'
-    starting models under it once a stage has loaded its own (a 7B run leaves 4 x 16.6 GB otherwise).
-    ``stage_checkpoint=False``: cancels the Trainer's end-of-stage checkpoint (7B + bf16 AdamW states: ~50 GB,
-    deleted right after the final model is saved when ``train.keep_checkpoints`` is false)."""
+    starting models under it once a stage has loaded its own (a 7B run leaves 4 x 16.6 GB otherwise). The
+    end-of-stage checkpoint is already skipped by the trainer (``train.keep_checkpoints: false``)."""
     import torch
     from transformers import TrainerCallback
 
@@ -189,8 +188,6 @@ def probe_factory(stats: list[StageStats], work: Path | None = None, stage_check
             if cuda:
                 torch.cuda.synchronize()
             self.s.step_times.append(time.perf_counter() - self.t0)
-            if not stage_checkpoint and state.global_step >= state.max_steps:
-                control.should_save = False  # runs after transformers' DefaultFlowCallback set it
 
         def on_train_end(self, args, state, control, **kwargs):
             if cuda:
@@ -270,7 +267,6 @@ def main(argv: list[str] | None = None) -> dict | None:
     r.add_argument("--limit", type=int, default=64, help="data.limit")
     r.add_argument("--max-pixels", type=int, default=None, help="the processor's pixel budget (default: the arch's)")
     r.add_argument("--prune", action="store_true", help="delete earlier stages' start models (disk)")
-    r.add_argument("--no-stage-checkpoint", action="store_true", help="skip the end-of-stage checkpoint (disk)")
     r.add_argument("--set", dest="sets", action="append", default=[], help="extra --set for the train command")
     args = parser.parse_args(argv)
     if args.cmd == "data":
@@ -297,7 +293,7 @@ def main(argv: list[str] | None = None) -> dict | None:
     print("CLI mmedtui " + " ".join(cli), flush=True)
     stats: list[StageStats] = []
     start = time.perf_counter()
-    run_cli(cli, probe_factory(stats, work if args.prune else None, not args.no_stage_checkpoint))
+    run_cli(cli, probe_factory(stats, work if args.prune else None))
     facts["train_wall_s"] = round(time.perf_counter() - start, 1)
     return report(stats, facts, run_dir)
 
