@@ -56,6 +56,7 @@ def test_precedence_profile_file_set_flags(tmp_path):
     (["data.holdout=1.5"], "not in"),
     (["data.part=fit"], "needs data.holdout"),
     (["data.holdout=0.3", "data.part=half"], "not all, fit or holdout"),
+    (["data.closed_repeat=0"], "not a positive count"),
 ])
 def test_bad_config_is_a_user_error(sets, message):
     with pytest.raises(ConfigError, match=message):

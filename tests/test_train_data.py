@@ -9,7 +9,7 @@ from conftest import SHARED_DATA, needs_shared_data
 from mmedtui.agents.roles import Opinion
 from mmedtui.tasks.base import ImageRef, Item
 from trainer import curriculum
-from trainer.datasets import ImageCache, gold_text, in_part, with_options
+from trainer.datasets import ImageCache, gold_text, in_part, repeat_closed, with_options
 
 
 def _item(i: int, question="Is this normal?", answer="yes", kind="closed", image=None, task="vqa-rad"):
@@ -35,6 +35,13 @@ def test_closed_questions_carry_the_options_the_bench_asks_with():
     assert alt.options == ["MRI", "CT"] and gold_text(alt) == "CT"
     assert with_options(_item(2, "What organ is shown?", "liver", kind="open")).options is None
     assert with_options(_item(3, "Is this an MRI or a CT scan?", "x-ray")).options is None  # gold not named
+
+
+def test_closed_rows_repeat_and_open_rows_do_not():
+    items = [_item(0), _item(1, "What organ?", "liver", kind="open"), _item(2, answer="no")]
+    rows = [{"n": i} for i in range(3)]
+    assert repeat_closed(rows, items, 1) == rows
+    assert sorted(r["n"] for r in repeat_closed(rows, items, 3)) == [0, 0, 0, 1, 2, 2, 2]
 
 
 def test_image_cache_tells_apart_images_that_share_a_file_name(tmp_path):

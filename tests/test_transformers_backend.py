@@ -18,6 +18,21 @@ def test_batched_greedy_generation_matches_one_by_one(tiny_model_dir):
     assert [g.text for g in batched] == [g.text for g in single]
 
 
+def test_length_sorted_batches_answer_in_the_callers_order(tiny_model_dir, monkeypatch):
+    backend = TransformersBackend(name="tiny", path=str(tiny_model_dir), batch_size=2)
+    # Long, short, long, short: batching by length pairs the two short and the two long prompts.
+    prompts = [Prompt(p.system, p.user + " with more words" * (8 * (i % 2 == 0)), p.images)
+               for i, p in enumerate(_prompts(4))]
+    batches = []
+    real = backend._generate_batch
+    monkeypatch.setattr(backend, "_generate_batch", lambda ps, s: batches.append(ps) or real(ps, s))
+    batched = backend.generate(prompts, Sampling(max_new_tokens=6))
+    assert [[prompts.index(p) for p in b] for b in batches] == [[1, 3], [0, 2]]
+    monkeypatch.undo()
+    single = [backend.generate([p], Sampling(max_new_tokens=6))[0] for p in prompts]
+    assert [g.text for g in batched] == [g.text for g in single]
+
+
 def test_seeded_sampling_is_reproducible(tiny_model_dir):
     backend = TransformersBackend(name="tiny", path=str(tiny_model_dir))
     sampling = Sampling(max_new_tokens=8, temperature=1.0, seed=7)

@@ -52,6 +52,9 @@ class DataConfig:
     holdout: float = 0.0
     part: str = "all"  # "all" | "fit" | "holdout"
     closed_as_mc: bool = True  # closed questions carry the options the bench's `mc` metric asks them with
+    # SFT (specialists, the attending's warm-up): each closed question appears this many times per epoch. Its one answer token is a
+    # sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
+    closed_repeat: int = 1
 
 
 @dataclass
@@ -345,6 +348,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.part: {cfg.data.part!r} is not all, fit or holdout")
     if cfg.data.part != "all" and cfg.data.holdout <= 0:
         raise ConfigError(f"data.part: {cfg.data.part!r} needs data.holdout > 0")
+    if cfg.data.closed_repeat < 1:
+        raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):
         raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not micro, small or base")
     g = cfg.grpo

@@ -271,6 +271,11 @@ def sft_rows(items: Iterable[Item], images: ImageCache) -> list[dict]:
     return rows
 
 
+def repeat_closed(rows: list[dict], items: Sequence[Item], times: int) -> list[dict]:
+    """``rows`` (one per item) with each closed item's row ``times`` times in all (``data.closed_repeat``)."""
+    return rows + [row for row, item in zip(rows, items) if item.kind == "closed"] * (times - 1)
+
+
 def _completion(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 

@@ -62,6 +62,7 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     items = datasets.load_items(cfg)
     images = datasets.ImageCache(cfg.data.image_max_side)
     rows = datasets.sft_rows(items, images)
+    rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat)
     console.print(f"specialist SFT on {len(rows)} questions from {', '.join(cfg.data.tasks)} ({cfg.data.split})")
     start = starting_model(cfg, run, datasets.corpus(rows))
     ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
@@ -166,7 +167,8 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     start = starting_model(cfg, run, datasets.corpus(r for rows in stage_rows.values() for r in rows))
     def warm_rows():
         entries = [(it, ops, name) for name in names for it, ops in groups[name]]
-        return datasets.attending_rows(entries, images, targets=True)
+        rows = datasets.attending_rows(entries, images, targets=True)
+        return datasets.repeat_closed(rows, [it for it, _, _ in entries], cfg.data.closed_repeat)
 
     stages = _warmup(cfg, run, warm_rows)
     for name, gamma, beta in schedule:

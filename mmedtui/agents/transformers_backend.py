@@ -73,9 +73,14 @@ class TransformersBackend(Backend):
         return self.processor(text=texts, return_tensors="pt", padding=True, **kwargs).to(self.device)
 
     def generate(self, prompts: list[Prompt], sampling: Sampling = Sampling()) -> list[Generation]:
-        results: list[Generation] = []
-        for start in range(0, len(prompts), self.batch_size):
-            results.extend(self._generate_batch(prompts[start:start + self.batch_size], sampling))
+        # Prompts of similar length share a batch: left padding is computed like real tokens, so a batch
+        # of mixed lengths wastes work on its short prompts. Answers go back in the callers' order.
+        order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].system) + len(prompts[i].user))
+        results: list[Generation | None] = [None] * len(prompts)
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            for i, gen in zip(chunk, self._generate_batch([prompts[i] for i in chunk], sampling)):
+                results[i] = gen
         return results
 
     def _generate_batch(self, prompts: list[Prompt], sampling: Sampling) -> list[Generation]:
