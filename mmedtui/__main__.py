@@ -1,3 +1,3 @@
-from mmedtui.cli import main
+from mmedtui.cli import run
 
-main()
+run()

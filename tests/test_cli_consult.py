@@ -144,3 +144,18 @@ def test_help_lists_the_commands_without_importing_torch():
     for command in ("consult", "train", "bench", "data"):
         assert command in proc.stdout
     assert proc.stdout.strip().endswith("False")
+
+
+def test_a_process_that_loaded_torch_keeps_its_exit_code_and_message(tmp_path, scan_image):
+    """`run` leaves quickly once torch is loaded; the error line and exit code 2 still come through."""
+    scan = tmp_path / "scan.png"
+    scan_image.save(scan)
+    panel = tmp_path / "panel.yaml"
+    panel.write_text("models:\n  m: {backend: transformers, path: " + str(tmp_path / "missing") + "}\n"
+                     "triage: {model: m}\nspecialists:\n  default: [{name: A, model: m}]\nattending: {model: m}\n")
+    code = ("import sys; sys.argv = ['mmedtui'] + sys.argv[1:]\nfrom mmedtui.cli import run\nrun()")
+    proc = subprocess.run([sys.executable, "-c", code, "consult", str(scan), "-q", "Is it normal?", "--json",
+                           "--agents", str(panel)], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 
@@ -69,3 +70,27 @@ def main() -> None:
              "(set MMEDTUI_DEBUG=1 for a traceback)", 1)
     else:
         sys.exit(code if isinstance(code, int) else 0)
+
+
+def run() -> None:
+    """The process entry (console script, ``python -m mmedtui``): ``main()``, then, once torch is loaded, a
+    quick exit. Tearing down torch's and transformers' thousands of modules takes ~1.3 s after the work is
+    done; exit handlers still run and output is flushed first, so nothing is lost."""
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        if "torch" not in sys.modules:
+            raise
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
+    if "torch" not in sys.modules:
+        return
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe (| head): nothing more can be written anyway
+            pass
+    os._exit(code)
