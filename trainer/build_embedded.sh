@@ -10,7 +10,7 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1}
 mkdir -p "$work"
 train() {  # each step's wall time goes to the log: the figures in assets/README.md
   local start=$SECONDS what=$1 arg prev=""
-  for arg in "$@"; do [[ $prev == --output || $prev == --opinions ]] && what="$1 -> $arg"; prev=$arg; done
+  for arg in "$@"; do [[ $what == "$1" && ($prev == --output || $prev == --opinions) ]] && what="$1 -> $arg"; prev=$arg; done
   mmedtui train "$@" --data-root "$data"
   echo "[build] train $what: $((SECONDS - start)) s"
 }
@@ -21,13 +21,15 @@ train() {  # each step's wall time goes to the log: the figures in assets/README
 fit="--set data.holdout=0.3 --set data.part=fit --set data.limit=null"
 held="--set data.holdout=0.3 --set data.part=holdout --set data.limit=null"
 
-# 1. Three specialists that differ in size, data and seed (and so in their errors): SFT, 2 epochs.
-#    A: `small`, all fit questions; B: `small`, the first 1,200 questions per task; C: `micro`, all fit questions.
+# 1. Three specialists that differ in size, data and seed (and so in their errors): SFT, cosine-decayed rate.
+#    A: `small`, all fit questions, 2 epochs; B: `micro`, the first 1,200 questions per task, 3 epochs;
+#    C: `micro`, all fit questions, 3 epochs. B and C run one after the other beside A.
 train specialist --profile tiny --output "$work/specA" $fit --set train.seed=1 --set model.tiny_size=small &
 spec_a=$!
-train specialist --profile tiny --output "$work/specB" $fit --set train.seed=2 --set model.tiny_size=small \
-  --set data.limit=1200
-train specialist --profile tiny --output "$work/specC" $fit --set train.seed=3 --set model.tiny_size=micro
+train specialist --profile tiny --output "$work/specC" $fit --set train.seed=3 --set model.tiny_size=micro \
+  --set train.num_train_epochs=3
+train specialist --profile tiny --output "$work/specB" $fit --set train.seed=2 --set model.tiny_size=micro \
+  --set data.limit=1200 --set train.num_train_epochs=3
 wait "$spec_a"  # a bare `wait` would hide a failed job from `set -e`
 
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
@@ -58,7 +60,7 @@ triage=$!
 #    prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
 train attending --profile tiny --output "$work/attending" --model "$work/specA/final" \
   --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" $held \
-  --set sft.warmup_steps=300 --max-steps 120
+  --set sft.warmup_steps=450 --max-steps 120
 wait "$triage"
 
 # 5. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
