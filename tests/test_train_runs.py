@@ -195,3 +195,13 @@ def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path
     assert [(m["stage"], m["entropy_coef"], m["beta"]) for m in metrics] == [("hard", 3e-2, 1e-2)] * 2
     base, final = _weights(tiny_model_dir), _weights(result.final)
     assert set(base) == set(final) and _changed(base, final)  # merged: the base model's keys, new values
+
+
+def test_specialist_sft_with_the_answer_weighted_loss_trains(tmp_path, world, tiny_model_dir):
+    from trainer.train import train
+
+    result = train(_cfg("specialist", world, tiny_model_dir, 2, "train.per_device_train_batch_size=4",
+                        "sft.answer_weight=8", "data.closed_repeat=2"), tmp_path / "run")
+    assert _changed(_weights(tiny_model_dir), _weights(result.final))
+    metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
+    assert [m["step"] for m in metrics] == [1, 2] and all(m["loss"] > 0 for m in metrics)

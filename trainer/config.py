@@ -134,6 +134,9 @@ class SFTSettings:
     # "cold start": teaches a random-init tiny model the output format and label space). 0: pure GRPO (paper).
     warmup_steps: int = 0
     warmup_learning_rate: float = 1e-3
+    # Weight of the answer's tokens (between <answer> and </answer>) against the reasoning's in the SFT loss.
+    # The answer is ~1 token in 16 of a tiny model's target; 1.0: the plain per-token mean.
+    answer_weight: float = 1.0
 
 
 @dataclass
@@ -348,6 +351,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.part: {cfg.data.part!r} is not all, fit or holdout")
     if cfg.data.part != "all" and cfg.data.holdout <= 0:
         raise ConfigError(f"data.part: {cfg.data.part!r} needs data.holdout > 0")
+    if cfg.sft.answer_weight <= 0:
+        raise ConfigError(f"sft.answer_weight: {cfg.sft.answer_weight} is not positive")
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):
