@@ -92,3 +92,28 @@ def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
     (folder / "ImageSets" / "Main" / "test.txt").write_text("BloodImage_00002\n")
     loaders = _bccd(tmp_path)
     assert len(loaders) == 1 and loaders[0]().size == (40, 30)  # no escape, no test image
+
+
+def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_dir, capsys):
+    from trainer.config import load_config
+    from trainer.datasets import load_items
+    from trainer.eval_closed import main
+    from trainer.testing import fake_vqa_rad
+
+    root = fake_vqa_rad(tmp_path / "data", per_kind=6)
+    cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.3", "data.part=fit",
+                                                  "data.tasks=[vqa-rad]"])
+    fit = [it for it in load_items(cfg) if it.kind == "closed" and it.options]
+    main([str(tiny_model_dir), "--data-root", str(root), "--part", "fit", "--tasks", "vqa-rad"])
+    line = capsys.readouterr().out.strip()
+    assert f"vqa-rad fit  n={len(fit)}  closed accuracy" in line and "answers:" in line
+
+
+def test_probe_answer_trains_on_the_answer_token_and_reports_each_epoch(tmp_path, capsys):
+    from trainer.probe_answer import main
+    from trainer.testing import fake_vqa_rad
+
+    root = fake_vqa_rad(tmp_path / "data", per_kind=8)
+    main(["--data-root", str(root), "--tasks", "vqa-rad", "--image", "scan", "--epochs", "2", "--batch", "4"])
+    out = capsys.readouterr().out
+    assert "epoch 1: fit" in out and "epoch 2: fit" in out and "holdout" in out

@@ -10,12 +10,13 @@ import argparse
 from collections import Counter
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="Model folders.")
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--part", choices=("fit", "holdout"), default="holdout")
-    args = parser.parse_args()
+    parser.add_argument("--tasks", default="vqa-rad,slake", help="Comma-separated tasks.")
+    args = parser.parse_args(argv)
 
     from mmedtui.agents import roles
     from mmedtui.agents.base import Sampling
@@ -25,7 +26,8 @@ def main() -> None:
     from trainer.datasets import ImageCache, item_case, load_items
 
     cfg = load_config("specialist", "tiny", sets=[f"data.root={args.data_root}", "data.holdout=0.3",
-                                                  f"data.part={args.part}", "data.limit=null"])
+                                                  f"data.part={args.part}", "data.limit=null",
+                                                  f"data.tasks=[{args.tasks}]"])
     items = [it for it in load_items(cfg) if it.kind == "closed" and it.options]
     images = ImageCache(cfg.data.image_max_side)
     prompts = [roles.specialist_prompt(item_case(it, images.small(it)), "Radiologist") for it in items]

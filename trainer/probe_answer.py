@@ -19,7 +19,7 @@ import time
 from dataclasses import replace
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
     parser.add_argument("--image", choices=("none", "blank", "scan"), default="scan",
@@ -30,7 +30,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
+    parser.add_argument("--tasks", default="vqa-rad,slake", help="Comma-separated tasks.")
+    args = parser.parse_args(argv)
 
     import torch
     from PIL import Image
@@ -47,11 +48,14 @@ def main() -> None:
 
     def yes_no(part: str) -> list:
         cfg = load_config("specialist", "tiny", sets=[f"data.root={args.data_root}", "data.holdout=0.3",
-                                                      f"data.part={part}", "data.limit=null"])
+                                                      f"data.part={part}", "data.limit=null",
+                                                      f"data.tasks=[{args.tasks}]"])
         return [it for it in load_items(cfg)
                 if it.options and sorted(o.lower() for o in it.options) == ["no", "yes"]]
 
     fit, holdout = yes_no("fit"), yes_no("holdout")
+    if len(fit) < args.batch or not holdout:
+        raise SystemExit(f"too few yes/no questions: {len(fit)} fit, {len(holdout)} holdout")
     images, blank = ImageCache(336), Image.new("RGB", (8, 8))
     path = build_tiny(tempfile.mkdtemp(prefix="probe-"), size=args.size, seed=args.seed,
                       corpus=[it.question for it in fit])
