@@ -32,6 +32,9 @@ def test_weight_one_is_the_plain_mean_and_a_large_weight_keeps_only_the_answer(t
     ce, target = _per_token(outputs, labels)
     counted = target != -100
     assert answer_weighted_loss(tokenizer, 1.0)(outputs, labels).item() == pytest.approx(ce[counted].mean().item())
+    # Gradient accumulation: transformers' Trainer does not divide a custom loss by the micro-steps; it does.
+    halved = answer_weighted_loss(tokenizer, 1.0, accumulation=2)(outputs, labels).item()
+    assert halved == pytest.approx(ce[counted].mean().item() / 2)
     # The tokens after <answer>, through </answer>: "yes" and "</answer>".
     answer_open = (target == tokenizer.convert_tokens_to_ids("<answer>")).nonzero().item()
     answer = ce[answer_open + 1:counted.nonzero().max() + 1]

@@ -39,9 +39,10 @@ def _trainer_class():
     return StageSFTTrainer
 
 
-def answer_weighted_loss(tokenizer, weight: float):
+def answer_weighted_loss(tokenizer, weight: float, accumulation: int = 1):
     """A TRL ``compute_loss_func``: the per-token cross-entropy with the answer's tokens (after ``<answer>``, up
-    to and including ``</answer>``) weighted ``weight`` times the others, averaged by weight per micro-batch."""
+    to and including ``</answer>``) weighted ``weight`` times the others, averaged by weight per micro-batch.
+    Divided by ``accumulation``: transformers' Trainer leaves that to a custom loss function."""
     import torch
 
     from mmedtui.errors import ConfigError
@@ -60,7 +61,7 @@ def answer_weighted_loss(tokenizer, weight: float):
         opened = (target == open_id).cumsum(1) - (target == open_id).long()  # tags seen before this token
         closed = (target == close_id).cumsum(1) - (target == close_id).long()
         weights = torch.where(opened > closed, weight, 1.0) * counted
-        return (per_token * weights).sum() / weights.sum().clamp(min=1)
+        return (per_token * weights).sum() / weights.sum().clamp(min=1) / accumulation
 
     return loss
 
@@ -75,7 +76,8 @@ def make_sft_trainer(cfg: TrainConfig, learning_rate: float | None = None):
         return _trainer_class()(model=model, args=sft_args(cfg, output_dir, max_steps, learning_rate),
                                 train_dataset=stage.dataset, processing_class=processor,
                                 peft_config=lora_config(cfg),
-                                compute_loss_func=answer_weighted_loss(processor.tokenizer, cfg.sft.answer_weight)
+                                compute_loss_func=answer_weighted_loss(
+                                    processor.tokenizer, cfg.sft.answer_weight, cfg.train.gradient_accumulation_steps)
                                 if weighted else None)
 
     return make
