@@ -18,7 +18,7 @@ def item(answer, kind="closed", options=None, task="vqa-rad", **meta) -> Item:
 @pytest.mark.parametrize("raw, expected", [
     ("Yes.", "yes"), ("  YES ", "yes"), ("yes", "yes"), ("是的", "yes"), ("是", "yes"), ("包含", "yes"),
     ("有", "yes"), ("不是", "no"), ("没有", "no"), ("不包含", "no"), ("No", "no"), ("否。", "no"),
-    ("X-Ray", "xray"), ("x ray", "xray"), ("x_ray.", "xray"), ("X-rays", "xray"),
+    ("X-Ray", "xray"), ("x ray", "xray"), ("x_ray.", "xray"), ("X-rays", "xray"), ("x.ray", "xray"),
     ("(Left)", "left"), ("The liver", "liver"), ("a", "a"), ("one", "1"), ("3.5 cm", "3.5 cm"),
     ("Posterior-Anterior", "posterior anterior"), ("patient's", "patients"), ("", ""), (None, ""),
     (12, "12"), ("  many   spaces\there ", "many spaces here"), ("肺，", "肺"),

@@ -37,9 +37,9 @@ def normalize(text: object) -> str:
 @lru_cache(maxsize=1 << 16)  # the reward scores the same golds over and over
 def _normalize(s: str) -> str:
     s = s.strip().lower()
-    s = _XRAY.sub("xray", s)
     s = _APOSTROPHE.sub("", s)
     s = _PUNCT.sub(" ", s)  # punctuation of every script (。，？ too) and parentheses
+    s = _XRAY.sub("xray", s)  # after the punctuation, so "x.ray" and "x(ray" are caught too (idempotent)
     words = [_NUMBERS.get(w, w) for w in s.split()]
     if len(words) > 1:
         words = [w for w in words if w not in _ARTICLES] or words
