@@ -10,6 +10,19 @@ import argparse
 from collections import Counter
 
 
+IMAGE_MAX_SIDE = 336  # the tiny profile's data.image_max_side: scans as the specialists saw them in training
+
+
+def closed_items(data_root: str, part: str, tasks: str) -> list:
+    """The closed questions, in their `mc` form, of ``part`` of the embedded panel's 70/30 split of ``tasks``."""
+    from trainer.config import load_config
+    from trainer.datasets import load_items
+
+    cfg = load_config("specialist", "tiny", sets=[f"data.root={data_root}", "data.holdout=0.3", f"data.part={part}",
+                                                  "data.limit=null", f"data.tasks=[{tasks}]"])
+    return [it for it in load_items(cfg) if it.kind == "closed" and it.options]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="Model folders.")
@@ -22,14 +35,10 @@ def main(argv: list[str] | None = None) -> None:
     from mmedtui.agents.base import Sampling
     from mmedtui.agents.transformers_backend import TransformersBackend
     from mmedtui.tasks.scoring import is_correct
-    from trainer.config import load_config
-    from trainer.datasets import ImageCache, item_case, load_items
+    from trainer.datasets import ImageCache, item_case
 
-    cfg = load_config("specialist", "tiny", sets=[f"data.root={args.data_root}", "data.holdout=0.3",
-                                                  f"data.part={args.part}", "data.limit=null",
-                                                  f"data.tasks=[{args.tasks}]"])
-    items = [it for it in load_items(cfg) if it.kind == "closed" and it.options]
-    images = ImageCache(cfg.data.image_max_side)
+    items = closed_items(args.data_root, args.part, args.tasks)
+    images = ImageCache(IMAGE_MAX_SIDE)
     prompts = [roles.specialist_prompt(item_case(it, images.small(it)), "Radiologist") for it in items]
     for path in args.models:
         backend = TransformersBackend(name=path, path=path, device="cpu", dtype="float32", threads=1)

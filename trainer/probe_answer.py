@@ -39,24 +39,21 @@ def main(argv: list[str] | None = None) -> None:
 
     from mmedtui.agents import roles
     from mmedtui.agents.transformers_backend import chat_messages
-    from trainer.config import load_config
-    from trainer.datasets import ImageCache, gold_text, item_case, load_items, rationale
+    from trainer.datasets import ImageCache, gold_text, item_case, rationale
+    from trainer.eval_closed import IMAGE_MAX_SIDE, closed_items
     from trainer.tiny import build_tiny
 
     torch.set_num_threads(1)
     torch.manual_seed(args.seed)
 
     def yes_no(part: str) -> list:
-        cfg = load_config("specialist", "tiny", sets=[f"data.root={args.data_root}", "data.holdout=0.3",
-                                                      f"data.part={part}", "data.limit=null",
-                                                      f"data.tasks=[{args.tasks}]"])
-        return [it for it in load_items(cfg)
-                if it.options and sorted(o.lower() for o in it.options) == ["no", "yes"]]
+        return [it for it in closed_items(args.data_root, part, args.tasks)
+                if sorted(o.lower() for o in it.options) == ["no", "yes"]]
 
     fit, holdout = yes_no("fit"), yes_no("holdout")
     if len(fit) < args.batch or not holdout:
         raise SystemExit(f"too few yes/no questions: {len(fit)} fit, {len(holdout)} holdout")
-    images, blank = ImageCache(336), Image.new("RGB", (8, 8))
+    images, blank = ImageCache(IMAGE_MAX_SIDE), Image.new("RGB", (8, 8))
     path = build_tiny(tempfile.mkdtemp(prefix="probe-"), size=args.size, seed=args.seed,
                       corpus=[it.question for it in fit])
     processor = AutoProcessor.from_pretrained(path)

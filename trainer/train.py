@@ -62,9 +62,10 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     items = datasets.load_items(cfg)
     images = datasets.ImageCache(cfg.data.image_max_side)
     rows = datasets.sft_rows(items, images)
+    start = starting_model(cfg, run, datasets.corpus(rows))  # the tokenizer sees each question once
     rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat)
-    console.print(f"specialist SFT on {len(rows)} questions from {', '.join(cfg.data.tasks)} ({cfg.data.split})")
-    start = starting_model(cfg, run, datasets.corpus(rows))
+    console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
+                  f"({cfg.data.split})")
     ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
     stage = Stage("sft", ds, max_steps=cfg.train.max_steps, info={"rows": len(rows)})
     final = run_stages(cfg, run, [stage], start, make_sft_trainer(cfg), resume, callbacks, console,

@@ -5,7 +5,8 @@
 Runs ``mmedtui --help`` and ``mmedtui consult IMAGE --json`` (embedded panel unless ``--agents``) as fresh
 processes, several times each, and prints median wall times and the consult process's peak resident memory.
 Also times a process that only imports what loading a model needs (torch, transformers' Qwen2.5-VL model and
-its processor classes): the floor under any consultation in a fresh process, whatever the models.
+its processor classes): the floor under any consultation in a fresh process, whatever the models. Last, in
+this process: where one consultation's time goes (imports, model loads, the five calls) and a warm rerun.
 """
 
 from __future__ import annotations
@@ -47,6 +48,46 @@ def main() -> None:
           f"(min {min(runs):.2f} s, max {max(runs):.2f} s)")
     print(f"imports alone           median {statistics.median(floor):.2f} s ({IMPORTS})")
     print(f"peak resident memory of a child process: {peak_mib:.0f} MiB")
+    for what, seconds in phases(args.image, args.agents):
+        print(f"  {what:<40} {seconds:.2f} s")
+
+
+def phases(image: str, agents: str | None) -> list[tuple[str, float]]:
+    """Time the steps of one consultation in this (fresh) process, then the same consultation warm."""
+    marks, last = [], time.perf_counter()
+
+    def mark(what: str) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        marks.append((what, now - last))
+        last = now
+
+    import torch  # noqa: F401
+
+    mark("import torch")
+    import transformers  # noqa: F401
+    from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration  # noqa: F401
+
+    mark("import transformers' Qwen2.5-VL classes")
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.consult import Case, Pipeline
+    from mmedtui.imaging import load_scan
+    from mmedtui.tasks.choices import question_options
+
+    question = "Are regions of the brain infarcted?"
+    case = Case(load_scan(image).image, question, question_options(question))
+    panel = load_panel(agents)
+    pipeline = Pipeline(panel)
+    mark("import mmedtui, load the scan")
+    for spec in [panel.triage, *panel.specialists_for("Radiologist"), panel.attending]:
+        panel.backend(spec.model)
+    mark("load the models")
+    pipeline.run([case])
+    mark("one consultation (models loaded)")
+    pipeline.run([case])
+    mark("the same consultation again (warm)")
+    panel.close()
+    return marks
 
 
 if __name__ == "__main__":
