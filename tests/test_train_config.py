@@ -58,6 +58,7 @@ def test_precedence_profile_file_set_flags(tmp_path):
     (["data.holdout=0.3", "data.part=half"], "not all, fit or holdout"),
     (["data.closed_repeat=0"], "not a positive count"),
     (["sft.answer_weight=0"], "not positive"),
+    (["sft.solo_share=1.5"], "not a share"),
 ])
 def test_bad_config_is_a_user_error(sets, message):
     with pytest.raises(ConfigError, match=message):

@@ -44,6 +44,27 @@ def test_closed_rows_repeat_and_open_rows_do_not():
     assert sorted(r["n"] for r in repeat_closed(rows, items, 3)) == [0, 0, 0, 1, 2, 2, 2]
 
 
+def test_solo_rows_repeat_a_seeded_share_of_cases_without_their_opinions(tmp_path):
+    import random
+
+    from trainer.datasets import attending_rows
+    from trainer.train import solo_entries
+
+    ops = [Opinion("A", "R", "yes")]
+    entries = [(_item(i), ops, "easy") for i in range(10)]
+    solo = solo_entries(entries, 0.3, random.Random(0))
+    assert len(solo) == 3 and all(o == [] and st == "easy" for _, o, st in solo)
+    assert [it.id for it, _, _ in solo] == [it.id for it, _, _ in solo_entries(entries, 0.3, random.Random(0))]
+    assert solo_entries(entries, 0.0, random.Random(0)) == []
+    path = tmp_path / "scan.png"
+    Image.new("RGB", (16, 16)).save(path)
+    rows = attending_rows([(_item(0, image=path), ops, "easy"), (_item(0, image=path), [], "easy")],
+                          ImageCache(16), targets=True)
+    texts = [str(r["prompt"]) for r in rows]
+    assert "1. A (R): yes" in texts[0] and "no specialist opinion is available" in texts[1]
+    assert rows[0]["completion"] == rows[1]["completion"]
+
+
 def test_image_cache_tells_apart_images_that_share_a_file_name(tmp_path):
     paths = []
     for folder, shade in (("xmlab1", 30), ("xmlab2", 220)):  # SLAKE: every image is <folder>/source.jpg

@@ -137,6 +137,9 @@ class SFTSettings:
     # Weight of the answer's tokens (between <answer> and </answer>) against the reasoning's in the SFT loss.
     # The answer is ~1 token in 16 of a tiny model's target; 1.0: the plain per-token mean.
     answer_weight: float = 1.0
+    # Attending warm-up: this share of its cases is also shown once with no opinions, so the attending can
+    # answer alone (the bench's `no-specialists` ablation asks it to). 0: every row carries the opinions.
+    solo_share: float = 0.0
 
 
 @dataclass
@@ -353,6 +356,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.part: {cfg.data.part!r} needs data.holdout > 0")
     if cfg.sft.answer_weight <= 0:
         raise ConfigError(f"sft.answer_weight: {cfg.sft.answer_weight} is not positive")
+    if not 0 <= cfg.sft.solo_share <= 1:
+        raise ConfigError(f"sft.solo_share: {cfg.sft.solo_share} is not a share between 0 and 1")
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):

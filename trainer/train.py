@@ -168,6 +168,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     start = starting_model(cfg, run, datasets.corpus(r for rows in stage_rows.values() for r in rows))
     def warm_rows():
         entries = [(it, ops, name) for name in names for it, ops in groups[name]]
+        entries += solo_entries(entries, cfg.sft.solo_share, random.Random(cfg.data.seed))
         rows = datasets.attending_rows(entries, images, targets=True)
         return datasets.repeat_closed(rows, [it for it, _, _ in entries], cfg.data.closed_repeat)
 
@@ -182,6 +183,12 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("attending")), resume,
                        callbacks, console, on_saved=lambda target, st: write_model_card(cfg, run, target, items))
     return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
+
+
+def solo_entries(entries: list, share: float, rng: random.Random) -> list:
+    """A seeded ``share`` of the warm-up ``entries`` again, with their opinions taken away (``sft.solo_share``)."""
+    chosen = rng.sample(range(len(entries)), round(share * len(entries)))
+    return [(entries[i][0], [], entries[i][2]) for i in sorted(chosen)]
 
 
 class _EmptyDataset(list):
