@@ -29,11 +29,11 @@ held="--set data.holdout=0.3 --set data.part=holdout --set data.limit=null"
 #    rate, 6 epochs (a tiny model learns the answer from the question only after ~2,000 steps; measured in
 #    assets/README.md). A: every fit question, seed 1; B: the same, seed 3; C: SLAKE only, seed 3.
 #    C runs after B, beside A.
-micro="--set model.tiny_size=micro --set train.num_train_epochs=6"
-train specialist --profile tiny --output "$work/specA" $fit $micro --set train.seed=1 &
+spec="--set model.tiny_size=micro --set train.num_train_epochs=6"
+train specialist --profile tiny --output "$work/specA" $fit $spec --set train.seed=1 &
 spec_a=$!
-train specialist --profile tiny --output "$work/specB" $fit $micro --set train.seed=3
-train specialist --profile tiny --output "$work/specC" $fit $micro --set train.seed=3 --set "data.tasks=[slake]"
+train specialist --profile tiny --output "$work/specB" $fit $spec --set train.seed=3
+train specialist --profile tiny --output "$work/specC" $fit $spec --set train.seed=3 --set "data.tasks=[slake]"
 wait "$spec_a"  # a bare `wait` would hide a failed job from `set -e`
 
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
@@ -62,10 +62,11 @@ triage=$!
 
 # 4. The attending physician, from specialist A's weights, on the holdout cases: SFT warm-up on attending
 #    prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
-#    The warm-up runs at the specialists' rate and length: 1,000 steps at 3e-4 left it below every specialist.
+#    The warm-up runs at the specialists' rate (the tiny profile's 1e-3) and length: 1,000 steps at 3e-4 left it
+#    below every specialist.
 train attending --profile tiny --output "$work/attending" --model "$work/specA/final" \
   --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" $held \
-  --set sft.warmup_steps=2500 --set sft.warmup_learning_rate=1e-3 --max-steps 120
+  --set sft.warmup_steps=2500 --max-steps 120
 wait "$triage"
 
 # 5. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
