@@ -48,6 +48,12 @@ def test_majority_vote_and_the_attending_differ_when_scripted_to(root):
     panel, baselines = make_panel()
     report = run_bench(panel, baselines, config(root, ["majority-vote", "mmedagent-rl"]))
     assert cells(report) == pytest.approx({"majority-vote": 100 / 3, "mmedagent-rl": 100.0}, abs=0.01)
+    # The paired gap is the difference of the two rows, on the same three items; it reaches the footer.
+    (pair,) = report.document["paired"]
+    assert (pair["task"], pair["minus"], pair["n"], pair["disagree"]) == ("vqa-rad", "majority-vote", 3, 2)
+    assert pair["diff"] == pytest.approx(200 / 3, abs=0.01)
+    assert pair["ci95"][0] >= 0.0 and pair["ci95"][1] == pytest.approx(100.0)
+    assert "VQA-RAD: mmedagent-rl - majority-vote +66.7 [+" in _render(report)
 
 
 def test_confidence_intervals_contain_the_point_estimate(root):
@@ -166,7 +172,8 @@ def test_the_table_has_the_paper_shape(root):
     report = run_bench(panel, baselines, config(root, available_systems(panel, baselines)))
     text = _render(report)
     for needle in ("VQA-RAD", "in-domain", "specialist:Specialist A", "majority-vote", "static-pipeline",
-                   "mmedagent-rl-tts", "no-curriculum", "100.0", "Research use only"):
+                   "mmedagent-rl-tts", "no-curriculum", "100.0", "Paired differences", "- static-pipeline",
+                   "- specialist:", "Research use only"):
         assert needle in text
     assert text.index("majority-vote") < text.index("mmedagent-rl") < text.index("no-triage")
 

@@ -8,7 +8,7 @@ import pytest
 
 from mmedtui.tasks.base import ImageRef, Item
 from mmedtui.tasks.scoring import (bootstrap_ci, closed_correct, gold_index, is_correct, normalize, open_exact,
-                                   open_recall, parse_choice, yes_no)
+                                   open_recall, paired_bootstrap_ci, parse_choice, yes_no)
 
 
 def item(answer, kind="closed", options=None, task="vqa-rad", **meta) -> Item:
@@ -117,3 +117,24 @@ def test_bootstrap_ci():
     assert all(math.isnan(v) for v in bootstrap_ci([]))
     lo, hi = bootstrap_ci([True, False] * 50_000)  # big sets stay cheap and tight
     assert 49.5 < lo < 50 < hi < 50.5
+
+
+def test_paired_bootstrap_ci():
+    # a is right wherever b is, and on one item more: every resample's difference is >= 0.
+    diff, lo, hi = paired_bootstrap_ci([1, 1, 1, 0], [0, 1, 1, 0], n_boot=2000)
+    assert diff == 25.0 and lo >= 0.0 and lo < diff < hi
+    assert paired_bootstrap_ci([1, 0, 1], [1, 0, 1]) == (0.0, 0.0, 0.0)
+    # Two systems that agree on most items: the paired interval is far narrower than either accuracy's own.
+    a = [True] * 55 + [False] * 45
+    b = [True] * 50 + [False] * 50
+    diff, lo, hi = paired_bootstrap_ci(a, b, n_boot=2000)
+    alo, ahi = bootstrap_ci(a, n_boot=2000)
+    assert diff == 5.0 and 0.0 <= lo < hi < 15.0 and hi - lo < (ahi - alo) / 2
+    # The same two accuracies with independent errors: a wide interval that spans zero.
+    c = [True, False] * 50
+    diff, lo, hi = paired_bootstrap_ci(a, c, n_boot=2000)
+    assert diff == 5.0 and lo < 0.0 < hi
+    assert paired_bootstrap_ci(a, b, seed=4) == paired_bootstrap_ci(a, b, seed=4)
+    assert all(math.isnan(v) for v in paired_bootstrap_ci([], []))
+    with pytest.raises(ValueError):
+        paired_bootstrap_ci([True], [True, False])

@@ -5,6 +5,7 @@
     work.py     the resumable per-run work cache
     runner.py   loading benchmarks, chunking, scoring every system on the shared outputs
     score.py    one answer per system, its correctness, cells with bootstrap CIs
+    paired.py   MMedAgent-RL minus each baseline on the same items, paired bootstrap CIs
     table.py    the Rich table;  output.py  results.json / results.csv / samples.jsonl, atomically
     speed.py    throughput: batched vs unbatched (a script)
 """
@@ -46,6 +47,7 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
               progress=None, argv: list[str] | None = None) -> BenchReport:
     """Run, score, render, and (with ``output``) write the three result files."""
     from mmedtui.bench.output import SamplesWriter, result_rows, results_document, write_results
+    from mmedtui.bench.paired import comparisons
     from mmedtui.bench.table import render
 
     started, clock = datetime.now(timezone.utc), time.perf_counter()
@@ -65,7 +67,8 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
            "data_root": str(config.data_root), "systems": list(config.systems), "metrics": list(config.metrics),
            "split": config.split, "limit": config.limit, "settings": asdict(config.settings),
            "chunk_size": config.chunk_size, "mc_protocol": config.mc_protocol, "n_boot": config.n_boot}
-    document = results_document(rows, tasks, run, metric)
+    paired = comparisons(tasks, config.systems, metric, config.n_boot, config.settings.seed)
+    document = results_document(rows, tasks, run, metric, paired)
     if output is not None and sink is not None:
         try:
             write_results(output, document)
@@ -73,5 +76,5 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
         except BaseException:  # a full disk or an interrupt here must not leave the samples' temp file behind
             sink.discard()
             raise
-    table = render(rows, tasks, config.systems, metric, document["averages"]["systems"])
+    table = render(rows, tasks, config.systems, metric, document["averages"]["systems"], paired)
     return BenchReport(tasks, rows, document, metric, table)

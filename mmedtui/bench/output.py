@@ -67,7 +67,7 @@ def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tupl
                 continue  # e.g. a specialist no item's department called
             row = {
                 "task": t.task, "split": t.split, "system": system,
-                "n": len(set().union(*(c.ids for c in cells.values() if c))),  # distinct items
+                "n": len(set().union(*(c.by_id for c in cells.values() if c))),  # distinct items
                 "metrics": {m: _round(c.accuracy) if c else None for m, c in cells.items()},
                 "ci95": {m: c.ci95(n_boot, seed) if c else None for m, c in cells.items()},
                 "counts": {m: c.n if c else 0 for m, c in cells.items()},
@@ -95,13 +95,15 @@ def averages(rows: list[dict], tasks: list[TaskResult], metric: str) -> dict[str
     return out
 
 
-def results_document(rows: list[dict], tasks: list[TaskResult], run: dict, metric: str) -> dict:
+def results_document(rows: list[dict], tasks: list[TaskResult], run: dict, metric: str,
+                     paired: list[dict] | None = None) -> dict:
     return {
         "disclaimer": DISCLAIMER,
         "mmedtui": __version__,
         "run": run,
         "results": rows,
         "averages": {"metric": metric, "systems": averages(rows, tasks, metric)},
+        "paired": paired or [],
         "tasks": [{"task": t.task, "split": t.split, "in_domain": t.in_domain, "layout": t.layout,
                    "items": t.n_items, "cases": t.n_cases, "computed": t.computed, "seconds": round(t.seconds, 3),
                    "items_per_s": _round(t.items_per_second), "notes": t.notes} for t in tasks if not t.missing],

@@ -79,13 +79,13 @@ class Cell:
     """One (task, system, metric): outcomes in item order."""
 
     correct: list[bool] = field(default_factory=list)
-    ids: set[str] = field(default_factory=set)
+    by_id: dict[str, bool] = field(default_factory=dict)  # for paired comparisons between systems
     recall: list[float] = field(default_factory=list)
     unparsed: int = 0
     failed: int = 0
 
     def add(self, item_id: str, scored: dict, failed: bool) -> None:
-        self.ids.add(item_id)
+        self.by_id[item_id] = bool(scored["correct"])
         self.correct.append(bool(scored["correct"]))
         if "recall" in scored:
             self.recall.append(float(scored["recall"]))

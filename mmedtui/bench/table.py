@@ -37,7 +37,7 @@ def _cell(row: dict | None, metric: str, best: bool) -> Text:
 
 
 def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], metric: str,
-           avgs: dict[str, dict[str, float | None]]) -> Group:
+           avgs: dict[str, dict[str, float | None]], paired: list[dict] | None = None) -> Group:
     ran = sorted(tasks, key=lambda t: TABLE_ORDER.index(t.task) if t.task in TABLE_ORDER else 99)
     by = {(r["system"], r["task"]): r for r in rows}
     table = Table(title=f"mmedtui bench - {metric}", title_justify="left")
@@ -64,14 +64,33 @@ def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], 
             cells.append(Text("-" if value is None else f"{value:.1f}", style="dim" if value is None else ""))
         last = i + 1 == len(shown) or _group(shown[i + 1]) != _group(system)
         table.add_row(escape(system), *cells, end_section=last)
-    return Group(table, footer(rows, tasks, metric))
+    return Group(table, footer(rows, tasks, metric, paired or []))
 
 
-def footer(rows: list[dict], tasks: list[TaskResult], metric: str) -> Text:
+def _paired_line(task: str, pairs: list[dict], rows: list[dict], metric: str) -> str:
+    """One benchmark's gaps: against majority vote, the attending before RL, and the best specialist."""
+    acc = {r["system"]: r["metrics"].get(metric) or -1 for r in rows if r["task"] == task}
+    specialists = [p for p in pairs if p["minus"].startswith(SPECIALIST_PREFIX)]
+    shown = [p for p in pairs if not p["minus"].startswith(SPECIALIST_PREFIX)]
+    if specialists:
+        shown.append(max(specialists, key=lambda p: acc.get(p["minus"], -1)))
+    gaps = ", ".join(f"- {p['minus']} {p['diff']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]" for p in shown)
+    return f"{TITLES.get(task, task)}: {pairs[0]['system']} {gaps}"
+
+
+def footer(rows: list[dict], tasks: list[TaskResult], metric: str, paired: list[dict] | None = None) -> Text:
     text = Text(f"{metric}: {METRIC_WORDS.get(metric, metric)} (%), 95 % bootstrap CI in brackets; averages are "
                 "unweighted over the benchmarks that ran; failed items count as wrong.", style="dim")
     if metric == "mc":
         text.append("\nChance on yes/no items is 50 %.", style="dim")
+    by_task: dict[str, list[dict]] = {}
+    for p in paired or []:
+        by_task.setdefault(p["task"], []).append(p)
+    if by_task:
+        text.append("\nPaired differences in points (same items; 95 % paired bootstrap CI; the best specialist "
+                    "shown, all in results.json):", style="dim")
+        for task, pairs in by_task.items():
+            text.append("\n  " + _paired_line(task, pairs, rows, metric), style="dim")
     unparsed = sum(r["unparsed"].get(metric, 0) for r in rows)
     if unparsed:
         text.append(f"\n{unparsed} answer(s) over all rows named no option (counted wrong; see samples.jsonl).",
