@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about an hour on a 2-core CPU (measured figures: assets/README.md). Run it again
+# Deterministic by seed; about 70 minutes on a 2-core CPU (measured figures: assets/README.md). Run it again
 # after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/build_embedded.sh [DATA_ROOT] [WORK_DIR]
@@ -60,11 +60,12 @@ train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=200 -
   --max-steps 40 &
 triage=$!
 
-# 4. The attending physician, from specialist A's weights, on the holdout cases: SFT warm-up on attending
+# 4. The attending physician, from the weights of the specialist most accurate on the holdout closed questions
+#    (B; `python -m trainer.eval_closed`, training data only), on the holdout cases: SFT warm-up on attending
 #    prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
 #    The warm-up runs at the specialists' rate (the tiny profile's 1e-3) and length: 1,000 steps at 3e-4 left it
 #    below every specialist.
-train attending --profile tiny --output "$work/attending" --model "$work/specA/final" \
+train attending --profile tiny --output "$work/attending" --model "$work/specB/final" \
   --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" $held \
   --set sft.warmup_steps=2500 --max-steps 120
 wait "$triage"
