@@ -59,6 +59,7 @@ def test_precedence_profile_file_set_flags(tmp_path):
     (["data.closed_repeat=0"], "not a positive count"),
     (["sft.answer_weight=0"], "not positive"),
     (["sft.solo_share=1.5"], "not a share"),
+    (["data.val_share=1"], "leaves nothing to train"),
 ])
 def test_bad_config_is_a_user_error(sets, message):
     with pytest.raises(ConfigError, match=message):

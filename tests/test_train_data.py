@@ -138,3 +138,25 @@ def test_probe_answer_trains_on_the_answer_token_and_reports_each_epoch(tmp_path
     main(["--data-root", str(root), "--tasks", "vqa-rad", "--image", "scan", "--epochs", "2", "--batch", "4"])
     out = capsys.readouterr().out
     assert "epoch 1: fit" in out and "epoch 2: fit" in out and "holdout" in out
+
+
+def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
+    from pathlib import Path
+
+    from mmedtui.tasks.base import ImageRef, Item
+    from trainer.datasets import in_part
+    from trainer.validation import in_validation, split_groups
+
+    items = [Item("vqa-rad", "train", f"q{i}", "Is it?", "yes", "closed", ["yes", "no"], None, None,
+                  ImageRef.file(Path(f"img{i // 2}.jpg"))) for i in range(2000)]
+    held = [in_validation(it, 0.2) for it in items]
+    assert held == [in_validation(it, 0.2) for it in items]  # stable
+    assert all(held[i] == held[i + 1] for i in range(0, 2000, 2))  # one image, one side
+    assert 0.15 < sum(held) / 2000 < 0.25
+    assert not any(in_validation(it, 0.0) for it in items)
+    # Independent of fit / holdout: about a fifth of the holdout part is held back, not all or none of it.
+    holdout = [v for it, v in zip(items, held) if in_part(it, "holdout", 0.3)]
+    assert 0.1 < sum(holdout) / len(holdout) < 0.3
+    groups = {"easy": [(it, []) for it in items[:1000]], "hard": [(it, []) for it in items[1000:]]}
+    train, val = split_groups(groups, 0.2)
+    assert sum(map(len, train.values())) + len(val) == 2000 and len(val) == sum(held)

@@ -205,3 +205,35 @@ def test_specialist_sft_with_the_answer_weighted_loss_trains(tmp_path, world, ti
     assert _changed(_weights(tiny_model_dir), _weights(result.final))
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
     assert [m["step"] for m in metrics] == [1, 2] and all(m["loss"] > 0 for m in metrics)
+
+
+def test_attending_validation_holds_cases_back_and_scores_every_stage(world, tiny_model_dir, tmp_path):
+    import json
+
+    from trainer.datasets import load_items
+    from trainer.testing import GOLD
+    from trainer.train import train
+    from trainer.validation import in_validation
+
+    cfg = _cfg("attending", world, tiny_model_dir, 3, "data.val_share=0.5")
+    held = [it for it in load_items(cfg) if in_validation(it, 0.5)]
+    kinds = [next(k for k in GOLD if k in it.question) for it in held]
+    assert 0 < len(held) < 12
+    train(cfg, tmp_path / "run")
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    curriculum = state["curriculum"]
+    assert sum(curriculum["sizes"].values()) == 12 - len(held)  # held-back cases are not trained on
+    assert curriculum["validation"]["cases"] == curriculum["validation"]["scored"] == len(held)
+    # The scripted panel on the held cases (trainer/testing.py): every answer "yes" but B's "no" to beta;
+    # gold yes for alpha only. Majority vote is right on alpha, B on alpha and beta.
+    panel = curriculum["validation"]["panel"]
+    n = len(held)
+    assert panel["majority-vote"] == {"vqa-rad": {"n": n, "accuracy": round(100 * kinds.count("alpha") / n, 1)}}
+    assert panel["specialist:Specialist B"]["vqa-rad"]["accuracy"] == round(
+        100 * (kinds.count("alpha") + kinds.count("beta")) / n, 1)
+    for stage in ("easy", "medium", "hard"):  # every stage's saved model answered them
+        figures = state["stages"][stage]["validation"]["vqa-rad"]
+        assert figures["n"] == n and 0.0 <= figures["accuracy"] <= 100.0
+    card = (tmp_path / "run" / "final" / "README.md").read_text()
+    assert f"Training data ({12 - n} questions" in card
+    assert f"this model: vqa-rad {figures['accuracy']:.1f} % (n={n})" in card and "majority-vote: vqa-rad" in card

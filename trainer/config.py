@@ -55,6 +55,10 @@ class DataConfig:
     # SFT (specialists, the attending's warm-up): each closed question appears this many times per epoch. Its one answer token is a
     # sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
     closed_repeat: int = 1
+    # The attending: this share of its cases' images (a second, independent hash) is held back from training and
+    # answered after every stage (trainer/validation.py), beside majority vote and each specialist on the same
+    # cases. 0: off.
+    val_share: float = 0.0
 
 
 @dataclass
@@ -358,6 +362,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"sft.answer_weight: {cfg.sft.answer_weight} is not positive")
     if not 0 <= cfg.sft.solo_share <= 1:
         raise ConfigError(f"sft.solo_share: {cfg.sft.solo_share} is not a share between 0 and 1")
+    if not 0 <= cfg.data.val_share < 1:
+        raise ConfigError(f"data.val_share: {cfg.data.val_share} is not a share between 0 and 1 (1 leaves nothing to train)")
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):

@@ -76,7 +76,7 @@ def _abs(text: str, run: RunDir) -> Path:
 
 def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_model: Path | str,
                make_trainer: MakeTrainer, resume: bool = False, callbacks: Sequence = (),
-               console=None, on_saved: Callable[[Path, Stage], None] | None = None) -> Path:
+               console=None, on_saved: Callable[[Path, Stage], dict | None] | None = None) -> Path:
     """Train ``stages`` in order; return the final model folder (``<run>/final``)."""
     state = run.load_state()
     state["role"] = cfg.role
@@ -130,7 +130,7 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
         target = run.final_dir if last else out_dir / "final"
         save_final(trainer, target)
         if on_saved is not None and is_main_process():
-            on_saved(target, stage)
+            entry.update(on_saved(target, stage) or {})  # e.g. the stage's validation figures
         steps = int(trainer.state.global_step)
         entry.update(status="done", steps=steps, final=_rel(target, run))
         if is_main_process():

@@ -19,7 +19,7 @@ from pathlib import Path
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import DataError
 
-from trainer import curriculum, datasets, rewards
+from trainer import curriculum, datasets, rewards, validation
 from trainer.config import TrainConfig, save_config
 from trainer.run import RunDir
 from trainer.stages import Stage, is_main_process, main_first, run_stages
@@ -147,6 +147,14 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
 
     items = datasets.load_items(cfg)
     groups, summary = attending_groups(cfg, items, console)
+    groups, held = validation.split_groups(groups, cfg.data.val_share)
+    summary.update(sizes=curriculum.sizes(groups), by_task=curriculum.by_task(groups),
+                   specialist_accuracy=curriculum.accuracy(e for entries in groups.values() for e in entries))
+    if held:
+        summary["validation"] = {"cases": len(held), "scored": len(validation.scored(held)),
+                                 "panel": validation.panel_baselines(held)}
+        for system, table in summary["validation"]["panel"].items():
+            console.print(validation.line(f"validation, {system}", table))
     sizes = summary["sizes"]
     console.print("curriculum split (cases): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     console.print("specialists right on these cases: "
@@ -180,9 +188,29 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         state = run.load_state()
         state["curriculum"] = summary
         run.save_state(state)
+    trained = [it for it in items if not validation.in_validation(it, cfg.data.val_share)]
+
+    def on_saved(target, stage):
+        if not held:
+            return write_model_card(cfg, run, target, trained)
+        table = validate(cfg, target, stage.name, held, console)
+        panel = summary["validation"]["panel"]
+        write_model_card(cfg, run, target, trained, [
+            validation.line(f"Validation ({len(held)} held-back holdout cases, `mc`), this model", table),
+            *(validation.line(f"the same cases, {system}", t) for system, t in panel.items())])
+        return {"validation": table}
+
     final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("attending")), resume,
-                       callbacks, console, on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+                       callbacks, console, on_saved=on_saved)
     return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
+
+
+def validate(cfg, target: Path, stage: str, held: list, console) -> dict:
+    """The stage's saved attending on the held-back cases (kept in ``state.json`` as stages.<stage>.validation)."""
+    table = validation.attending_accuracy(target, held, cfg.data.image_max_side,
+                                          device="cpu" if cfg.train.use_cpu else "auto")
+    console.print(validation.line(f"validation after {stage}", table))
+    return table
 
 
 def solo_entries(entries: list, share: float, rng: random.Random) -> list:
@@ -255,7 +283,7 @@ def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
     return atomic_write_text(run.path / "panel.yaml", header + yaml.safe_dump(data, sort_keys=False))
 
 
-def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list) -> None:
+def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, measured: Sequence[str] = ()) -> None:
     from mmedtui import DISCLAIMER
 
     from trainer.io import atomic_write_text, read_jsonl
@@ -286,7 +314,7 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list) -
 {chr(10).join(licences)}
 - Steps: {last.get('step', 0)}; last logged: {logged}.
 - Full configuration: `config.yaml` of the run; per-step metrics: `metrics.jsonl`.
-
+{''.join(f'- {line}.{chr(10)}' for line in measured)}
 Attribution: VQA-RAD (Lau et al., Sci Data 2018, CC0 1.0); SLAKE (Liu et al., ISBI 2021, CC BY 4.0).
 """
     atomic_write_text(Path(target) / "README.md", text)
