@@ -190,9 +190,10 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         run.save_state(state)
     trained = [it for it in items if not validation.in_validation(it, cfg.data.val_share)]
 
-    def on_saved(target, stage):
+    def on_saved(target, stage) -> dict | None:
         if not held:
-            return write_model_card(cfg, run, target, trained)
+            write_model_card(cfg, run, target, trained)
+            return None
         table = validate(cfg, target, stage.name, held, console)
         panel = summary["validation"]["panel"]
         write_model_card(cfg, run, target, trained, [
