@@ -19,13 +19,38 @@ def _item(i: int, question="Is this normal?", answer="yes", kind="closed", image
 
 def test_holdout_split_is_by_image_disjoint_and_stable():
     items = [_item(i) for i in range(400)]  # 4 questions per image
-    fit = {it.id for it in items if in_part(it, "fit", 0.3)}
-    held = {it.id for it in items if in_part(it, "holdout", 0.3)}
+    fit = {it.id for it in items if in_part(it, "fit", 0.3, SHARED_DATA)}
+    held = {it.id for it in items if in_part(it, "holdout", 0.3, SHARED_DATA)}
     assert fit.isdisjoint(held) and len(fit | held) == 400
     assert 0.2 < len(held) / 400 < 0.4
     for it in items:  # every question about one image falls on the same side
-        assert in_part(it, "holdout", 0.3) == in_part(_item(int(it.id) // 4 * 4), "holdout", 0.3)
-    assert all(in_part(it, "all", 0.3) and in_part(it, "fit", 0.0) for it in items)
+        assert in_part(it, "holdout", 0.3, SHARED_DATA) == in_part(_item(int(it.id) // 4 * 4), "holdout", 0.3,
+                                                                   SHARED_DATA)
+    assert all(in_part(it, "all", 0.3, SHARED_DATA) and in_part(it, "fit", 0.0, SHARED_DATA) for it in items)
+
+
+def test_the_splits_do_not_depend_on_where_the_data_lives_or_how_its_root_is_spelled(tmp_path, monkeypatch):
+    import os
+    import shutil
+
+    from trainer.config import load_config
+    from trainer.datasets import load_items
+    from trainer.testing import fake_vqa_rad
+    from trainer.validation import in_validation
+
+    def split(root):
+        cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.5", "data.part=holdout",
+                                                      "data.tasks=[vqa-rad]"])
+        items = load_items(cfg)
+        return {it.id for it in items}, {it.id for it in items if in_validation(it, 0.5, cfg.data_root)}
+
+    first = fake_vqa_rad(tmp_path / "a" / "data", per_kind=8)
+    moved = tmp_path / "elsewhere" / "deeper" / "data"
+    shutil.copytree(first, moved)
+    monkeypatch.chdir(tmp_path / "a")
+    held, val = split(first)
+    assert 0 < len(held) < 24 and 0 < len(val) < len(held)
+    assert split("data") == split("./data/") == split(moved) == split(os.path.relpath(moved)) == (held, val)
 
 
 def test_closed_questions_carry_the_options_the_bench_asks_with():
@@ -149,14 +174,15 @@ def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
 
     items = [Item("vqa-rad", "train", f"q{i}", "Is it?", "yes", "closed", ["yes", "no"], None, None,
                   ImageRef.file(Path(f"img{i // 2}.jpg"))) for i in range(2000)]
-    held = [in_validation(it, 0.2) for it in items]
-    assert held == [in_validation(it, 0.2) for it in items]  # stable
+    root = Path(".")
+    held = [in_validation(it, 0.2, root) for it in items]
+    assert held == [in_validation(it, 0.2, root) for it in items]  # stable
     assert all(held[i] == held[i + 1] for i in range(0, 2000, 2))  # one image, one side
     assert 0.15 < sum(held) / 2000 < 0.25
-    assert not any(in_validation(it, 0.0) for it in items)
+    assert not any(in_validation(it, 0.0, root) for it in items)
     # Independent of fit / holdout: about a fifth of the holdout part is held back, not all or none of it.
-    holdout = [v for it, v in zip(items, held) if in_part(it, "holdout", 0.3)]
+    holdout = [v for it, v in zip(items, held) if in_part(it, "holdout", 0.3, root)]
     assert 0.1 < sum(holdout) / len(holdout) < 0.3
     groups = {"easy": [(it, []) for it in items[:1000]], "hard": [(it, []) for it in items[1000:]]}
-    train, val = split_groups(groups, 0.2)
+    train, val = split_groups(groups, 0.2, root)
     assert sum(map(len, train.values())) + len(val) == 2000 and len(val) == sum(held)

@@ -68,7 +68,7 @@ def load_items(cfg: TrainConfig, tasks: Sequence[str] | None = None) -> list[Ite
         opts = {"lang": cfg.data.lang} if name == "slake" else {}
         result = task.load(root, cfg.data.split, limit=cfg.data.limit, **opts)
         kept = [it for it in result.items if str(it.meta.get("phrase_type") or "") != "frame"
-                and in_part(it, cfg.data.part, cfg.data.holdout)]
+                and in_part(it, cfg.data.part, cfg.data.holdout, root)]
         for it in kept:
             refuse_test(it.split)
         items.extend(with_options(it) if cfg.data.closed_as_mc else it for it in kept)
@@ -77,13 +77,33 @@ def load_items(cfg: TrainConfig, tasks: Sequence[str] | None = None) -> list[Ite
     return items
 
 
-def in_part(item: Item, part: str, holdout: float) -> bool:
+def in_part(item: Item, part: str, holdout: float, root: Path | str) -> bool:
     """Whether ``item`` is in ``part`` of a split whose images are divided fit / holdout by a hash of the image
-    (stable across runs and machines; every question about one image lands on the same side)."""
+    (stable across runs, machines and data locations; every question about one image lands on the same side)."""
     if part == "all" or holdout <= 0:
         return True
-    digest = hashlib.sha256(repr((item.task, item.image_ref.key)).encode()).digest()
+    digest = hashlib.sha256(repr((item.task, image_key(item, root))).encode()).digest()
     return (int.from_bytes(digest[:8], "big") / 2**64 < holdout) == (part == "holdout")
+
+
+# What the split hashes: each image's path under the data root, so that a split does not depend on where the data
+# lives or how its root is spelled. The path is written as under "../shared/data", a fixed part of the hash's
+# input: the embedded panel's split was made with that root, and stays the same.
+SPLIT_ROOT = Path("../shared/data")
+
+
+def image_key(item: Item, root: Path | str) -> tuple:
+    """``item.image_ref.key`` with every file path made relative to ``root`` (SLAKE's images are all named
+    ``source.jpg``, so names alone do not tell them apart)."""
+    def where(source) -> str:
+        if source.path is None:
+            return ""
+        try:
+            return str(SPLIT_ROOT / Path(source.path).relative_to(root))
+        except ValueError:  # not under the root (a caller's own file): its path as given
+            return str(source.path)
+
+    return tuple((s.name, where(s), s.member or "") for s in item.image_ref.sources)
 
 
 def with_options(item: Item) -> Item:

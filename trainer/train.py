@@ -147,7 +147,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
 
     items = datasets.load_items(cfg)
     groups, summary = attending_groups(cfg, items, console)
-    groups, held = validation.split_groups(groups, cfg.data.val_share)
+    groups, held = validation.split_groups(groups, cfg.data.val_share, cfg.data_root)
     summary.update(sizes=curriculum.sizes(groups), by_task=curriculum.by_task(groups),
                    specialist_accuracy=curriculum.accuracy(e for entries in groups.values() for e in entries))
     if held:
@@ -188,7 +188,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         state = run.load_state()
         state["curriculum"] = summary
         run.save_state(state)
-    trained = [it for it in items if not validation.in_validation(it, cfg.data.val_share)]
+    trained = [it for it in items if not validation.in_validation(it, cfg.data.val_share, cfg.data_root)]
 
     def on_saved(target, stage) -> dict | None:
         if not held:

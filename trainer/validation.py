@@ -10,19 +10,21 @@ import hashlib
 from collections import defaultdict
 
 
-def in_validation(item, share: float) -> bool:
-    """Whether ``item``'s image is in the held-back ``share``: a hash of the image, salted so that it is
-    independent of the fit / holdout split (every question about one image lands on the same side)."""
+def in_validation(item, share: float, root) -> bool:
+    """Whether ``item``'s image is in the held-back ``share``: a hash of the image (its path under the data
+    ``root``, as for fit / holdout), salted so that it is independent of the fit / holdout split."""
+    from trainer.datasets import image_key
+
     if share <= 0:
         return False
-    digest = hashlib.sha256(repr(("validation", item.task, item.image_ref.key)).encode()).digest()
+    digest = hashlib.sha256(repr(("validation", item.task, image_key(item, root))).encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64 < share
 
 
-def split_groups(groups: dict[str, list], share: float) -> tuple[dict[str, list], list]:
+def split_groups(groups: dict[str, list], share: float, root) -> tuple[dict[str, list], list]:
     """Curriculum groups -> (the groups without the validation cases, the validation (item, opinions) pairs)."""
-    train = {name: [e for e in entries if not in_validation(e[0], share)] for name, entries in groups.items()}
-    held = [e for entries in groups.values() for e in entries if in_validation(e[0], share)]
+    train = {name: [e for e in entries if not in_validation(e[0], share, root)] for name, entries in groups.items()}
+    held = [e for entries in groups.values() for e in entries if in_validation(e[0], share, root)]
     return train, held
 
 
