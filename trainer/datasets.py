@@ -82,8 +82,13 @@ def in_part(item: Item, part: str, holdout: float, root: Path | str) -> bool:
     (stable across runs, machines and data locations; every question about one image lands on the same side)."""
     if part == "all" or holdout <= 0:
         return True
-    digest = hashlib.sha256(repr((item.task, image_key(item, root))).encode()).digest()
-    return (int.from_bytes(digest[:8], "big") / 2**64 < holdout) == (part == "holdout")
+    return (image_fraction(item, root) < holdout) == (part == "holdout")
+
+
+def image_fraction(item: Item, root: Path | str, *salt: str) -> float:
+    """A number in [0, 1) fixed by the item's image (and ``salt``, for a split independent of this one)."""
+    digest = hashlib.sha256(repr((*salt, item.task, image_key(item, root))).encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 # What the split hashes: each image's path under the data root, so that a split does not depend on where the data

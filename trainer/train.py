@@ -117,8 +117,9 @@ def _departments(cfg) -> tuple[str, ...]:
 
 
 # --- attending (C-MARL) ---------------------------------------------------------------------------
-def attending_groups(cfg, items, console) -> tuple[dict[str, list], dict]:
-    """Collect (or read) the panel's opinions, then split the cases easy / medium / hard."""
+def attending_groups(cfg, items, console) -> tuple[dict[str, list], list, dict]:
+    """Collect (or read) the panel's opinions, split the cases easy / medium / hard, and hold the validation
+    share (``data.val_share``) back: (training groups, held-back (item, opinions) pairs, summary)."""
     from trainer import opinions
 
     panel = opinions.panel_for(cfg)
@@ -135,10 +136,15 @@ def attending_groups(cfg, items, console) -> tuple[dict[str, list], dict]:
     if not entries:
         raise DataError(f"no specialist opinions for the training items in {store.path} "
                         "(run `mmedtui train opinions` or set opinions.collect: true)")
-    groups = curriculum.split(entries, cfg.curriculum.min_specialists)
-    return groups, {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
-                    "specialist_accuracy": curriculum.accuracy(entries),
-                    "cases_with_opinions": len(entries), "items": len(items), "cache": str(store.path)}
+    groups, held = validation.split_groups(curriculum.split(entries, cfg.curriculum.min_specialists),
+                                           cfg.data.val_share, cfg.data_root)
+    summary = {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
+               "specialist_accuracy": curriculum.accuracy(e for g in groups.values() for e in g),
+               "cases_with_opinions": len(entries), "items": len(items), "cache": str(store.path)}
+    if held:
+        summary["validation"] = {"cases": len(held), "scored": len(validation.scored(held)),
+                                 "panel": validation.panel_baselines(held)}
+    return groups, held, summary
 
 
 def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
@@ -146,15 +152,9 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     from trainer.models import starting_model
 
     items = datasets.load_items(cfg)
-    groups, summary = attending_groups(cfg, items, console)
-    groups, held = validation.split_groups(groups, cfg.data.val_share, cfg.data_root)
-    summary.update(sizes=curriculum.sizes(groups), by_task=curriculum.by_task(groups),
-                   specialist_accuracy=curriculum.accuracy(e for entries in groups.values() for e in entries))
-    if held:
-        summary["validation"] = {"cases": len(held), "scored": len(validation.scored(held)),
-                                 "panel": validation.panel_baselines(held)}
-        for system, table in summary["validation"]["panel"].items():
-            console.print(validation.line(f"validation, {system}", table))
+    groups, held, summary = attending_groups(cfg, items, console)
+    for system, table in summary.get("validation", {}).get("panel", {}).items():
+        console.print(validation.line(f"validation, {system}", table))
     sizes = summary["sizes"]
     console.print("curriculum split (cases): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
     console.print("specialists right on these cases: "
@@ -188,13 +188,14 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         state = run.load_state()
         state["curriculum"] = summary
         run.save_state(state)
-    trained = [it for it in items if not validation.in_validation(it, cfg.data.val_share, cfg.data_root)]
+    held_keys = {datasets.item_key(it) for it, _ in held}
+    trained = [it for it in items if datasets.item_key(it) not in held_keys]
 
     def on_saved(target, stage) -> dict | None:
         if not held:
             write_model_card(cfg, run, target, trained)
             return None
-        table = validate(cfg, target, stage.name, held, console)
+        table = validate(cfg, target, stage.name, held, images, console)
         panel = summary["validation"]["panel"]
         write_model_card(cfg, run, target, trained, [
             validation.line(f"Validation ({len(held)} held-back holdout cases, `mc`), this model", table),
@@ -206,10 +207,9 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
 
 
-def validate(cfg, target: Path, stage: str, held: list, console) -> dict:
+def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict:
     """The stage's saved attending on the held-back cases (kept in ``state.json`` as stages.<stage>.validation)."""
-    table = validation.attending_accuracy(target, held, cfg.data.image_max_side,
-                                          device="cpu" if cfg.train.use_cpu else "auto")
+    table = validation.attending_accuracy(target, held, images, device="cpu" if cfg.train.use_cpu else "auto")
     console.print(validation.line(f"validation after {stage}", table))
     return table
 

@@ -6,19 +6,15 @@ on data that is neither trained on nor test, so attendings (and stages) can be c
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 
 
 def in_validation(item, share: float, root) -> bool:
     """Whether ``item``'s image is in the held-back ``share``: a hash of the image (its path under the data
     ``root``, as for fit / holdout), salted so that it is independent of the fit / holdout split."""
-    from trainer.datasets import image_key
+    from trainer.datasets import image_fraction
 
-    if share <= 0:
-        return False
-    digest = hashlib.sha256(repr(("validation", item.task, image_key(item, root))).encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64 < share
+    return share > 0 and image_fraction(item, root, "validation") < share
 
 
 def split_groups(groups: dict[str, list], share: float, root) -> tuple[dict[str, list], list]:
@@ -57,17 +53,17 @@ def panel_baselines(entries: list) -> dict[str, dict[str, dict]]:
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_accuracy(model_path, entries: list, max_side: int | None, device: str = "auto") -> dict[str, dict]:
-    """The attending at ``model_path`` on the validation cases, per task."""
+def attending_accuracy(model_path, entries: list, images, device: str = "auto") -> dict[str, dict]:
+    """The attending at ``model_path`` on the validation cases, per task (``images``: the run's ImageCache, so
+    the scans are decoded once for every stage)."""
     from mmedtui.agents import roles
     from mmedtui.agents.base import Sampling
     from mmedtui.agents.transformers_backend import TransformersBackend
-    from trainer.datasets import ImageCache, item_case
+    from trainer.datasets import item_case
 
     cases = scored(entries)
     if not cases:
         return {}
-    images = ImageCache(max_side)
     prompts = [roles.attending_prompt(item_case(item, images.small(item)), ops) for item, ops in cases]
     backend = TransformersBackend(name=str(model_path), path=str(model_path), device=device)
     try:

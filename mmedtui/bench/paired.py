@@ -9,12 +9,13 @@ from mmedtui.bench.systems import SPECIALIST_PREFIX
 from mmedtui.tasks.scoring import paired_bootstrap_ci
 
 SYSTEM = "mmedagent-rl"
-AGAINST = ("majority-vote", "static-pipeline")  # the paper's baseline, and the same attending before RL
+# The paper's baseline, the same attending before RL, and the one without curriculum or entropy.
+AGAINST = ("majority-vote", "static-pipeline", "no-curriculum")
 
 
 def comparisons(tasks: list[TaskResult], systems: tuple[str, ...], metric: str, n_boot: int,
                 seed: int) -> list[dict]:
-    """``SYSTEM`` minus majority vote, the attending before RL and every specialist, per benchmark that ran."""
+    """``SYSTEM`` minus each of ``AGAINST`` and every specialist, per benchmark that ran."""
     against = [s for s in systems if s in AGAINST or s.startswith(SPECIALIST_PREFIX)]
     out = []
     for t in tasks:

@@ -156,7 +156,7 @@ def opinions_cmd(profile: str = Profile, config: Path | None = ConfigFile, data_
 
     console = Console()
     items = datasets.load_items(cfg)
-    groups, summary = attending_groups(cfg, items, console)
+    _, _, summary = attending_groups(cfg, items, console)
     table = Table(title=f"Curriculum split ({cfg.data.split}; {summary['cases_with_opinions']} cases with opinions; "
                         f"cache {summary['cache']})")
     for column in ("task", "easy", "medium", "hard", "total"):
