@@ -24,8 +24,9 @@ import yaml
 from mmedtui.agents.base import Backend, Sampling
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import ConfigError
+from mmedtui.resources import asset_path
 
-DEFAULT_PANEL = Path(__file__).resolve().parents[2] / "assets" / "panel.yaml"
+DEFAULT_PANEL = asset_path("panel.yaml")  # the embedded panel, in a checkout or a wheel install
 BACKEND_KINDS = ("transformers", "openai", "scripted")
 
 

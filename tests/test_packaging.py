@@ -1,0 +1,33 @@
+"""The wheel's contents as pyproject declares them: every package, and every file of the shipped assets/."""
+
+import tomllib
+from pathlib import Path
+
+from mmedtui.agents.panel import DEFAULT_PANEL, load_panel
+from mmedtui.resources import asset_path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
+
+
+def test_every_package_is_listed():
+    # The list is explicit (assets/ is mapped in), so a new subpackage must be added by hand: fail loudly.
+    found = {str(p.parent.relative_to(ROOT)).replace("/", ".") for top in ("mmedtui", "trainer")
+             for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts}
+    assert found <= set(SETUPTOOLS["packages"]), sorted(found - set(SETUPTOOLS["packages"]))
+
+
+def test_package_data_covers_every_asset_file():
+    folder = ROOT / SETUPTOOLS["package-dir"]["mmedtui.assets"]
+    shipped = {p for pattern in SETUPTOOLS["package-data"]["mmedtui.assets"] for p in folder.glob(pattern)}
+    files = {p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts}
+    assert files, "assets/ is empty"
+    assert sorted(map(str, files - shipped)) == []
+
+
+def test_asset_path_finds_the_embedded_panel():
+    assert asset_path("panel.yaml") == DEFAULT_PANEL
+    assert DEFAULT_PANEL.is_file()
+    panel = load_panel()
+    for model in panel.models.values():
+        assert (panel.base_dir / model["path"]).is_dir(), model
