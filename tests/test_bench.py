@@ -180,7 +180,8 @@ def test_the_table_has_the_paper_shape(root):
 
 def test_baselines_parse_and_unavailable_rows(tmp_path):
     panel, baselines = make_panel(baselines=False)
-    assert set(baselines.unavailable) == {"static-pipeline", "no-curriculum"}
+    attending_ablations = {"no-curriculum", "no-entropy", "fixed-entropy", "reverse-curriculum"}
+    assert set(baselines.unavailable) == {"static-pipeline"} | attending_ablations
     assert "static-pipeline" not in available_systems(panel, baselines)
     with pytest.raises(UserError, match="needs baselines.no-curriculum"):
         resolve_systems(["no-curriculum"], panel, baselines)

@@ -21,9 +21,9 @@ from PIL.PngImagePlugin import PngInfo
 from test_hardening_backends import ModeServer, panel_dict, run_cli, write_panel
 
 from bench_fixtures import write_vqa_rad
-from mmedtui.bench import stages as bench_stages
 from mmedtui.bench import runner as bench_runner
-from mmedtui.bench.stages import Settings, Units
+from mmedtui.bench import units as bench_stages
+from mmedtui.bench.units import Settings, Units
 from mmedtui.bench.systems import load_bench_panel
 from mmedtui.imaging import load_scan
 

@@ -1,7 +1,8 @@
 """Systems x tasks -> rows, the Table 1 view and the result files (``mmedtui bench``).
 
-    systems.py  the rows and the baseline / ablation agents a panel file names
-    stages.py   computing shared agent outputs ("units") with the one consultation Pipeline
+    registry.py every system (row) in one entry: table group, unit, stages, agent, paired baseline
+    systems.py  the baseline / ablation agents a panel file names; the rows for a panel
+    units.py    computing shared agent outputs ("units") with the one consultation Pipeline
     work.py     the resumable per-run work cache
     runner.py   loading benchmarks, chunking, scoring every system on the shared outputs
     score.py    one answer per system, its correctness, cells with bootstrap CIs

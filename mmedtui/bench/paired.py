@@ -4,19 +4,16 @@ paired interval answers "is the gap real on this benchmark?" directly."""
 
 from __future__ import annotations
 
+from mmedtui.bench.registry import HEADLINE as SYSTEM, SPECIALIST_PREFIX, system as registry_entry
 from mmedtui.bench.runner import TaskResult
-from mmedtui.bench.systems import SPECIALIST_PREFIX
 from mmedtui.tasks.scoring import paired_bootstrap_ci
-
-SYSTEM = "mmedagent-rl"
-# The paper's baseline, the same attending before RL, and the one without curriculum or entropy.
-AGAINST = ("majority-vote", "static-pipeline", "no-curriculum")
 
 
 def comparisons(tasks: list[TaskResult], systems: tuple[str, ...], metric: str, n_boot: int,
                 seed: int) -> list[dict]:
-    """``SYSTEM`` minus each of ``AGAINST`` and every specialist, per benchmark that ran."""
-    against = [s for s in systems if s in AGAINST or s.startswith(SPECIALIST_PREFIX)]
+    """``SYSTEM`` minus every ``paired`` registry row (majority vote, the attending before RL, the attending
+    ablations) and every specialist, per benchmark that ran."""
+    against = [s for s in systems if registry_entry(s).paired or s.startswith(SPECIALIST_PREFIX)]
     out = []
     for t in tasks:
         mine = t.cells.get((SYSTEM, metric))

@@ -3,7 +3,7 @@
 How many times an item is asked: once per metric that covers it, i.e. at most twice — with options (``mc``
 for closed / native-MC items, ``open_mc`` for open ones) and without (``closed`` / ``open``). The default
 ``--metrics mc`` asks the closed items once and never touches the open ones. Within one ask, each unit
-(see ``systems``) runs once and feeds every system that reads it. Chunks of ``chunk_size`` cases go through
+(see ``registry``) runs once and feeds every system that reads it. Chunks of ``chunk_size`` cases go through
 the pipeline together (it batches per stage); each finished chunk is appended to the work cache, so a
 killed run resumes after its last whole chunk and ends with the same results as an uninterrupted one.
 """
@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING
 from mmedtui import DISCLAIMER
 from mmedtui.agents.panel import Panel
 from mmedtui.bench.score import METRICS, Cell, Outcome, outcome, score
-from mmedtui.bench.stages import Settings, Units, unit_failures
-from mmedtui.bench.systems import ATTENDING_UNITS, Baselines, unit_of
+from mmedtui.bench.registry import needed_units, unit_owner
+from mmedtui.bench.systems import Baselines
+from mmedtui.bench.units import Settings, Units, unit_failures
 from mmedtui.bench.work import WorkCache, digest
 from mmedtui.consult import Case
 from mmedtui.errors import DataError
@@ -31,8 +32,6 @@ from mmedtui.tasks.choices import mc_set, open_mc_set
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
-UNIT_ORDER = ("panel", "attending", "tts", "static", "no-curriculum", "no-triage", "no-specialists",
-              "self-consistency")
 Sink = Callable[[dict], None]
 
 
@@ -96,13 +95,6 @@ def entries_for(items: list[Item], metrics: tuple[str, ...], limit: int | None, 
     return out
 
 
-def _needed_units(systems: tuple[str, ...]) -> list[str]:
-    units = {unit_of(s) for s in systems}
-    if units & set(ATTENDING_UNITS):
-        units.add("panel")
-    return [u for u in UNIT_ORDER if u in units]
-
-
 def _case(entry: Entry) -> Case:
     images = entry.item.image_ref.load()
     if not images:
@@ -117,7 +109,7 @@ class Runner:
         self.panel, self.config, self.sink = panel, config, sink
         self.units = Units(panel, baselines, config.settings)
         self.progress = progress  # drawn on stderr by the CLI
-        self.needed = _needed_units(config.systems)
+        self.needed = needed_units(config.systems)
         self.fingerprints = {u: self.units.fingerprint(u) for u in self.needed}
 
     def run(self) -> list[TaskResult]:
@@ -176,7 +168,7 @@ class Runner:
         cases: dict[int, Case | str] = {}  # loaded lazily: a fully cached chunk decodes no image
         touched: set[int] = set()
         for unit in self.needed:
-            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if unit in ATTENDING_UNITS else None])
+            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if unit_owner(unit).on_opinions else None])
                     for i, fp in enumerate(case_fps)]
             todo = []
             for i, key in enumerate(keys):

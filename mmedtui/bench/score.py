@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mmedtui.bench.stages import backend_error
-from mmedtui.bench.systems import ATTENDING_UNITS, SPECIALIST_PREFIX, unit_of
+from mmedtui.bench.registry import SPECIALIST_PREFIX, system as registry_entry
+from mmedtui.bench.units import backend_error
 from mmedtui.consult.voting import majority
 from mmedtui.tasks.base import Item
 from mmedtui.tasks.scoring import LETTERS, bootstrap_ci, gold_index, is_correct, open_recall, parse_choice
@@ -33,13 +33,14 @@ class Outcome:
 
 def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> Outcome | None:
     """The system's answer to one case, or None when it did not take part (a specialist not consulted)."""
-    data = units[unit_of(system)]
+    entry = registry_entry(system)
+    data = units[entry.unit]
     if data.get("error"):  # the whole unit failed (unreadable image, a model that would not load)
         return Outcome("", data["error"])
-    if system == "majority-vote" or system.startswith(SPECIALIST_PREFIX):
+    if entry.answer in ("vote", "specialist"):
         opinions = data.get("specialists") or []
         agents = {"triage": data.get("triage"), "specialists": opinions}
-        if system.startswith(SPECIALIST_PREFIX):
+        if entry.answer == "specialist":
             mine = next((o for o in opinions if o["name"] == system[len(SPECIALIST_PREFIX):]), None)
             if mine is None:
                 return None
@@ -51,7 +52,7 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
         best, _ = majority([o.get("answer") or "" for o in answered], options)
         return Outcome(answered[best].get("answer") or "" if best is not None else "", None, agents)
     # Pipeline systems: the attending's answer, with the triage / opinions it saw.
-    agents = {**units.get("panel", {}), **data} if unit_of(system) in ATTENDING_UNITS else dict(data)
+    agents = {**units.get("panel", {}), **data} if entry.on_opinions else dict(data)
     attending = data.get("attending") or {}
     error = attending.get("error")
     return Outcome(attending.get("answer") or "", error if backend_error(error) else None, agents)

@@ -1,21 +1,7 @@
-"""The bench's systems (the rows of Table 1) and the baseline / ablation checkpoints a panel file names.
+"""The baseline / ablation agents a panel file names, and the bench's rows for a panel (see ``registry``).
 
-Every system reads shared per-item agent outputs called *units*, so each agent answers an item once:
-
-    unit            what it holds                                   systems reading it
-    panel           triage decision + the triaged specialists       specialist:<name>, majority-vote
-    attending       the panel's attending on those opinions         mmedagent-rl
-    tts             N sampled attending answers, majority           mmedagent-rl-tts
-    static          the untrained attending on the same opinions    static-pipeline
-    no-curriculum   an attending trained without the curriculum     no-curriculum
-    no-triage       specialists as "General physician" + attending  no-triage
-    no-specialists  the attending alone (no opinions)               no-specialists
-    self-consistency one model alone, sampled N times, majority     self-consistency
-
-The attending-type units (attending, tts, static, no-curriculum) are computed on top of ``panel``.
-A ``specialist:<name>`` row scores only the items whose department called that specialist (with a
-``default`` list, all of them). No-specialists skips triage: the attending's prompt never sees the department.
-A panel file names the extra checkpoints in an optional ``baselines:`` mapping (``Panel`` ignores it):
+A panel file names the extra agents in an optional ``baselines:`` mapping (``Panel`` ignores it), one entry
+per registry system with an ``agent`` key:
 
     baselines:
       static-pipeline: {attending: {name: Attending (base), model: base}}    # the attending before RL
@@ -37,32 +23,19 @@ from pathlib import Path
 import yaml
 
 from mmedtui.agents.panel import AgentSpec, Panel, parse_panel
+from mmedtui.bench.registry import FIXED_SYSTEMS, SPECIALIST_PREFIX, SYSTEMS
 from mmedtui.errors import ConfigError, UserError
 
-SPECIALIST_PREFIX = "specialist:"
-BASELINES = ("majority-vote", "self-consistency", "static-pipeline")
-OURS = ("mmedagent-rl", "mmedagent-rl-tts")
-ABLATIONS = ("no-triage", "no-specialists", "no-curriculum")
-FIXED_SYSTEMS = BASELINES + OURS + ABLATIONS
-ATTENDING_UNITS = ("attending", "tts", "static", "no-curriculum")  # computed on the panel unit's opinions
-
-SYSTEM_UNIT = {"majority-vote": "panel", "self-consistency": "self-consistency", "static-pipeline": "static",
-               "mmedagent-rl": "attending", "mmedagent-rl-tts": "tts", "no-triage": "no-triage",
-               "no-specialists": "no-specialists", "no-curriculum": "no-curriculum"}
-
-
-def unit_of(system: str) -> str:
-    return "panel" if system.startswith(SPECIALIST_PREFIX) else SYSTEM_UNIT[system]
+__all__ = ["FIXED_SYSTEMS", "SPECIALIST_PREFIX", "Baselines", "available_systems", "load_bench_panel",
+           "panel_with_baselines", "parse_baselines", "resolve_systems", "specialist_names"]
 
 
 @dataclass(frozen=True)
 class Baselines:
-    """The agents behind the baseline and ablation rows; ``unavailable`` says why a row cannot run."""
+    """The agents behind the baseline and ablation rows by system name; ``unavailable`` says why a row cannot run."""
 
-    static_attending: AgentSpec | None = None
-    no_curriculum_attending: AgentSpec | None = None
-    sc_agent: AgentSpec | None = None
-    sc_samples: int | None = None
+    agents: dict[str, AgentSpec] = field(default_factory=dict)
+    samples: dict[str, int] = field(default_factory=dict)   # a sampled row's own number of draws
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
@@ -97,30 +70,30 @@ def parse_baselines(data: dict | None, panel: Panel) -> Baselines:
     raw = data.get("baselines") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{panel.source}: 'baselines' must map system names to settings")
-    unknown = sorted(set(raw) - {"static-pipeline", "no-curriculum", "self-consistency"})
+    named = {s.name: s for s in SYSTEMS if s.agent}
+    unknown = sorted(set(raw) - set(named))
     if unknown:
         raise ConfigError(f"{panel.source}: baselines: unknown system(s) {', '.join(unknown)}")
-
-    def entry(system: str, key: str) -> AgentSpec | None:
-        section = raw.get(system) or {}
+    agents, samples, unavailable = {}, {}, {}
+    for name, system in named.items():
+        section = raw.get(name) or {}
         if not isinstance(section, dict):
-            raise ConfigError(f"{panel.source}: baselines.{system} must be a mapping")
-        return _agent(section[key], f"baselines.{system}.{key}", panel) if key in section else None
-
-    static = entry("static-pipeline", "attending")
-    if static is None and data.get("attending_base") is not None:
-        static = _agent(data["attending_base"], "attending_base", panel)
-    nocurr = entry("no-curriculum", "attending")
-    sc_agent = entry("self-consistency", "agent")
-    samples = (raw.get("self-consistency") or {}).get("samples")
-    if samples is not None and (not isinstance(samples, int) or samples < 1):
-        raise ConfigError(f"{panel.source}: baselines.self-consistency.samples must be a positive integer")
-    unavailable = {}
-    for system, spec in (("static-pipeline", static), ("no-curriculum", nocurr)):
-        why = f"needs baselines.{system}.attending in the panel file" if spec is None else _missing_checkpoint(panel, spec)
-        if why:
-            unavailable[system] = why
-    return Baselines(static, nocurr, sc_agent, samples, unavailable)
+            raise ConfigError(f"{panel.source}: baselines.{name} must be a mapping")
+        if system.agent in section:
+            agents[name] = _agent(section[system.agent], f"baselines.{name}.{system.agent}", panel)
+        elif name == "static-pipeline" and data.get("attending_base") is not None:
+            agents[name] = _agent(data["attending_base"], "attending_base", panel)
+        if system.sampled and section.get("samples") is not None:
+            if not isinstance(section["samples"], int) or section["samples"] < 1:
+                raise ConfigError(f"{panel.source}: baselines.{name}.samples must be a positive integer")
+            samples[name] = section["samples"]
+        if system.required:
+            spec = agents.get(name)
+            why = (f"needs baselines.{name}.{system.agent} in the panel file" if spec is None
+                   else _missing_checkpoint(panel, spec))
+            if why:
+                unavailable[name] = why
+    return Baselines(agents, samples, unavailable)
 
 
 def load_bench_panel(path: str | Path | None) -> tuple[Panel, Baselines]:

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from mmedtui import DISCLAIMER
 from mmedtui.bench.runner import TaskResult
-from mmedtui.bench.systems import ABLATIONS, OURS, SPECIALIST_PREFIX
+from mmedtui.bench.registry import GROUPS, SPECIALIST_PREFIX, system as registry_entry
 
 TABLE_ORDER = ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med")
 TITLES = {"vqa-rad": "VQA-RAD", "slake": "SLAKE", "pathvqa": "PathVQA", "omnimedvqa": "OmniMedVQA",
@@ -20,9 +20,7 @@ METRIC_WORDS = {"mc": "multiple-choice accuracy over closed questions", "open_mc
 
 
 def _group(system: str) -> int:
-    if system.startswith(SPECIALIST_PREFIX):
-        return 0
-    return 2 if system in OURS else 3 if system in ABLATIONS else 1
+    return GROUPS.index(registry_entry(system).group)
 
 
 def _cell(row: dict | None, metric: str, best: bool) -> Text:

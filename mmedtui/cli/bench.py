@@ -78,7 +78,7 @@ def bench(
 
     from mmedtui.bench import run_bench
     from mmedtui.bench.runner import BenchConfig
-    from mmedtui.bench.stages import Settings
+    from mmedtui.bench.units import Settings
     from mmedtui.bench.systems import available_systems, load_bench_panel, resolve_systems
     from mmedtui.tasks.choices import PROTOCOLS
 

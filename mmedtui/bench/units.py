@@ -1,4 +1,4 @@
-"""Computing units (see ``systems``) for a batch of cases with the one consultation ``Pipeline``.
+"""Computing units (see ``registry``) for a batch of cases with the one consultation ``Pipeline``.
 
 The bench does not re-implement any stage: every unit is a ``Pipeline`` run with switches, and the
 attending-type units re-run only the attending stage on stored triage + specialist outputs, so the
@@ -13,7 +13,8 @@ from typing import Callable
 
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.agents.roles import Opinion, TriageDecision
-from mmedtui.bench.systems import ATTENDING_UNITS, Baselines
+from mmedtui.bench.registry import ALL_STAGES, unit_owner
+from mmedtui.bench.systems import Baselines
 from mmedtui.bench.work import digest, weights_stamp
 from mmedtui.consult import Case, ConsultRecord, Pipeline
 from mmedtui.consult.events import Event
@@ -77,22 +78,19 @@ class Units:
 
     # -- configuration ---------------------------------------------------------------------------
     def attending_spec(self, unit: str) -> AgentSpec:
-        b = self.baselines
-        spec = {"static": b.static_attending, "no-curriculum": b.no_curriculum_attending,
-                "self-consistency": b.sc_agent or b.static_attending}.get(unit)
-        return spec or self.panel.attending
+        """The unit's answering agent: its row's baseline agent, else its fallback's, else the panel's attending."""
+        owner, agents = unit_owner(unit), self.baselines.agents
+        return agents.get(owner.name) or (owner.fallback and agents.get(owner.fallback)) or self.panel.attending
 
     def options(self, unit: str) -> PipelineOptions:
-        s, b = self.settings, self.baselines
-        if unit == "tts":
-            return PipelineOptions(attending_samples=s.samples, sample_temperature=s.temperature, seed=s.seed)
-        if unit == "self-consistency":  # a baseline agent's own temperature wins over the bench's
-            temperature = b.sc_agent.temperature if b.sc_agent and b.sc_agent.temperature > 0 else s.temperature
-            return PipelineOptions(triage=False, specialists=False, attending_samples=b.sc_samples or s.samples,
-                                   sample_temperature=temperature, seed=s.seed)
-        switches = {"panel": {"attending": False}, "no-triage": {"triage": False},
-                    "no-specialists": {"triage": False, "specialists": False}}.get(unit, {})
-        return PipelineOptions(seed=s.seed, **switches)
+        s, owner = self.settings, unit_owner(unit)
+        switches = {} if owner.on_opinions else {stage: False for stage in ALL_STAGES if stage not in owner.stages}
+        if not owner.sampled:
+            return PipelineOptions(seed=s.seed, **switches)
+        own = self.baselines.agents.get(owner.name)  # a baseline agent's own temperature wins over the bench's
+        temperature = own.temperature if own and own.temperature > 0 else s.temperature
+        return PipelineOptions(**switches, attending_samples=self.baselines.samples.get(owner.name) or s.samples,
+                               sample_temperature=temperature, seed=s.seed)
 
     def _agent(self, spec: AgentSpec) -> dict:
         model = self.panel.models[spec.model]
@@ -100,12 +98,12 @@ class Units:
 
     def fingerprint(self, unit: str) -> str:
         """Digest of everything besides the case that decides the unit's output."""
-        p = self.panel
-        agents: list = []
-        if unit in ("panel", "no-triage"):
-            agents += [self._agent(p.triage)] if unit == "panel" else []
+        p, owner = self.panel, unit_owner(unit)
+        asks = set() if owner.on_opinions else set(owner.stages)
+        agents: list = [self._agent(p.triage)] if "triage" in asks else []
+        if "specialists" in asks:
             agents += [{k: [self._agent(s) for s in v]} for k, v in sorted(p.specialists.items())]
-        if unit != "panel":
+        if owner.on_opinions or "attending" in asks:
             agents.append(self._agent(self.attending_spec(unit)))
         prompts = {r: resources.files("mmedtui.agents").joinpath(f"prompts/{r}.txt").read_text(encoding="utf-8")
                    for r in ("triage", "specialist", "attending")}
@@ -124,12 +122,12 @@ class Units:
 
     def _compute(self, unit: str, cases: list[Case], deps: list[dict | None],
                  emit: Callable[[Event], None] | None) -> list[dict]:
+        owner = unit_owner(unit)
         pipeline = Pipeline(self.panel, self.options(unit), attending=self.attending_spec(unit))
-        if unit in ATTENDING_UNITS:
+        if owner.on_opinions:
             records = [_record(c, d) for c, d in zip(cases, deps)]
             # The attending stage alone, on opinions computed once for every system (see module doc).
             pipeline.attend(records, emit or (lambda e: None))
-            return [_dump(r, ("attending",)) for r in records]
-        records = pipeline.run(cases, emit)
-        parts = {"panel": ("triage", "specialists"), "no-triage": ("triage", "specialists", "attending")}
-        return [_dump(r, parts.get(unit, ("attending",))) for r in records]
+        else:
+            records = pipeline.run(cases, emit)
+        return [_dump(r, owner.parts) for r in records]
