@@ -21,6 +21,7 @@ _KEYS = {
     "completions/mean_length": "completion_length", "rewards/format_reward/mean": "format",
     "rewards/accuracy_reward/mean": "accuracy", "rewards/department_reward/mean": "accuracy",
     "mean_token_accuracy": "accuracy", "frac_reward_zero_std": "frac_reward_zero_std",
+    "groups_filtered": "groups_filtered",
 }
 
 
@@ -174,6 +175,14 @@ class CheckpointCommitMixin:
     ``--resume`` only trusts marked checkpoints, so a kill mid-save never resumes from a torn one. Older
     checkpoints are rotated out only after the marker is down, so a kill in between never leaves no
     trusted checkpoint behind."""
+
+    def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
+        """Resume the weights strictly (trainer.checkpoints): transformers' own load matches 0 keys of a
+        Qwen2.5-VL checkpoint and says so only in a warning."""
+        from trainer.checkpoints import load_weights
+
+        if not load_weights(model if model is not None else self.model, resume_from_checkpoint):
+            super()._load_from_checkpoint(resume_from_checkpoint, model)
 
     def _save_checkpoint(self, model, trial):
         limit, self.args.save_total_limit = self.args.save_total_limit, None

@@ -72,9 +72,11 @@ class RunDir:
         atomic_write_json(self.state_path, state)
 
     # -- checkpoints ---------------------------------------------------------------------------
-    def latest_checkpoint(self, stage: str, clean: bool = True) -> Path | None:
+    def latest_checkpoint(self, stage: str, clean: bool = True, verify: bool = True) -> Path | None:
         """The newest checkpoint of ``stage`` that was written to the end (has the COMPLETE marker);
-        incomplete ones (a hard kill mid-save) are removed when ``clean``."""
+        incomplete ones (a hard kill mid-save) are removed when ``clean``. With ``verify``, a complete one with a
+        damaged file (disk fault, a copy cut short) gives way to the one before, with one line naming the file;
+        when none before it is whole, the run cannot resume faithfully (CheckpointError)."""
         folder = self.stage_dir(stage)
         if not folder.is_dir():
             return None
@@ -87,7 +89,9 @@ class RunDir:
                 found.append((int(m.group(1)), p))
             elif clean:
                 shutil.rmtree(p, ignore_errors=True)
-        return max(found)[1] if found else None
+        if not verify:
+            return max(found)[1] if found else None
+        return _first_whole([p for _, p in sorted(found, reverse=True)], clean)
 
     def prepare(self, resume: bool) -> None:
         if resume:
@@ -108,6 +112,25 @@ class RunDir:
         kept = [r for r in records if not (r.get("stage") == stage and int(r.get("stage_step", 0)) > keep_upto)]
         if len(kept) != len(records):
             rewrite_jsonl(self.metrics_path, kept)
+
+
+def _first_whole(checkpoints: list[Path], clean: bool) -> Path | None:
+    import sys
+
+    from trainer.checkpoints import CheckpointError, damaged_file
+
+    for i, checkpoint in enumerate(checkpoints):
+        damage = damaged_file(checkpoint)
+        if damage is None:
+            return checkpoint
+        path, why = damage
+        if i + 1 == len(checkpoints):
+            raise CheckpointError(f"{path}: {why}; no earlier checkpoint to resume from (start a new run, "
+                                  f"or restore the file)")
+        print(f"warning: {path}: {why}; resuming from {checkpoints[i + 1].name} instead", file=sys.stderr)
+        if clean:  # a new save into this folder must not inherit the old COMPLETE marker
+            shutil.rmtree(checkpoint, ignore_errors=True)
+    return None
 
 
 def default_output(role: str) -> Path:

@@ -1,0 +1,131 @@
+"""``--resume`` continues where the run stopped: an interrupted-and-resumed run ends at the weights of an
+uninterrupted one (SFT and a GRPO stage), and a resume that cannot be faithful stops with one line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from transformers import TrainerCallback
+
+from trainer.io import read_jsonl
+
+FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
+        "grpo.max_completion_length=8", "data.image_max_side=64", "train.save_steps=2", "data.tasks=[vqa-rad]",
+        "train.lr_scheduler_type=constant", "train.warmup_ratio=0", "train.learning_rate=1e-3",
+        "grpo.entropy_coef=0.05"]
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    from trainer.testing import fake_vqa_rad, scripted_panel_file
+
+    base = tmp_path_factory.mktemp("resume")
+    return {"root": fake_vqa_rad(base / "data", per_kind=4), "panel": scripted_panel_file(base / "panel.yaml"),
+            "cache": base / "opinions.jsonl"}
+
+
+def _cfg(role, world, model_dir, max_steps, *sets, **flags):
+    from trainer.config import load_config
+
+    return load_config(role, "tiny", sets=FAST + list(sets), **{
+        "data.root": str(world["root"]), "model.path": str(model_dir), "train.max_steps": max_steps,
+        "opinions.panel": str(world["panel"]), "opinions.cache": str(world["cache"]), **flags})
+
+
+class StopAt(TrainerCallback):
+    """Asks for the Ctrl-C stop (checkpoint, then Interrupted) at the end of ``step``."""
+
+    def __init__(self, interrupt, step):
+        self.interrupt, self.step = interrupt, step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            self.interrupt.request()
+
+
+def _weights(folder: Path):
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def _interrupted_then_resumed(cfg, run: Path, step: int):
+    from trainer.stages import Interrupted
+    from trainer.train import train
+
+    with pytest.raises(Interrupted):
+        train(cfg, run, callbacks=[lambda stage, interrupt: StopAt(interrupt, step)])
+    return train(cfg, run, resume=True)
+
+
+def _max_gap(a: dict, b: dict) -> float:
+    assert set(a) == set(b)
+    return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
+
+
+@pytest.mark.parametrize("role, sets, flags", [
+    ("specialist", (), {}),
+    ("attending", (), {"curriculum.stages": ["hard"]}),  # one GRPO stage
+], ids=["sft", "grpo"])
+def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, tmp_path, role, sets, flags):
+    from trainer.train import train
+
+    cfg = _cfg(role, world, tiny_model_dir, 4, *sets, **flags)
+    whole = train(cfg, tmp_path / "whole")
+    resumed = _interrupted_then_resumed(cfg, tmp_path / "cut", 2)
+    start, end = _weights(tiny_model_dir), _weights(whole.final)
+    assert _max_gap(start, end) > 1e-3  # training moved the weights, so matching them means something
+    assert _max_gap(end, _weights(resumed.final)) < 1e-5
+    losses = [[m["loss"] for m in read_jsonl(r / "metrics.jsonl")] for r in (whole.run_dir, resumed.run_dir)]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)  # step 3, the first resumed one, included
+
+
+def test_weights_that_do_not_fit_the_model_stop_the_resume(world, tiny_model_dir, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    from trainer.checkpoints import CheckpointError
+
+    cfg = _cfg("specialist", world, tiny_model_dir, 4)
+    from trainer.stages import Interrupted
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train(cfg, run, callbacks=[lambda stage, interrupt: StopAt(interrupt, 2)])
+    weights = run / "stages" / "sft" / "checkpoint-2" / "model.safetensors"
+    tensors = load_file(str(weights))
+    tensors["model.language_model.extra"] = tensors.pop(sorted(tensors)[0])  # a renamed key
+    save_file(tensors, str(weights), metadata={"format": "pt"})
+    with pytest.raises(CheckpointError, match="1 checkpoint weight.*unknown to the model"):
+        train(cfg, run, resume=True)
+
+
+def test_a_damaged_checkpoint_gives_way_to_the_one_before(world, tiny_model_dir, tmp_path, capsys):
+    import json
+
+    from trainer.checkpoints import CheckpointError
+    from trainer.stages import Interrupted
+    from trainer.train import train
+
+    cfg = _cfg("specialist", world, tiny_model_dir, 6)
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train(cfg, run, callbacks=[lambda stage, interrupt: StopAt(interrupt, 4)])
+    folder = run / "stages" / "sft"
+    optimizer = folder / "checkpoint-4" / "optimizer.pt"
+    optimizer.write_bytes(optimizer.read_bytes()[:1000])  # a copy cut short
+    capsys.readouterr()
+    train(cfg, run, resume=True)
+    warning = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert warning == [f"warning: {optimizer}: truncated or not a torch file; resuming from checkpoint-2 instead"]
+    state = json.loads((run / "state.json").read_text())
+    assert state["stages"]["sft"]["resumed_from"] == "stages/sft/checkpoint-2"
+    assert [m["stage_step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4, 5, 6]
+
+    run2 = tmp_path / "run2"  # the only checkpoint is damaged: nothing faithful to resume from
+    with pytest.raises(Interrupted):
+        train(cfg, run2, callbacks=[lambda stage, interrupt: StopAt(interrupt, 2)])
+    (run2 / "stages" / "sft" / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2, "log')
+    with pytest.raises(CheckpointError, match="trainer_state.json: not valid JSON; no earlier checkpoint"):
+        train(cfg, run2, resume=True)
