@@ -28,7 +28,9 @@ STAGES = ("easy", "medium", "hard")
 @dataclass
 class ModelConfig:
     path: str | None = None  # starting model folder (or hub id); None: build a tiny Qwen2.5-VL (trainer/tiny.py)
-    tiny_size: str = "micro"  # micro | small | base, when path is None
+    tiny_size: str = "micro"  # micro | micro-vision | small | base, when path is None
+    # A `mmedtui train vision` output: its pre-trained vision tower replaces the tiny model's random one.
+    vision_init: str | None = None
     dtype: str = "auto"  # auto: bfloat16 with bf16 training, else float32
     lora: bool = False
     lora_r: int = 16
@@ -55,6 +57,9 @@ class DataConfig:
     # SFT (specialists, the attending's warm-up): each closed question appears this many times per epoch. Its one answer token is a
     # sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
     closed_repeat: int = 1
+    # SFT (specialists): add closed questions generated from the training images' own annotations (organ
+    # presence, modality, region, plane, abnormality; trainer/image_labels.py), which only the image answers.
+    generated: bool = False
     # The attending: this share of its cases' images (a second, independent hash) is held back from training and
     # answered after every stage (trainer/validation.py), beside majority vote and each specialist on the same
     # cases. 0: off.
@@ -99,6 +104,9 @@ class GRPOSettings:
     num_iterations: int = 1
     epsilon: float = 0.2
     prompts_per_step: int | None = None  # set: gradient accumulation is derived from the world size
+    # Completions per device per GRPO micro-step (None: train.per_device_train_batch_size, shared with SFT), so a
+    # GRPO stage can batch its rollouts wider than the SFT warm-up before it.
+    micro_batch: int | None = None
     # Micro-steps per generate call (TRL; default: all of an optimizer step's). Smaller bounds the rollouts'
     # KV cache: 1,024 completions of 512 tokens in one call need ~100 GB on a 7B.
     steps_per_generation: int | None = None
@@ -109,6 +117,9 @@ class GRPOSettings:
     vllm_tensor_parallel_size: int = 1
     format_weight: float = 1.0  # the format reward is 0.5 when well formed (paper); this scales it
     accuracy_weight: float = 1.0
+    # DAPO's dynamic sampling, before each stage: the stage's starting model answers every case
+    # num_generations times and the stage trains only on cases whose rewards differ (trainer/dynamic_sampling.py).
+    dynamic_sampling: bool = False
 
 
 @dataclass
@@ -116,6 +127,8 @@ class CurriculumConfig:
     enabled: bool = True  # False: one stage "all" over every case (ablation)
     stages: list[str] = field(default_factory=lambda: list(STAGES))  # which stages to run, in this order
     entropy: bool = True  # False: gamma = 0 in every stage (ablation)
+    fixed_entropy: bool = False  # True: one gamma (flat_gamma) in every stage (ablation)
+    reverse: bool = False  # True: the stages run hard -> medium -> easy, each with its own gamma / beta (ablation)
     gamma: dict[str, float] = field(default_factory=lambda: {"easy": 1e-4, "medium": 5e-3, "hard": 3e-2})
     beta: dict[str, float] = field(default_factory=lambda: {"easy": 1e-3, "medium": 4e-3, "hard": 1e-2})
     flat_gamma: float = 5e-3  # the single stage without curriculum
@@ -195,11 +208,11 @@ class TrainConfig:
         if not cur.enabled:
             return [("all", cur.flat_gamma if cur.entropy else 0.0, cur.flat_beta)]
         out = []
-        for stage in cur.stages:
+        for stage in (reversed(cur.stages) if cur.reverse else cur.stages):
             if stage not in STAGES:
                 raise ConfigError(f"curriculum.stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})")
-            gamma = float(cur.gamma.get(stage, 0.0)) if cur.entropy else 0.0
-            out.append((stage, gamma, float(cur.beta.get(stage, 0.0))))
+            gamma = cur.flat_gamma if cur.fixed_entropy else float(cur.gamma.get(stage, 0.0))
+            out.append((stage, gamma if cur.entropy else 0.0, float(cur.beta.get(stage, 0.0))))
         if not out:
             raise ConfigError("curriculum.stages is empty")
         return out
@@ -375,6 +388,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"grpo.vllm_mode: {g.vllm_mode!r} is not colocate or server")
     if cfg.train.learning_rate <= 0:
         raise ConfigError("train.learning_rate must be positive")
+    if cfg.curriculum.reverse and not cfg.curriculum.enabled:
+        raise ConfigError("curriculum.reverse: a reversed curriculum needs the curriculum (not --no-curriculum)")
     cfg.stage_schedule()  # validates the stage names
     return cfg
 

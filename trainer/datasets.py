@@ -254,17 +254,16 @@ def build(rows: list[dict], cache_dir: Path | None = None) -> Dataset:
 
 
 # --- rows per role --------------------------------------------------------------------------------
-def rationale(item: Item) -> str:
-    """A short, true reasoning line for SFT targets, from the item's own metadata."""
-    modality = item.modality or ""
-    where = item.meta.get("location") or item.meta.get("image_organ") or ""
-    where = str(where).replace("_", " ").lower()
-    parts = []
-    if modality:
-        parts.append(f"This is a {modality} image")
-    if where:
-        parts.append(("of the " if parts else "The image shows the ") + where)
-    return (" ".join(parts) or "Reading the image") + "."
+def rationale(item: Item, labels: dict | None = None) -> str:
+    """A short, true reasoning line for SFT targets: what the training annotations say the image shows
+    (``image_labels.describe``), else the item's own modality and region."""
+    from trainer import image_labels
+
+    lab = (labels or {}).get(image_labels.image_key(item))
+    if lab is None:
+        lab = image_labels.ImageLabels(item, modality=image_labels.normal_modality(item.modality),
+                                       region=image_labels.region_of(item))
+    return image_labels.describe(lab)
 
 
 def gold_text(item: Item) -> str:
@@ -275,9 +274,9 @@ def gold_text(item: Item) -> str:
     return item.options[index] if index is not None else item.answer
 
 
-def gold_completion(item: Item) -> list[dict]:
-    """The SFT target of a specialist or attending row: what the image is, then the gold answer."""
-    return _completion(f"<think>{rationale(item)}</think><answer>{gold_text(item)}</answer>")
+def gold_completion(item: Item, labels: dict | None = None) -> list[dict]:
+    """The SFT target of a specialist or attending row: what the image shows, then the gold answer."""
+    return _completion(f"<think>{rationale(item, labels)}</think><answer>{gold_text(item)}</answer>")
 
 
 def specialist_department(item: Item) -> str:
@@ -286,12 +285,13 @@ def specialist_department(item: Item) -> str:
     return item.department or department_for_modality(item.modality, "Radiologist") or "Radiologist"
 
 
-def sft_rows(items: Iterable[Item], images: ImageCache) -> list[dict]:
+def sft_rows(items: Iterable[Item], images: ImageCache, labels: dict | None = None) -> list[dict]:
+    """Specialist SFT rows; ``labels`` (``image_labels.gather``) word each row's reasoning target."""
     rows = []
     for item in items:
         case = item_case(item, images.small(item))
         prompt = roles.specialist_prompt(case, specialist_department(item))
-        rows.append({"prompt": prompt_messages(prompt), "completion": gold_completion(item),
+        rows.append({"prompt": prompt_messages(prompt), "completion": gold_completion(item, labels),
                      "image": images.cell(item), "item": item_json(item)})
     return rows
 
@@ -305,7 +305,8 @@ def _completion(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
-def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache, targets: bool = False) -> list[dict]:
+def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache, targets: bool = False,
+                   labels: dict | None = None) -> list[dict]:
     """``entries``: (item, opinions, stage) -> GRPO rows for the attending physician (``targets``: SFT warm-up
     rows whose completion is the gold answer)."""
     rows = []
@@ -314,7 +315,7 @@ def attending_rows(entries: Iterable[tuple[Item, list, str]], images: ImageCache
         prompt = roles.attending_prompt(case, opinions)
         row = {"prompt": prompt_messages(prompt), "image": images.cell(item), "item": item_json(item), "stage": stage}
         if targets:
-            row["completion"] = gold_completion(item)
+            row["completion"] = gold_completion(item, labels)
         rows.append(row)
     return rows
 
@@ -338,10 +339,20 @@ def triage_rows(examples: Iterable[TriageExample], departments: Sequence[str], m
         row = {"prompt": prompt_messages(prompt), "image": encode_image(case.image), "department": ex.department,
                "departments": json.dumps(list(departments)), "source": ex.source}
         if targets:
-            what = f"a {ex.modality} image" if ex.modality else "a medical image"
-            row["completion"] = _completion(f"<think>This is {what}.</think><answer>{ex.department}</answer>")
+            row["completion"] = _completion(f"<think>This is {modality_phrase(ex.modality)}.</think>"
+                                            f"<answer>{ex.department}</answer>")
         rows.append(row)
     return rows
+
+
+def modality_phrase(modality: str | None) -> str:
+    """'a CT image', 'an MRI image', 'an ultrasound image', 'a fundus photograph' (triage's reasoning)."""
+    from trainer.image_labels import modality_words, with_article
+
+    if not modality:
+        return "a medical image"
+    words = modality_words(modality)
+    return with_article(words if words.endswith(("photograph", "image", "scan")) else f"{words} image")
 
 
 def corpus(rows: Iterable[dict]) -> list[str]:

@@ -34,7 +34,20 @@ def starting_model(cfg: TrainConfig, run: RunDir, corpus_texts) -> str:
 
             with atomic_dir(target) as tmp:
                 build_tiny(tmp, size=cfg.model.tiny_size, seed=cfg.train.seed, corpus=list(corpus_texts))
+                if cfg.model.vision_init:
+                    _init_vision(tmp, cfg.model.vision_init)
     return str(target.resolve())
+
+
+def _init_vision(model_dir: Path, vision_run: str) -> None:
+    """Replace a freshly built tiny model's vision tower with a pre-trained one (``trainer/vision.py``)."""
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from trainer.vision import load_into
+
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(model_dir)
+    load_into(model, vision_run)
+    model.save_pretrained(model_dir, safe_serialization=True)
 
 
 def torch_dtype(cfg: TrainConfig):

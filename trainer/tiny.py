@@ -43,6 +43,8 @@ class TinySize:
 
 SIZES = {
     "micro": TinySize(layers=2, hidden=128, heads=4, vision_depth=2, vision_hidden=64, vocab=3000),
+    # micro's language model with a 4-block, 128-wide vision tower: capacity where reading the scan needs it
+    "micro-vision": TinySize(layers=2, hidden=128, heads=4, vision_depth=4, vision_hidden=128, vocab=3000),
     "small": TinySize(layers=4, hidden=256, heads=4, vision_depth=2, vision_hidden=128, vocab=4000),
     "base": TinySize(layers=4, hidden=512, heads=8, vision_depth=4, vision_hidden=256, vocab=6000),
 }
@@ -90,6 +92,15 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
     return fast
 
 
+def vision_config(spec: TinySize) -> dict:
+    """The vision tower's config of a tiny size (also what ``trainer/vision.py`` pre-trains)."""
+    return dict(
+        depth=spec.vision_depth, hidden_size=spec.vision_hidden, intermediate_size=spec.vision_hidden * 2,
+        num_heads=max(1, spec.vision_hidden // 32), out_hidden_size=spec.hidden,
+        fullatt_block_indexes=[spec.vision_depth - 1], window_size=112,
+    )
+
+
 def build_tiny(output: str | Path, *, size: str = "micro", seed: int = 0, corpus: Iterable[str] = ()) -> Path:
     """Write a random-weight Qwen2.5-VL model, its tokenizer and processor to ``output``; return the path."""
     import torch
@@ -113,11 +124,7 @@ def build_tiny(output: str | Path, *, size: str = "micro", seed: int = 0, corpus
                                                        "mrope_section": mrope},
         bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
     )
-    vision = dict(
-        depth=spec.vision_depth, hidden_size=spec.vision_hidden, intermediate_size=spec.vision_hidden * 2,
-        num_heads=max(1, spec.vision_hidden // 32), out_hidden_size=spec.hidden,
-        fullatt_block_indexes=[spec.vision_depth - 1], window_size=112,
-    )
+    vision = vision_config(spec)
     config = Qwen2_5_VLConfig(
         text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
         video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],

@@ -12,6 +12,7 @@ starting model, run its stages (``trainer.stages``), then leave ``<run>/final`` 
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,11 @@ from pathlib import Path
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import DataError
 
-from trainer import curriculum, datasets, rewards, validation
+from trainer import curriculum, datasets, image_labels, rewards, validation
+from trainer.callbacks import Interrupt
 from trainer.config import TrainConfig, save_config
 from trainer.run import RunDir
-from trainer.stages import Stage, is_main_process, main_first, run_stages
+from trainer.stages import Interrupted, Stage, is_main_process, main_first, run_stages
 
 
 @dataclass
@@ -48,8 +50,19 @@ def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, console=None, c
         if is_main_process():
             run.prepare(resume)
             save_config(cfg, run.path)
+            run.mark("running")
         runner = {"specialist": _specialist, "triage": _triage, "attending": _attending}[cfg.role]
-        return runner(cfg, run, resume, console, callbacks)
+        Interrupt.last_signal = None
+        try:
+            result = runner(cfg, run, resume, console, callbacks)
+        except Interrupted:
+            if is_main_process():
+                signum = Interrupt.last_signal
+                run.mark("stopped", stopped_by=signal.Signals(signum).name if signum else "request")
+            raise
+        if is_main_process():
+            run.mark("done")
+        return result
     finally:
         torch.set_num_threads(threads)
 
@@ -61,7 +74,10 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
 
     items = datasets.load_items(cfg)
     images = datasets.ImageCache(cfg.data.image_max_side)
-    rows = datasets.sft_rows(items, images)
+    labels = image_labels.gather(items)
+    if cfg.data.generated:
+        items = items + image_labels.generated_items(labels, cfg.data.seed)
+    rows = datasets.sft_rows(items, images, labels)
     start = starting_model(cfg, run, datasets.corpus(rows))  # the tokenizer sees each question once
     rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat)
     console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
@@ -168,6 +184,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     names = [name for name, _, _ in schedule]
     plan = curriculum.plan_steps(cfg.train.max_steps, names, {n: len(groups[n]) for n in names})
     images = datasets.ImageCache(cfg.data.image_max_side)
+    labels = image_labels.gather(items)  # the warm-up's reasoning targets say what each image shows
     stage_rows = {}
     for name in names:
         chosen = list(groups[name])
@@ -177,7 +194,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     def warm_rows():
         entries = [(it, ops, name) for name in names for it, ops in groups[name]]
         entries += solo_entries(entries, cfg.sft.solo_share, random.Random(cfg.data.seed))
-        rows = datasets.attending_rows(entries, images, targets=True)
+        rows = datasets.attending_rows(entries, images, targets=True, labels=labels)
         return datasets.repeat_closed(rows, [it for it, _, _ in entries], cfg.data.closed_repeat)
 
     stages = _warmup(cfg, run, warm_rows)
@@ -301,8 +318,7 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
     last = metrics[-1] if metrics else {}
     method = {"specialist": "supervised fine-tuning (TRL SFTTrainer)",
               "triage": "GRPO (TRL), reward = format 0.5 + right department 1.0",
-              "attending": "C-MARL: curriculum GRPO (TRL) easy -> medium -> hard with per-stage entropy bonus and KL, "
-                           "reward = format 0.5 + accuracy 1.0"}[cfg.role]
+              "attending": curriculum.describe(cfg)}[cfg.role]
     logged = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
                        if k in ("reward", "accuracy", "entropy", "loss") and isinstance(v, (int, float)))
     text = f"""# mmedtui {cfg.role} model

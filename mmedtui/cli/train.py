@@ -20,8 +20,15 @@ app = typer.Typer(help="Train the agents: SFT specialists, GRPO triage, curricul
 Profile = typer.Option("tiny", "--profile", help="tiny (CPU, minutes) or paper (Qwen2.5-VL-7B, GPUs).")
 ConfigFile = typer.Option(None, "--config", help="YAML config on top of the profile.")
 Output = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<role>-<time>).")
-MaxSteps = typer.Option(None, "--max-steps", help="Total optimizer steps (attending: split over the stages).")
-Resume = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint.")
+RunProfile = typer.Option(None, "--profile", help="tiny (CPU, minutes; the default) or paper (Qwen2.5-VL-7B, "
+                          "GPUs). With --resume: the run's own unless given.")
+MaxSteps = typer.Option(None, "--max-steps", help="Optimizer steps of the training stage(s), at least 1 (attending: "
+                        "split over the curriculum stages); an SFT warm-up (sft.warmup_steps) runs first and comes "
+                        "on top. Default: the profile's epochs.")
+Resume = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint (weights, "
+                      "optimizer, scheduler, step count). A changed config is refused unless --force-config.")
+ForceConfig = typer.Option(False, "--force-config", help="With --resume: continue with a changed --config, "
+                           "--profile, --set or flag (the change is recorded in state.json).")
 DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA).")
 Sets = typer.Option(None, "--set", help="Override a config key: --set grpo.temperature=0.7 (repeatable).")
 Model = typer.Option(None, "--model", help="Starting model folder or hub id (default: the profile's).")
@@ -45,26 +52,72 @@ def _quiet() -> None:
     datasets.logging.set_verbosity_error()
 
 
-def _run(role: str, profile: str, config: Path | None, output: Path | None, max_steps: int | None, resume: bool,
-         data_root: Path | None, sets: list[str] | None, **flags) -> None:
+def _resume_config(role: str, output: Path | None, profile: str | None, config: Path | None,
+                   sets: list[str] | None, flags: dict, force: bool):
+    """The config of a resumed run: the saved one, unless this invocation changes it (exit 2 naming the
+    change, or with ``--force-config`` the change is recorded). A finished run: nothing to do (exit 0)."""
+    from mmedtui.errors import UserError
+    from trainer.config import load_config, load_run_config
+    from trainer.run import RunDir, config_changes
+
+    if output is None:
+        raise UserError("--resume needs --output RUN_DIR (the run to continue)")
+    run = RunDir(output)
+    if not run.config_path.is_file():
+        raise UserError(f"{output}: nothing to resume (no config.yaml); start a run without --resume")
+    saved = load_run_config(output)
+    if saved.role != role:
+        raise UserError(f"{output}: that run trains the {saved.role}, not the {role}")
+    if run.finished():
+        typer.echo(f"nothing to do: {output} has finished (final model in {run.final_dir}); "
+                   "start a new run with another --output", err=True)
+        raise typer.Exit(0)
+    if profile is not None or config is not None:  # the original command line again, or another profile
+        cfg = load_config(role, profile or saved.profile, config, sets, **flags)
+    else:
+        cfg = load_run_config(output, sets, **flags)
+    changes = config_changes(saved.to_dict(), cfg.to_dict())
+    if changes and not force:
+        raise UserError(f"{output}: --resume with a changed config ({'; '.join(changes)}); "
+                        "pass --force-config to continue with it")
+    if changes:
+        run.record_config_changes(changes)
+    return cfg
+
+
+def _terminated(signum, frame) -> None:
+    """SIGTERM before training starts (loading data, building the model): stop like Ctrl-C, exit 143."""
+    raise typer.Exit(143)
+
+
+def _run(role: str, profile: str | None, config: Path | None, output: Path | None, max_steps: int | None,
+         resume: bool, data_root: Path | None, sets: list[str] | None, force_config: bool = False, **flags) -> None:
+    import signal
+
+    previous = signal.signal(signal.SIGTERM, _terminated)
+    try:
+        _train(role, profile, config, output, max_steps, resume, data_root, sets, force_config, **flags)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _train(role, profile, config, output, max_steps, resume, data_root, sets, force_config, **flags) -> None:
     from rich.console import Console
     from rich.syntax import Syntax
 
     from mmedtui.errors import UserError
-    from trainer.config import load_config, load_run_config
+    from trainer.config import load_config
     from trainer.run import default_output
 
+    if max_steps is not None and max_steps < 1:
+        raise UserError(f"--max-steps: must be at least 1 (got {max_steps})")
+    if force_config and not resume:
+        raise UserError("--force-config only applies with --resume")
     flags = {"train.max_steps": max_steps, "data.root": str(data_root) if data_root else None, **flags}
     if resume:
-        if output is None:
-            raise UserError("--resume needs --output RUN_DIR (the run to continue)")
-        if not (Path(output) / "config.yaml").is_file():
-            raise UserError(f"{output}: nothing to resume (no config.yaml); start a run without --resume")
-        cfg = load_run_config(output, sets, **flags)
-        if cfg.role != role:
-            raise UserError(f"{output}: that run trains the {cfg.role}, not the {role}")
+        cfg = _resume_config(role, output, profile, config, sets, flags, force_config)
     else:
-        cfg = load_config(role, profile, config, sets, **flags)
+        cfg = load_config(role, profile or "tiny", config, sets, **flags)
     run_dir = Path(output) if output else default_output(role)
     cfg.output = str(run_dir)
     cfg.data_root  # fail early (exit 2) on a missing data root, before any model is loaded
@@ -72,6 +125,9 @@ def _run(role: str, profile: str, config: Path | None, output: Path | None, max_
     console.rule(f"mmedtui train {role} - profile {cfg.profile} - {run_dir}" + (" (resume)" if resume else ""))
     console.print(Syntax(cfg.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
     _quiet()
+    import signal
+
+    from trainer.callbacks import Interrupt
     from trainer.stages import Interrupted
     from trainer.train import train
 
@@ -79,49 +135,79 @@ def _run(role: str, profile: str, config: Path | None, output: Path | None, max_
         result = train(cfg, run_dir, resume=resume, console=console)
     except Interrupted as exc:
         console.print(f"[yellow]{exc}[/]")
-        raise typer.Exit(130) from None
+        raise typer.Exit(143 if Interrupt.last_signal == signal.SIGTERM else 130) from None
     console.print(f"[bold green]done[/]: final model {result.final}")
     if result.panel:
         console.print(f"panel: {result.panel}  (mmedtui consult IMAGE --agents {result.panel})")
 
 
 @app.command()
-def specialist(profile: str = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
+def specialist(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
                max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-               sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora) -> None:
+               sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
+               force_config: bool = ForceConfig) -> None:
     """Supervised fine-tuning on medical VQA (the embedded specialists; the SFT baseline)."""
-    _run("specialist", profile, config, output, max_steps, resume, data_root, sets,
+    _run("specialist", profile, config, output, max_steps, resume, data_root, sets, force_config,
          **{"model.path": model, "model.lora": lora})
 
 
 @app.command()
-def triage(profile: str = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
+def triage(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
            max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-           sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora) -> None:
+           sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
+           force_config: bool = ForceConfig) -> None:
     """GRPO for the triage doctor: reward = format (0.5) + right department (1.0)."""
-    _run("triage", profile, config, output, max_steps, resume, data_root, sets,
+    _run("triage", profile, config, output, max_steps, resume, data_root, sets, force_config,
          **{"model.path": model, "model.lora": lora})
 
 
 @app.command()
-def attending(profile: str = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
+def attending(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
               max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
               sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
+              force_config: bool = ForceConfig,
               stage: list[str] | None = typer.Option(None, "--stage", help="Run only these stages, in order "
                                                        "(easy, medium, hard; repeatable or comma-separated)."),
               curriculum: bool | None = typer.Option(None, "--curriculum/--no-curriculum",
                                                      help="Ablation: one stage over all cases."),
               entropy: bool | None = typer.Option(None, "--entropy/--no-entropy",
-                                                  help="Ablation: no entropy bonus (gamma = 0)."),
+                                                  help="Ablation: no entropy bonus (gamma = 0 in every stage)."),
+              fixed_entropy: bool | None = typer.Option(None, "--fixed-entropy",
+                                                        help="Ablation: one gamma (curriculum.flat_gamma) for "
+                                                             "every stage."),
+              reverse_curriculum: bool | None = typer.Option(None, "--reverse-curriculum",
+                                                             help="Ablation: hard -> medium -> easy."),
               panel: Path | None = Panel, opinions: Path | None = Opinions,
               collect: bool | None = typer.Option(None, "--collect/--no-collect",
                                                   help="Collect missing opinions first (default: yes).")) -> None:
     """C-MARL: curriculum GRPO for the attending physician, easy -> medium -> hard."""
     stages = [s.strip() for part in (stage or []) for s in part.split(",") if s.strip()] or None
-    _run("attending", profile, config, output, max_steps, resume, data_root, sets,
+    _run("attending", profile, config, output, max_steps, resume, data_root, sets, force_config,
          **{"model.path": model, "model.lora": lora, "curriculum.stages": stages, "curriculum.enabled": curriculum,
-            "curriculum.entropy": entropy, "opinions.panel": str(panel) if panel else None,
+            "curriculum.entropy": entropy, "curriculum.fixed_entropy": fixed_entropy,
+            "curriculum.reverse": reverse_curriculum, "opinions.panel": str(panel) if panel else None,
             "opinions.cache": str(opinions) if opinions else None, "opinions.collect": collect})
+
+
+@app.command()
+def vision(profile: str = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
+           data_root: Path | None = DataRoot, sets: list[str] | None = Sets,
+           epochs: int = typer.Option(60, "--epochs", min=1, help="Passes over the training images.")) -> None:
+    """Vision pre-training: a tiny vision tower learns the training images' own annotations (modality, region,
+    plane, organs); `--set model.vision_init=OUTPUT` then starts a specialist from it."""
+    from rich.console import Console
+
+    from trainer.config import load_config
+    from trainer.run import default_output
+    from trainer.vision import VisionSettings, pretrain
+
+    cfg = load_config("specialist", profile, config, sets, **{"data.root": str(data_root) if data_root else None})
+    cfg.data_root  # fail early (exit 2) on a missing data root
+    out = Path(output) if output else default_output("vision")
+    _quiet()
+    console = Console(stderr=True)
+    info = pretrain(cfg, out, VisionSettings(epochs=epochs), log=console.print)
+    console.print(f"[bold green]done[/]: {out} ({info['seconds']} s)")
 
 
 @app.command("opinions")

@@ -1,0 +1,135 @@
+"""Image-level labels, generated questions, reasoning targets and the vision pre-training stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from trainer import image_labels
+
+
+def _slake(root: Path) -> Path:
+    """A SLAKE folder in the official layout: xmlab1 is a training image, xmlab2 a validation image, and
+    xmlab3 (an official test image) is referenced by neither JSON; each has a detection.json."""
+    folder = root / "slake"
+    for n, organ in ((1, "Liver"), (2, "Spleen"), (3, "Heart")):
+        (folder / "imgs" / f"xmlab{n}").mkdir(parents=True)
+        Image.new("RGB", (64, 64), (30 * n, 30 * n, 30 * n)).save(folder / "imgs" / f"xmlab{n}" / "source.jpg")
+        (folder / "imgs" / f"xmlab{n}" / "detection.json").write_text(json.dumps([{organ: [1, 2, 3, 4]}]))
+
+    def row(qid, img, q, a, kind="Organ", modality="CT", location="Abdomen"):
+        return {"img_id": img, "img_name": f"xmlab{img}/source.jpg", "question": q, "answer": a, "q_lang": "en",
+                "location": location, "modality": modality, "answer_type": "CLOSED", "base_type": "vqa",
+                "content_type": kind, "triple": [], "qid": qid}
+
+    (folder / "train.json").write_text(json.dumps([
+        row(0, 1, "Does the picture contain kidney?", "Yes"),
+        row(1, 1, "Does the picture contain heart?", "No"),
+        row(2, 1, "What is the scanning plane of this image?", "Transverse Plane", kind="Plane"),
+        row(3, 1, "Are there abnormalities in this image?", "No", kind="Abnormality"),
+        row(4, 1, "Does the picture contain organ that could be used for secreting enzymes?", "Yes", kind="KG"),
+    ]))
+    (folder / "validate.json").write_text(json.dumps([row(10, 2, "Is this a CT?", "Yes", kind="Modality")]))
+    return root
+
+
+def _train_items(root: Path):
+    from mmedtui.tasks import get_task
+
+    return get_task("slake").load(root, "train", lang="en").items
+
+
+def test_labels_come_from_the_training_images_only(tmp_path, monkeypatch):
+    """Built from train.json's items: the validation image and the unreferenced (official test) image are never
+    opened, and their annotations never appear."""
+    root = _slake(tmp_path)
+    opened: list[str] = []
+    real = Path.read_text
+
+    def spy(self, *a, **k):
+        opened.append(str(self))
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(Path, "read_text", spy)
+    labels = image_labels.gather(_train_items(root))
+    assert [str(p) for p in opened if "detection" in p] == [str(root / "slake/imgs/xmlab1/detection.json")]
+    (lab,) = labels.values()
+    assert lab.organs == {"liver", "kidney"}  # the box and the "yes" answer; the KG phrase is not an organ
+    assert lab.absent == {"heart"}
+    assert (lab.modality, lab.region, lab.plane, lab.abnormal) == ("CT", "abdomen", "transverse", False)
+    generated = image_labels.generated_items(labels)
+    assert not any("spleen" in it.question.lower() for it in generated)  # xmlab2's box
+    assert all(it.image_ref == lab.item.image_ref and it.split == "train" for it in generated)
+
+
+def test_generated_questions_are_balanced_and_answered_by_the_labels(tmp_path):
+    labels = image_labels.gather(_train_items(_slake(tmp_path)))
+    generated = {it.question: it.answer for it in image_labels.generated_items(labels)}
+    assert generated["Is this image taken via CT?"] == "Yes"
+    assert generated["Is this a study of the abdomen?"] == "Yes"
+    assert generated["Is this a transverse section?"] == "Yes"
+    assert generated["Does the picture contain heart?"] == "No"
+    assert generated["Are there abnormalities in this image?"] == "No"
+    answers = list(generated.values())
+    assert answers.count("Yes") >= 4 and answers.count("No") >= 4
+
+
+@pytest.mark.parametrize("lab, expected", [
+    (dict(modality="MRI", region="head", plane="sagittal"), "A sagittal MRI of the head."),
+    (dict(modality="X-Ray", region="chest", organs={"mass"}, abnormal=True),
+     "An X-ray of the chest; it shows a mass; it looks abnormal."),
+    (dict(modality="CT", region="abdomen", plane="transverse", organs={"liver", "kidney", "left kidney"}),
+     "An axial CT of the abdomen; the left kidney and the liver are visible."),
+    (dict(modality="MRI"), "An MRI."),
+    (dict(), "A medical image; its modality and region are not certain."),
+])
+def test_reasoning_targets_are_grammatical(lab, expected):
+    assert image_labels.describe(image_labels.ImageLabels(None, **lab)) == expected
+
+
+def test_triage_reasoning_uses_the_right_article():
+    from trainer.datasets import modality_phrase
+
+    assert [modality_phrase(m) for m in ("CT", "MR", "US", "X-Ray", "fundus photograph")] == [
+        "a CT image", "an MRI image", "an ultrasound image", "an X-ray image", "a fundus photograph"]
+
+
+def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny_model_dir):
+    """A micro tower learns to tell dark from bright 'scans' (CT vs MRI here), and its weights load into the
+    micro model; a tower of another size is refused."""
+    import torch
+    from transformers import Qwen2_5_VLForConditionalGeneration
+
+    from mmedtui.errors import ConfigError
+    from trainer import vision
+
+    root = tmp_path / "data"
+    rows = []
+    for n in range(8):
+        modality = "CT" if n % 2 else "MRI"
+        (root / "slake" / "imgs" / f"xmlab{n}").mkdir(parents=True)
+        shade = 220 if modality == "CT" else 20
+        Image.new("RGB", (56, 56), (shade,) * 3).save(root / "slake" / "imgs" / f"xmlab{n}" / "source.jpg")
+        rows.append({"img_id": n, "img_name": f"xmlab{n}/source.jpg", "question": "Is this normal?",
+                     "answer": "Yes", "q_lang": "en", "location": "Lung", "modality": modality,
+                     "answer_type": "CLOSED", "base_type": "vqa", "content_type": "Abnormality", "qid": n})
+    (root / "slake" / "train.json").write_text(json.dumps(rows))
+    items = _train_items(root)
+    info = vision.train_vision(items, tmp_path / "vision", size="micro", image_max_side=56, seed=0,
+                               settings=vision.VisionSettings(epochs=25, batch_size=8, learning_rate=3e-3),
+                               eval_items=items, log=lambda _: None)
+    assert info["held_out"]["modality"] == 100.0
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
+    vision.load_into(model, tmp_path / "vision")
+    from safetensors.torch import load_file
+
+    saved = load_file(str(tmp_path / "vision" / vision.VISION_FILE))
+    key = next(iter(saved))
+    assert torch.equal(model.model.visual.state_dict()[key], saved[key])
+    vision.train_vision(items, tmp_path / "other", size="small", image_max_side=56, seed=0,
+                        settings=vision.VisionSettings(epochs=1, batch_size=8), log=lambda _: None)
+    with pytest.raises(ConfigError, match="does not match"):
+        vision.load_into(model, tmp_path / "other")

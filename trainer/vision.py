@@ -1,0 +1,253 @@
+"""Vision pre-training: the Qwen2.5-VL vision tower and merger of a tiny size learn what the training images'
+own annotations say (``trainer/image_labels.py``): modality, body region, scanning plane, abnormality and
+organ / finding presence (multi-label), through small heads on the mean of the merged image tokens. The tower's
+weights then start every specialist and the attending (``model.vision_init``), so the language model is handed
+image tokens that already encode what a question asks about.
+
+    mmedtui train vision --output runs/vision --data-root ../shared/data --set data.holdout=0.3 --set data.part=fit
+
+Writes ``<output>/vision.safetensors`` (the tower, keys as under ``model.visual``) and ``<output>/vision.json``
+(size, label vocabulary, held-out figures). Training images only: the items come from ``datasets.load_items``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mmedtui.errors import ConfigError
+
+from trainer import image_labels as labels_mod
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+VISION_FILE, INFO_FILE = "vision.safetensors", "vision.json"
+
+
+@dataclass
+class VisionSettings:
+    epochs: int = 60
+    batch_size: int = 32
+    learning_rate: float = 2e-3
+    weight_decay: float = 0.05
+    min_organ_images: int = 4  # organs / findings named on fewer training images get no output
+
+
+def _augment(image: Image.Image, rng: random.Random) -> Image.Image:
+    """A random crop of 85-100 %, a small rotation and a brightness / contrast change. No flips: "left kidney"
+    is a label."""
+    from PIL import ImageEnhance
+
+    w, h = image.size
+    scale = rng.uniform(0.85, 1.0)
+    cw, ch = max(8, int(w * scale)), max(8, int(h * scale))
+    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
+    image = image.crop((x, y, x + cw, y + ch)).rotate(rng.uniform(-8, 8), fillcolor=(0, 0, 0))
+    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
+    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
+
+
+class Targets:
+    """Label vocabulary and per-image target tensors (-1 / mask 0: unknown)."""
+
+    def __init__(self, labs: list[labels_mod.ImageLabels], min_images: int):
+        from collections import Counter
+
+        counts = Counter(o for lab in labs for o in lab.organs)
+        self.organs = sorted(o for o, n in counts.items() if n >= min_images)
+        seen_in: dict[str, set] = {}
+        for lab in labs:
+            for o in lab.organs:
+                seen_in.setdefault(o, set()).add(lab.region)
+        self.seen_in = seen_in
+
+    def of(self, lab: labels_mod.ImageLabels):
+        import torch
+
+        def index(value, space):
+            return space.index(value) if value in space else -1
+
+        cls = torch.tensor([index(lab.modality, labels_mod.MODALITIES), index(lab.region, labels_mod.REGIONS),
+                            index(lab.plane, labels_mod.PLANES),
+                            -1 if lab.abnormal is None else int(lab.abnormal)])
+        target, mask = torch.zeros(len(self.organs)), torch.zeros(len(self.organs))
+        for i, organ in enumerate(self.organs):
+            if organ in lab.organs:
+                target[i], mask[i] = 1.0, 1.0
+            elif organ in lab.absent or (lab.region and lab.region not in self.seen_in.get(organ, ())):
+                mask[i] = 1.0  # said absent, or never seen in this body region: a safe negative
+            elif lab.item.task == "slake":
+                mask[i] = 0.3  # SLAKE's boxes list most organs of an image: a likely negative, weighted less
+        return cls, target, mask
+
+
+def make_model(size: str, n_organs: int):
+    import torch
+    from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
+    from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
+
+    from trainer.tiny import SIZES, vision_config
+
+    if size not in SIZES:
+        raise ConfigError(f"model.tiny_size: unknown size {size!r}")
+    config = Qwen2_5_VLVisionConfig(**vision_config(SIZES[size]))
+    tower = Qwen2_5_VisionTransformerPretrainedModel._from_config(config)
+    out = config.out_hidden_size
+    heads = torch.nn.ModuleDict({
+        "modality": torch.nn.Linear(out, len(labels_mod.MODALITIES)),
+        "region": torch.nn.Linear(out, len(labels_mod.REGIONS)),
+        "plane": torch.nn.Linear(out, len(labels_mod.PLANES)),
+        "abnormal": torch.nn.Linear(out, 2),
+        "organs": torch.nn.Linear(out, max(1, n_organs)),
+    })
+    return tower, heads
+
+
+def pooled(tower, processor, images: list) -> "torch.Tensor":  # noqa: F821
+    """The mean of each image's merged tokens (what the language model receives, averaged)."""
+    import torch
+
+    enc = processor(images=images, return_tensors="pt")
+    out = tower(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
+    sizes = (enc["image_grid_thw"].prod(-1) // tower.spatial_merge_size ** 2).tolist()
+    return torch.stack([chunk.mean(0) for chunk in torch.split(out, sizes)])
+
+
+def losses(heads, feats, cls, target, mask):
+    import torch.nn.functional as F
+
+    loss = 0.0
+    for col, name in enumerate(("modality", "region", "plane", "abnormal")):
+        known = cls[:, col] >= 0
+        if known.any():
+            loss = loss + F.cross_entropy(heads[name](feats[known]), cls[known, col])
+    if target.shape[1] == 0:  # no organ named on enough images
+        return loss
+    logits = heads["organs"](feats)[:, :target.shape[1]]
+    bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return loss + (bce * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def train_vision(items, output: Path, *, size: str, image_max_side: int | None, seed: int,
+                 settings: VisionSettings = VisionSettings(), eval_items=None, log=print) -> dict:
+    """Pre-train the tower of ``size`` on the labels of ``items``' images; write it to ``output``."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from trainer.datasets import ImageCache
+    from trainer.io import atomic_dir
+    from trainer.tiny import MAX_PIXELS, MIN_PIXELS
+
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    labs = list(labels_mod.gather(items).values())
+    if not labs:
+        raise ConfigError("vision pre-training: no labelled training images")
+    targets = Targets(labs, settings.min_organ_images)
+    images = ImageCache(image_max_side)
+    pictures = [images.small(lab.item) for lab in labs]
+    encoded = [targets.of(lab) for lab in labs]
+    processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    tower, heads = make_model(size, len(targets.organs))
+    params = list(tower.parameters()) + list(heads.parameters())
+    opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
+    steps_per_epoch = -(-len(labs) // settings.batch_size)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.learning_rate,
+                                                total_steps=settings.epochs * steps_per_epoch, pct_start=0.1)
+    started = time.perf_counter()
+    for epoch in range(settings.epochs):
+        order = list(range(len(labs)))
+        rng.shuffle(order)
+        total = 0.0
+        tower.train()
+        for start in range(0, len(order), settings.batch_size):
+            batch = order[start:start + settings.batch_size]
+            feats = pooled(tower, processor, [_augment(pictures[i], rng) for i in batch])
+            cls = torch.stack([encoded[i][0] for i in batch])
+            loss = losses(heads, feats, cls, torch.stack([encoded[i][1] for i in batch]),
+                          torch.stack([encoded[i][2] for i in batch]))
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            sched.step()
+            total += float(loss.detach()) * len(batch)
+        if epoch % 10 == 9 or epoch == settings.epochs - 1:
+            log(f"vision epoch {epoch + 1}/{settings.epochs}: loss {total / len(labs):.3f} "
+                f"({time.perf_counter() - started:.0f} s)")
+    info = {"tiny_size": size, "organs": targets.organs, "images": len(labs), "epochs": settings.epochs,
+            "seconds": round(time.perf_counter() - started, 1)}
+    if eval_items is not None:
+        info["held_out"] = evaluate(tower, heads, processor, targets, eval_items, image_max_side)
+        log(f"vision held-out: {json.dumps(info['held_out'])}")
+    with atomic_dir(Path(output)) as tmp:
+        save_file({k: v.contiguous() for k, v in tower.state_dict().items()}, str(tmp / VISION_FILE))
+        save_file({k: v.contiguous() for k, v in heads.state_dict().items()}, str(tmp / "heads.safetensors"))
+        (tmp / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    return info
+
+
+def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -> dict:
+    """Accuracy of each head on the labels of ``items``' images (a validation split's, for tuning only)."""
+    import torch
+
+    from trainer.datasets import ImageCache
+
+    labs = list(labels_mod.gather(items).values())
+    images = ImageCache(image_max_side)
+    tower.eval()
+    right: dict[str, list[int]] = {}
+    with torch.inference_mode():
+        for start in range(0, len(labs), 32):
+            chunk = labs[start:start + 32]
+            feats = pooled(tower, processor, [images.small(lab.item) for lab in chunk])
+            for lab, f in zip(chunk, feats):
+                for name, value, space in (("modality", lab.modality, labels_mod.MODALITIES),
+                                           ("region", lab.region, labels_mod.REGIONS),
+                                           ("plane", lab.plane, labels_mod.PLANES)):
+                    if value in space:
+                        right.setdefault(name, []).append(int(heads[name](f).argmax()) == space.index(value))
+                probs = torch.sigmoid(heads["organs"](f))
+                for i, organ in enumerate(targets.organs):
+                    if organ in lab.organs or organ in lab.absent:
+                        right.setdefault("organ_answers", []).append(bool(probs[i] > 0.5) == (organ in lab.organs))
+    return {k: round(100 * sum(v) / len(v), 1) for k, v in right.items()} | {
+        f"n_{k}": len(v) for k, v in right.items()}
+
+
+def load_into(model, path: str | Path) -> None:
+    """Load a pre-trained tower into ``model`` (a Qwen2.5-VL model); every key must match."""
+    from safetensors.torch import load_file
+
+    file = Path(path) / VISION_FILE
+    if not file.is_file():
+        raise ConfigError(f"model.vision_init: {file}: not found (run `mmedtui train vision` first)")
+    try:
+        model.model.visual.load_state_dict(load_file(str(file)), strict=True)
+    except RuntimeError as exc:
+        raise ConfigError(f"model.vision_init: {file}: tower does not match the model "
+                          f"({str(exc).splitlines()[1].strip()[:160]}; same model.tiny_size?)") from None
+
+
+def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
+    """``mmedtui train vision``: the items of ``cfg.data`` (train split, its fit / holdout part); held-out
+    figures on SLAKE's validation images when the data has them (for choosing settings, never for training)."""
+    from mmedtui.errors import DataError
+    from mmedtui.tasks import get_task
+
+    from trainer.datasets import load_items
+
+    items = load_items(cfg)
+    try:
+        held_out = get_task("slake").load(cfg.data_root, "validation", lang=cfg.data.lang).items
+    except DataError:
+        held_out = None
+    log(f"vision pre-training of the {cfg.model.tiny_size} tower on {len(items)} training questions' images")
+    return train_vision(items, output, size=cfg.model.tiny_size, image_max_side=cfg.data.image_max_side,
+                        seed=cfg.train.seed, settings=settings, eval_items=held_out, log=log)
