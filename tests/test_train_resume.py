@@ -129,3 +129,98 @@ def test_a_damaged_checkpoint_gives_way_to_the_one_before(world, tiny_model_dir,
     (run2 / "stages" / "sft" / "checkpoint-2" / "trainer_state.json").write_text('{"global_step": 2, "log')
     with pytest.raises(CheckpointError, match="trainer_state.json: not valid JSON; no earlier checkpoint"):
         train(cfg, run2, resume=True)
+
+
+# --- the command line ------------------------------------------------------------------------------
+class SignalAt(TrainerCallback):
+    """Sends this process a real ``signum`` at the end of ``step``."""
+
+    def __init__(self, signum, step):
+        self.signum, self.step = signum, step
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == self.step:
+            import os
+
+            os.kill(os.getpid(), self.signum)
+
+
+def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
+    import sys
+
+    from mmedtui import cli
+
+    monkeypatch.setattr(sys, "argv", ["mmedtui", "train", *args])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as done:
+        cli.main()
+    return done.value.code, capsys.readouterr().err
+
+
+def _specialist_args(world, tiny_model_dir, run, *more):
+    sets = [a for s in FAST for a in ("--set", s)]
+    return ["specialist", "--data-root", str(world["root"]), "--model", str(tiny_model_dir), "--output", str(run),
+            *sets, *more]
+
+
+def test_max_steps_below_one_is_refused(monkeypatch, capsys, tmp_path):
+    code, err = _cli(monkeypatch, capsys, "specialist", "--max-steps", "-5", "--output", str(tmp_path / "r"))
+    assert code == 2 and err.strip() == "mmedtui: --max-steps: must be at least 1 (got -5)"
+    assert not (tmp_path / "r").exists()
+
+
+def test_sigterm_checkpoints_and_a_changed_config_needs_force(world, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import functools
+    import json
+    import signal
+
+    import trainer.train
+
+    run = tmp_path / "run"
+    monkeypatch.setattr(trainer.train, "train", functools.partial(
+        trainer.train.train, callbacks=[lambda stage, interrupt: SignalAt(signal.SIGTERM, 2)]))
+    code, err = _cli(monkeypatch, capsys, *_specialist_args(world, tiny_model_dir, run, "--max-steps", "4"))
+    assert code == 143, err
+    state = json.loads((run / "state.json").read_text())
+    assert (state["status"], state["stopped_by"]) == ("stopped", "SIGTERM")
+    assert (run / "stages" / "sft" / "checkpoint-2" / "COMPLETE").is_file()
+    monkeypatch.undo()
+    config = (run / "config.yaml").read_text()
+
+    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run),
+                     "--set", "train.learning_rate=0.5")
+    assert code == 2 and "train.learning_rate: 0.001 -> 0.5" in err and "--force-config" in err
+    assert len(err.strip().splitlines()) == 1 and (run / "config.yaml").read_text() == config
+    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--profile", "paper")
+    assert code == 2 and "profile: 'tiny' -> 'paper'" in err
+
+    # The original command line again resumes as it is; --force-config takes a change and records it.
+    code, err = _cli(monkeypatch, capsys, *_specialist_args(world, tiny_model_dir, run, "--max-steps", "4",
+                                                            "--resume", "--profile", "tiny"))
+    assert code == 0, err
+    state = json.loads((run / "state.json").read_text())
+    assert state["status"] == "done" and "config_changes" not in state
+    assert [m["stage_step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4]
+
+    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--max-steps", "9")
+    assert code == 0 and err.startswith("nothing to do: ") and "has finished" in err
+    assert (run / "config.yaml").read_text() == config  # nothing recorded
+
+
+def test_force_config_records_the_change(world, tiny_model_dir, tmp_path, monkeypatch, capsys):
+    import json
+
+    from trainer.stages import Interrupted
+    from trainer.train import train
+
+    run = tmp_path / "run"
+    with pytest.raises(Interrupted):
+        train(_cfg("specialist", world, tiny_model_dir, 4), run,
+              callbacks=[lambda stage, interrupt: StopAt(interrupt, 2)])
+    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--max-steps", "3",
+                     "--force-config")
+    assert code == 0, err
+    state = json.loads((run / "state.json").read_text())
+    assert [c["changes"] for c in state["config_changes"]] == [["train.max_steps: 4 -> 3"]]
+    assert "max_steps: 3" in (run / "config.yaml").read_text()
+    assert [m["stage_step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]

@@ -120,11 +120,15 @@ class ProgressCallback(TrainerCallback):
 
 
 class Interrupt:
-    """Ctrl-C (SIGINT) -> finish the current step, save a checkpoint, stop. A second Ctrl-C stops at once."""
+    """Ctrl-C (SIGINT) or SIGTERM (a scheduler's stop, ``kill``) -> finish the current step, save a checkpoint,
+    stop. A second signal stops at once. ``last_signal`` keeps the signal that asked (the CLI's exit code)."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    last_signal: int | None = None
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict = {}
 
     def request(self) -> None:
         self.requested = True
@@ -133,19 +137,21 @@ class Interrupt:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
+        Interrupt.last_signal = signum
         import sys
 
-        print("\nInterrupt: saving a checkpoint after this step (Ctrl-C again to stop now)", file=sys.stderr)
+        name = "Interrupt" if signum == signal.SIGINT else "Terminated"
+        print(f"\n{name}: saving a checkpoint after this step (Ctrl-C again to stop now)", file=sys.stderr)
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handler)
+            self._previous = {s: signal.signal(s, self._handler) for s in self.SIGNALS}
         return self
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for s, previous in self._previous.items():
+            signal.signal(s, previous)
+        self._previous = {}
         return False
 
 

@@ -104,6 +104,25 @@ class RunDir:
         clean_stale_tmp(self.path)
         recover_dir(self.final_dir)
 
+    def finished(self) -> bool:
+        """Every planned stage done (or skipped) and the final model in place: ``--resume`` has nothing to do."""
+        state = self.load_state() if self.state_path.is_file() else {}
+        stages, order = state.get("stages", {}), state.get("order")
+        return bool(order and state.get("final") and self.final_dir.is_dir()
+                    and all(stages.get(s, {}).get("status") in ("done", "skipped") for s in order))
+
+    def mark(self, status: str, **info) -> None:
+        """Record the run's overall status in ``state.json`` (running, stopped, done)."""
+        state = self.load_state()
+        state.update(status=status, **info)
+        self.save_state(state)
+
+    def record_config_changes(self, changes: list[str]) -> None:
+        """``--resume --force-config``: what this invocation changed, kept beside the run's other history."""
+        state = self.load_state()
+        state.setdefault("config_changes", []).append({"time": round(time.time(), 3), "changes": changes})
+        self.save_state(state)
+
     def truncate_metrics(self, stage: str, keep_upto: int) -> None:
         """Drop the lines a resumed stage will log again (those after its last checkpoint)."""
         if not self.metrics_path.is_file():
@@ -112,6 +131,22 @@ class RunDir:
         kept = [r for r in records if not (r.get("stage") == stage and int(r.get("stage_step", 0)) > keep_upto)]
         if len(kept) != len(records):
             rewrite_jsonl(self.metrics_path, kept)
+
+
+def config_changes(saved: dict, new: dict, prefix: str = "") -> list[str]:
+    """The dotted keys whose value differs between two config dicts, as ``key: old -> new`` (``output`` aside:
+    a moved run folder is the same run)."""
+    out = []
+    for key in sorted(set(saved) | set(new)):
+        name = f"{prefix}{key}"
+        a, b = saved.get(key), new.get(key)
+        if name == "output":
+            continue
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += config_changes(a, b, name + ".")
+        elif a != b:
+            out.append(f"{name}: {a!r} -> {b!r}")
+    return out
 
 
 def _first_whole(checkpoints: list[Path], clean: bool) -> Path | None:

@@ -78,7 +78,8 @@ def _resume_config(role: str, output: Path | None, profile: str | None, config: 
         cfg = load_run_config(output, sets, **flags)
     changes = config_changes(saved.to_dict(), cfg.to_dict())
     if changes and not force:
-        raise UserError(f"{output}: --resume with a changed config ({'; '.join(changes)}); "
+        shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
+        raise UserError(f"{output}: --resume with a changed config ({shown}); "
                         "pass --force-config to continue with it")
     if changes:
         run.record_config_changes(changes)
