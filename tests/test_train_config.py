@@ -31,7 +31,10 @@ def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
     att = load_config("attending", "tiny")
     spec = load_config("specialist", "tiny")
     assert att.train.use_cpu and not att.train.bf16 and not att.train.gradient_checkpointing
-    assert att.grpo.num_generations == 4 and att.grpo.max_completion_length <= 48
+    assert att.grpo.max_completion_length <= 48
+    # The attending's GRPO: the paper's G = 8, at least 16 prompts per step, zero-advantage groups dropped
+    assert att.grpo.num_generations == 8 and att.grpo.prompts_per_step >= 16 and att.grpo.dynamic_sampling
+    assert att.train.max_steps == -1 and att.train.num_train_epochs > 1  # every kept case seen more than once
     assert spec.train.learning_rate == 1e-3 != att.train.learning_rate
 
 

@@ -77,3 +77,20 @@ def plan_steps(total: int, stages: list[str], available: dict[str, int]) -> dict
     for i, s in enumerate(live):
         plan[s] = max(1, base + (1 if i < extra else 0))
     return {s: plan.get(s, 0) for s in stages}
+
+
+def describe(cfg) -> str:
+    """The attending's method in one line for its model card, naming the ablation switches that are on."""
+    cur = cfg.curriculum
+    schedule = cfg.stage_schedule()
+    order = " -> ".join(name for name, _, _ in schedule)
+    gammas = ", ".join(f"{name} {gamma:g}" for name, gamma, _ in schedule)
+    switches = [label for on, label in ((not cur.enabled, "no-curriculum: all cases in one stage"),
+                                        (not cur.entropy, "no-entropy: gamma = 0 in every stage"),
+                                        (cur.entropy and cur.fixed_entropy, "fixed-entropy: one gamma for every stage"),
+                                        (cur.reverse, "reverse-curriculum: hard first")) if on]
+    sampling = "; dynamic sampling (groups with identical rewards dropped before each stage)" \
+        if cfg.grpo.dynamic_sampling else ""
+    ablation = f"; ablation {', '.join(switches)}" if switches else ""
+    return (f"C-MARL: curriculum GRPO (TRL) {order}, entropy bonus gamma {gammas}, G = {cfg.grpo.num_generations}"
+            f"{sampling}{ablation}; reward = format 0.5 + accuracy 1.0")

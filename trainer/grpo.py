@@ -28,13 +28,18 @@ if TYPE_CHECKING:
     from trainer.stages import Stage
 
 
+def micro_batch(cfg: TrainConfig) -> int:
+    """Completions per device per GRPO micro-step."""
+    return cfg.grpo.micro_batch or cfg.train.per_device_train_batch_size
+
+
 def gradient_accumulation(cfg: TrainConfig) -> int:
     """From ``grpo.prompts_per_step`` when set (prompts x rollouts = completions per optimizer step)."""
     g, t = cfg.grpo, cfg.train
     if not g.prompts_per_step:
         return t.gradient_accumulation_steps
     completions = g.prompts_per_step * g.num_generations
-    return max(1, math.ceil(completions / (t.per_device_train_batch_size * world_size())))
+    return max(1, math.ceil(completions / (micro_batch(cfg) * world_size())))
 
 
 def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, beta: float):
@@ -43,10 +48,11 @@ def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, 
     g = cfg.grpo
     if g.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a GPU machine)")
-    if (cfg.train.per_device_train_batch_size * gradient_accumulation(cfg) * world_size()) % g.num_generations:
-        raise ConfigError("per_device_train_batch_size x gradient_accumulation_steps x processes must be a "
-                          f"multiple of grpo.num_generations ({g.num_generations})")
+    if (micro_batch(cfg) * gradient_accumulation(cfg) * world_size()) % g.num_generations:
+        raise ConfigError("grpo.micro_batch (or per_device_train_batch_size) x gradient_accumulation_steps x "
+                          f"processes must be a multiple of grpo.num_generations ({g.num_generations})")
     args = common_args(cfg, output_dir, max_steps)
+    args["per_device_train_batch_size"] = micro_batch(cfg)
     args["gradient_accumulation_steps"] = gradient_accumulation(cfg)
     vllm = {}
     if g.use_vllm:
@@ -66,7 +72,15 @@ def _trainer_class():
     from trl import GRPOTrainer
 
     class StageGRPOTrainer(CheckpointCommitMixin, GRPOTrainer):
-        """TRL's GRPOTrainer whose checkpoints get a commit marker (trainer.callbacks)."""
+        """TRL's GRPOTrainer whose checkpoints get a commit marker (trainer.callbacks) and whose logged steps
+        carry ``groups_filtered``: the groups the stage's dynamic-sampling filter dropped (trainer.dynamic_sampling)."""
+
+        groups_filtered: int | None = None
+
+        def log(self, logs, start_time=None):
+            if self.groups_filtered is not None and "train_runtime" not in logs:
+                logs = {**logs, "groups_filtered": float(self.groups_filtered)}
+            return super().log(logs, start_time)
 
     return StageGRPOTrainer
 
@@ -99,9 +113,23 @@ def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
         # the tokenizer's own padding side: a right-padding tokenizer misaligns them with the ids, so the loss and
         # reference forwards get wrong M-RoPE positions, or a shape error when a batch mixes image sizes.
         getattr(processor, "tokenizer", processor).padding_side = "left"
-        return _trainer_class()(
+        trainer = _trainer_class()(
             model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
             processing_class=processor, peft_config=lora_config(cfg),
         )
+        if cfg.grpo.dynamic_sampling:
+            keep_informative(trainer, stage, output_dir, cfg.train.seed)
+        return trainer
 
     return make
+
+
+def keep_informative(trainer, stage: Stage, output_dir: Path, seed: int) -> None:
+    """Dynamic sampling: the stage trains only on the cases whose G rollouts by its starting model got differing
+    rewards (trainer.dynamic_sampling); the filter's figures go to state.json (``stage.info``)."""
+    from trainer.dynamic_sampling import filter_stage
+
+    result = filter_stage(trainer, stage.dataset, output_dir, seed)
+    trainer.train_dataset = fit_dataset(stage.dataset.select(result.keep), trainer.args)
+    trainer.groups_filtered = result.dropped
+    stage.info["dynamic_sampling"] = result.summary()

@@ -110,6 +110,7 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
                          resumed_from=_rel(checkpoint, run) if checkpoint else None)
             run.save_state(state)
         trainer = (stage.make or make_trainer)(stage, model_path, out_dir, stage.max_steps)
+        entry.update(stage.info)  # what building the trainer learnt (e.g. the dynamic-sampling filter's figures)
         _quiet_default_callbacks(trainer)
         interrupt = Interrupt()
         for make_callback in callbacks:  # (stage, interrupt) -> TrainerCallback; tests use it to press Ctrl-C
