@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about 70 minutes on a 2-core CPU (measured figures: assets/README.md). Run it again
+# Deterministic by seed; about 80 minutes on a 2-core CPU (measured figures: assets/README.md). Run it again
 # after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/build_embedded.sh [DATA_ROOT] [WORK_DIR]
@@ -28,15 +28,31 @@ held="--set data.holdout=0.3 --set data.part=holdout --set data.limit=null"
 # majority vote and each specialist, so attendings can be compared without a test split (state.json, cards).
 val="--set data.val_share=0.2"
 
-# 1. Three `micro` specialists that differ in data and seed (and so in their errors): SFT, cosine-decayed
-#    rate, 6 epochs (a tiny model learns the answer from the question only after ~2,000 steps; measured in
-#    assets/README.md). A: every fit question, seed 1; B: the same, seed 3; C: SLAKE only, seed 3.
-#    C runs after B, beside A.
-spec="--set model.tiny_size=micro --set train.num_train_epochs=6"
-train specialist --profile tiny --output "$work/specA" $fit $spec --set train.seed=1 &
+# 0. Two vision towers (seeds 1 and 3) pre-trained on the fit images' own annotations: modality, body region,
+#    plane, abnormality, organ / finding presence (trainer/vision.py). Each starts the specialists of its seed,
+#    so the language model is handed image tokens that already encode what the questions ask about.
+vision() {
+  local start=$SECONDS out=$1; shift
+  if [[ -f $out/vision.safetensors ]]; then echo "[build] train vision -> $out: done already"; return; fi
+  mmedtui train vision --output "$out" $fit "$@" --data-root "$data"
+  echo "[build] train vision -> $out: $((SECONDS - start)) s"
+}
+vision "$work/visA" --set model.tiny_size=micro --set train.seed=1 &
+vis_a=$!
+vision "$work/visB" --set model.tiny_size=micro --set train.seed=3
+wait "$vis_a"
+
+# 1. Three `micro` specialists that differ in data, seed and vision tower (and so in their errors): SFT on
+#    every fit question plus closed questions generated from the fit images' annotations (data.generated:
+#    only the image answers them), cosine-decayed rate, 4 epochs. A: all fit questions, tower and seed 1; B: the
+#    same, tower and seed 3; C: SLAKE only, tower and seed 3. C runs after B, beside A.
+spec="--set model.tiny_size=micro --set train.num_train_epochs=4 --set data.generated=true"
+train specialist --profile tiny --output "$work/specA" $fit $spec --set train.seed=1 \
+  --set "model.vision_init=$work/visA" &
 spec_a=$!
-train specialist --profile tiny --output "$work/specB" $fit $spec --set train.seed=3
-train specialist --profile tiny --output "$work/specC" $fit $spec --set train.seed=3 --set "data.tasks=[slake]"
+train specialist --profile tiny --output "$work/specB" $fit $spec --set train.seed=3 --set "model.vision_init=$work/visB"
+train specialist --profile tiny --output "$work/specC" $fit $spec --set train.seed=3 --set "model.vision_init=$work/visB" \
+  --set "data.tasks=[slake]"
 wait "$spec_a"  # a bare `wait` would hide a failed job from `set -e`
 
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
@@ -50,17 +66,17 @@ models:
 triage: {name: Triage doctor, model: triage}
 specialists:
   default:
-    - {name: Specialist A, model: spec_a, max_new_tokens: 48}
-    - {name: Specialist B, model: spec_b, max_new_tokens: 48}
-    - {name: Specialist C, model: spec_c, max_new_tokens: 48}
-attending: {name: Attending physician, model: spec_a, max_new_tokens: 48}
+    - {name: Specialist A, model: spec_a, max_new_tokens: 64}
+    - {name: Specialist B, model: spec_b, max_new_tokens: 64}
+    - {name: Specialist C, model: spec_c, max_new_tokens: 64}
+attending: {name: Attending physician, model: spec_a, max_new_tokens: 64}
 YAML
 
 # 3. Their opinions on the holdout questions (VQA-RAD train, SLAKE train; never a test split), while the
 #    triage doctor trains (SFT warm-up, then GRPO: format + department reward).
 train opinions $held --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl"
 train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=200 --set model.tiny_size=micro \
-  --max-steps 40 &
+  --set "model.vision_init=$work/visA" --max-steps 40 &
 triage=$!
 
 # 4. The attending physician, from specialist B's weights (the start whose C-MARL attending scored best on the

@@ -1,5 +1,6 @@
 """Triage accuracy on held-out images the triage doctor never trained on: BCCD's test smears (Pathologist),
-BreastMNIST's test ultrasounds (Radiologist) and the VQA-RAD test images (Radiologist).
+BreastMNIST's test ultrasounds (Radiologist) and the VQA-RAD test images (Radiologist); and how often its
+rationale names the right modality on SLAKE's validation images (CT, MRI or X-ray, from validate.json).
 
     python -m trainer.eval_triage --data-root ../shared/data --agents assets/panel.yaml
 """
@@ -7,6 +8,7 @@ BreastMNIST's test ultrasounds (Radiologist) and the VQA-RAD test images (Radiol
 from __future__ import annotations
 
 import argparse
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -31,6 +33,27 @@ def held_out(root: Path):
         yield "VQA-RAD test", "Radiologist", load_scan(folder / Path(name).name).image
 
 
+MODALITY_WORDS = {"CT": re.compile(r"\bCT\b"), "MRI": re.compile(r"\bMRI?\b"),
+                  "X-Ray": re.compile(r"\bX-?ray\b", re.IGNORECASE)}
+
+
+def slake_validation_images(root: Path):
+    """(modality, RGB image) once per SLAKE validation image."""
+    from mmedtui.tasks import get_task
+
+    seen = {}
+    for item in get_task("slake").load(root, "validation", lang="en").items:
+        seen.setdefault(item.image_ref.key, item)
+    for item in seen.values():
+        yield item.modality, item.image_ref.load()[0]
+
+
+def names_modality(rationale: str, modality: str) -> bool:
+    """The rationale names ``modality`` and no other of the three."""
+    said = {m for m, pattern in MODALITY_WORDS.items() if pattern.search(rationale)}
+    return said == {modality}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", type=Path, default=Path("../shared/data"))
@@ -52,6 +75,12 @@ def main() -> None:
     for source in total:
         print(f"{source:18s} n={total[source]:4d}  accuracy {100 * right[source] / total[source]:5.1f} %  "
               f"named by the model {100 * named[source] / total[source]:5.1f} %")
+    slake = list(slake_validation_images(args.data_root))
+    records = Pipeline(panel, PipelineOptions(specialists=False, attending=False)).run(
+        [Case(image, "What does this image show?") for _, image in slake])
+    hits = sum(names_modality(r.triage.rationale, m) for (m, _), r in zip(slake, records))
+    print(f"{'SLAKE validation':18s} n={len(slake):4d}  rationale names the right modality "
+          f"{100 * hits / max(1, len(slake)):5.1f} %")
 
 
 if __name__ == "__main__":

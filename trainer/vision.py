@@ -243,6 +243,10 @@ def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
 
     from trainer.datasets import load_items
 
+    import torch
+
+    if cfg.train.torch_threads:  # one thread: OpenMP threads spin against the other jobs on a small machine
+        torch.set_num_threads(cfg.train.torch_threads)
     items = load_items(cfg)
     try:
         held_out = get_task("slake").load(cfg.data_root, "validation", lang=cfg.data.lang).items
