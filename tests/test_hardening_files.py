@@ -216,7 +216,7 @@ class _Recorder:
 
 @pytest.mark.parametrize("extra, trusted", [({}, False), ({"trust_remote_code": False}, False),
                                             ({"trust_remote_code": True}, True)])
-def test_trust_remote_code_is_off_unless_the_panel_asks(tmp_path, monkeypatch, extra, trusted):
+def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, monkeypatch, extra, trusted):
     import transformers
 
     _Recorder.calls = []
@@ -227,7 +227,8 @@ def test_trust_remote_code_is_off_unless_the_panel_asks(tmp_path, monkeypatch, e
 
     panel = parse_panel({"models": {"local": {"backend": "transformers", "path": "model", "device": "cpu", **extra}},
                          "triage": {"model": "local"}, "attending": {"model": "local"},
-                         "specialists": {"default": [{"model": "local"}]}}, base_dir=tmp_path)
+                         "specialists": {"default": [{"model": "local"}]}}, base_dir=tmp_path,
+                        trust_remote_code=trusted)  # the --trust-remote-code flag (panel_checks)
     panel.backend("local")
     assert {name for name, _ in _Recorder.calls} == {"AutoConfig", "AutoProcessor", "AutoModelForImageTextToText"}
     for name, kwargs in _Recorder.calls:

@@ -19,9 +19,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from mmedtui.agents.base import Backend, Sampling
+from mmedtui.agents.panel_checks import announce_remote_code, api_key, check_models, read_panel_yaml
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import ConfigError
 from mmedtui.resources import asset_path
@@ -96,6 +95,9 @@ def _build_backend(key: str, kind: object, options: dict, base_dir: Path) -> Bac
         if kind == "openai":
             from mmedtui.agents.openai_backend import OpenAIBackend
 
+            options.pop("allow_insecure", None)  # checked with the panel (panel_checks)
+            if options.get("api_key_env"):
+                api_key(options["api_key_env"], f"model {key!r}")  # refuse a key no HTTP header can carry
             return OpenAIBackend(name=key, **options)
         if kind == "scripted":
             from mmedtui.agents.scripted import ScriptedBackend
@@ -117,7 +119,10 @@ def _agent(raw, where: str, models: dict) -> AgentSpec:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = None) -> Panel:
+def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = None,
+                trust_remote_code: bool = False) -> Panel:
+    """A panel from its YAML data; ``trust_remote_code``: the command line allowed models that run their own
+    code (a panel file alone never can, see panel_checks)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a panel file is a YAML mapping")
     models = data.get("models")
@@ -126,6 +131,7 @@ def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = No
     for key, spec in models.items():
         if not isinstance(spec, dict) or spec.get("backend") not in BACKEND_KINDS:
             raise ConfigError(f"{source}: model {key!r} needs backend: {' | '.join(BACKEND_KINDS)}")
+    check_models(models, source, trust_remote_code)
     raw_specialists = data.get("specialists")
     if not isinstance(raw_specialists, dict) or not raw_specialists:
         raise ConfigError(f"{source}: 'specialists' must map departments to lists of agents")
@@ -148,12 +154,9 @@ def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = No
     )
 
 
-def load_panel(path: str | Path | None = None) -> Panel:
+def load_panel(path: str | Path | None = None, trust_remote_code: bool = False) -> Panel:
     path = Path(path) if path else DEFAULT_PANEL
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: panel file not found") from None
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not a readable YAML panel file ({str(exc).splitlines()[0]})") from None
-    return parse_panel(data, str(path), path.resolve().parent)
+    panel = parse_panel(read_panel_yaml(path), str(path), path.resolve().parent, trust_remote_code)
+    if trust_remote_code:
+        announce_remote_code(panel.models, panel.base_dir)
+    return panel

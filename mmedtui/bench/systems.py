@@ -96,11 +96,11 @@ def parse_baselines(data: dict | None, panel: Panel) -> Baselines:
     return Baselines(agents, samples, unavailable)
 
 
-def load_bench_panel(path: str | Path | None) -> tuple[Panel, Baselines]:
+def load_bench_panel(path: str | Path | None, trust_remote_code: bool = False) -> tuple[Panel, Baselines]:
     """The panel plus its ``baselines:`` (read from the same YAML, which ``load_panel`` already validated)."""
     from mmedtui.agents.panel import load_panel
 
-    panel = load_panel(path)
+    panel = load_panel(path, trust_remote_code)
     data = yaml.safe_load(Path(panel.source).read_text(encoding="utf-8"))
     return panel, parse_baselines(data, panel)
 

@@ -61,6 +61,8 @@ def bench(
     limit: int | None = typer.Option(None, "--limit", help="At most N items per benchmark and metric."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling, distractors and bootstrap."),
     agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let panel models marked "
+                                           "trust_remote_code run their folder's own Python (printed first)."),
     data_root: Path | None = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, "
                                           "else a per-user default)."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Write results.json, results.csv, "
@@ -92,7 +94,7 @@ def bench(
     tasks = _tasks(all_, task)
     chosen_metrics = _metrics(metrics)
     root = _data_root(data_root)
-    panel, baselines = load_bench_panel(agents)
+    panel, baselines = load_bench_panel(agents, trust_remote_code)
     systems = resolve_systems(system, panel, baselines) if system else available_systems(panel, baselines)
     config = BenchConfig(root, tasks, tuple(systems), split, chosen_metrics, limit, Settings(samples, 1.0, seed),
                          chunk_size, mc_protocol)  # run_bench keeps its work cache in <output>/.work

@@ -30,6 +30,8 @@ def consult(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object; no TUI."),
     plain: bool = typer.Option(False, "--plain", help="Print readable panels as the steps finish; no TUI."),
     agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
+    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let panel models marked "
+                                           "trust_remote_code run their folder's own Python (printed first)."),
     image_mode: ImageMode = typer.Option(ImageMode.auto, "--image-mode", help="Terminal image renderer."),
     frame: int | None = typer.Option(None, "--frame", help="Frame of a multi-frame DICOM (default: middle)."),
 ) -> None:
@@ -41,7 +43,7 @@ def consult(
     if not question.strip():
         raise UserError("--question: empty question")
     scan = load_scan(image, frame=frame)
-    panel = load_panel(agents)
+    panel = load_panel(agents, trust_remote_code)
     choices = [o.strip() for o in options.split("|") if o.strip()] or None
     if choices is None and not free_text:
         from mmedtui.tasks.choices import question_options
