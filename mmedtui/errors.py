@@ -17,5 +17,10 @@ class DataError(UserError):
     """A dataset is missing or malformed beyond recovery."""
 
 
+class DamagedData(DataError):
+    """A data file that is there but cannot be read (truncated, not UTF-8, empty, not the expected shape): unlike a
+    missing benchmark, which the bench reports and skips, this stops the run naming the file."""
+
+
 class BackendError(Exception):
     """A model backend failed (timeout, HTTP error, garbage). Callers degrade, they do not crash."""

@@ -32,3 +32,27 @@ def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = 
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+_PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")
+
+
+def check_output_dir(path: str | os.PathLike, flag: str = "--output") -> Path:
+    """Refuse, in one line, an output folder that cannot be made: one under a file, under a pseudo-filesystem
+    (/proc, /sys, /dev) or under a folder this user cannot write. Creates nothing."""
+    from mmedtui.errors import UserError
+
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{flag} {path}: exists and is not a folder")
+    existing = path.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    real = str(existing.resolve())
+    if any(real == p or real.startswith(p + "/") for p in _PSEUDO_FILESYSTEMS):
+        raise UserError(f"{flag} {path}: under {real}, a system folder that holds no files")
+    if not existing.is_dir():
+        raise UserError(f"{flag} {path}: {existing} is a file, not a folder")
+    if existing != path.absolute() and not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{flag} {path}: cannot create folders in {existing} (permission denied)")
+    return path

@@ -72,7 +72,7 @@ def read_jsonl(path: str | Path) -> Iterator[dict]:
                 break  # torn last line
             try:
                 record = json.loads(line)
-            except ValueError:
+            except (ValueError, RecursionError):  # a damaged line, or JSON nested past the parser
                 continue
             if isinstance(record, dict):
                 yield record

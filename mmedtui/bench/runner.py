@@ -24,7 +24,7 @@ from mmedtui.bench.systems import Baselines
 from mmedtui.bench.units import Settings, Units, unit_failures
 from mmedtui.bench.work import WorkCache, digest
 from mmedtui.consult import Case
-from mmedtui.errors import DataError
+from mmedtui.errors import DamagedData, DataError
 from mmedtui.tasks import TASKS
 from mmedtui.tasks.base import Item
 from mmedtui.tasks.choices import mc_set, open_mc_set
@@ -122,6 +122,8 @@ class Runner:
         fallback_note = None
         try:
             loaded = task.load(self.config.data_root, split)
+        except DamagedData:  # there but unreadable: the user must hear of it, not see the task "missing"
+            raise
         except DataError as exc:
             why = str(exc).removeprefix(f"{name}: ")
             loaded = None

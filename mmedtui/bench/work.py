@@ -4,8 +4,10 @@
 "data": {...}}``, appended after each chunk with flush + fsync. The key hashes everything the output depends
 on: the item's question, options and image names, the unit's agents and settings (model entries, prompt
 templates, weight-file stamps), and the outputs it was computed from. A changed panel or prompt therefore
-misses instead of replaying stale answers, and a resumed run equals an uninterrupted one. A line cut short by
-a kill is ignored on reading. Failed units are never written: the next run retries them.
+misses instead of replaying stale answers, and a resumed run equals an uninterrupted one. A damaged line (cut
+short by a kill, a torn UTF-8 character, any bad byte) is skipped on reading, so its unit is computed again.
+Failed units are never written: the next run retries them. Temporary files a killed run left in the output
+folder (``.<name>.*.tmp`` of the atomic writes) are removed when the cache is opened.
 """
 
 from __future__ import annotations
@@ -13,9 +15,11 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import time
 from pathlib import Path
 
 WORK_VERSION = 1
+_STARTED = time.time() - 1.0  # imported before the bench writes anything; a second for coarse file clocks
 
 
 def digest(obj: object) -> str:
@@ -34,6 +38,18 @@ def weights_stamp(model: dict, base_dir: Path) -> list:
     return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
 
 
+def clean_stale_tmp(folder: Path) -> list[Path]:
+    """Remove ``.<name>.<random>.tmp`` files that an earlier process left (an atomic write a kill cut short).
+    Files this process made since it started are being written: they stay."""
+    removed = []
+    if folder.is_dir():
+        for p in folder.glob(".*.tmp"):
+            if p.is_file() and p.name.count(".") >= 3 and p.stat().st_mtime < _STARTED:
+                p.unlink(missing_ok=True)
+                removed.append(p)
+    return removed
+
+
 class WorkCache:
     """Unit outputs by key; ``path=None`` keeps them in memory only (a run without ``--output``)."""
 
@@ -41,18 +57,27 @@ class WorkCache:
         self.path = path
         self.entries: dict[str, dict] = {}
         self._pending: list[str] = []
+        self.skipped = 0
+        if path is not None:
+            clean_stale_tmp(path.parent)
+            if path.parent.name == ".work":
+                clean_stale_tmp(path.parent.parent)  # the output folder: results, samples
         if path is not None and path.is_file():
-            self._read(path)
+            self.skipped = self._read(path)
 
-    def _read(self, path: Path) -> None:
-        with path.open(encoding="utf-8") as f:
-            for line in f:
+    def _read(self, path: Path) -> int:
+        """Load every whole line; return how many damaged ones were skipped (their units are recomputed)."""
+        skipped = 0
+        with path.open("rb") as f:
+            for raw in f:
                 try:
-                    row = json.loads(line)
-                    if isinstance(row["data"], dict):  # anything else is damage, never a unit's output
-                        self.entries[row["k"]] = row["data"]
-                except (ValueError, KeyError, TypeError):  # a line cut short by an interruption
-                    continue
+                    row = json.loads(raw.decode("utf-8"))
+                    if not isinstance(row["data"], dict):  # anything else is damage, never a unit's output
+                        raise TypeError
+                    self.entries[row["k"]] = row["data"]
+                except (ValueError, KeyError, TypeError, RecursionError):  # torn line, bad bytes, wrong shape
+                    skipped += raw.strip() != b""
+        return skipped
 
     def __len__(self) -> int:
         return len(self.entries)

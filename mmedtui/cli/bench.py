@@ -89,8 +89,10 @@ def bench(
             raise UserError(f"{flag}: must be at least 1, not {value}")
     if mc_protocol not in PROTOCOLS:
         raise UserError(f"--mc-protocol: unknown protocol {mc_protocol!r} (choose from {', '.join(PROTOCOLS)})")
-    if output is not None and output.exists() and not output.is_dir():
-        raise UserError(f"--output {output}: exists and is not a folder")
+    if output is not None:
+        from mmedtui.fileio import check_output_dir
+
+        check_output_dir(output)
     tasks = _tasks(all_, task)
     chosen_metrics = _metrics(metrics)
     root = _data_root(data_root)

@@ -119,7 +119,9 @@ def _train(role, profile, config, output, max_steps, resume, data_root, sets, fo
         cfg = _resume_config(role, output, profile, config, sets, flags, force_config)
     else:
         cfg = load_config(role, profile or "tiny", config, sets, **flags)
-    run_dir = Path(output) if output else default_output(role)
+    from mmedtui.fileio import check_output_dir
+
+    run_dir = check_output_dir(Path(output) if output else default_output(role))
     cfg.output = str(run_dir)
     cfg.data_root  # fail early (exit 2) on a missing data root, before any model is loaded
     console = Console(quiet=int(os.environ.get("RANK", "0")) != 0)  # accelerate launch: rank 0 speaks

@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
-from mmedtui.errors import DataError
+from mmedtui.errors import DamagedData, DataError
 from mmedtui.tasks.base import Task, canonical_split
 
 # File-name prefixes a split may carry on the hub ("validation-00001-of-00003-<hash>.parquet").
@@ -76,7 +76,7 @@ def iter_parquet(files: list[Path]) -> Iterator[dict]:
             for batch in pq.ParquetFile(path).iter_batches(batch_size=256):
                 yield from _batch_rows(batch)
         except (pa.ArrowException, OSError) as exc:
-            raise DataError(f"{path}: not a readable parquet file ({exc})") from exc
+            raise DamagedData(f"{path}: not a readable parquet file ({exc})") from exc
 
 
 def iter_disk(folder: Path, split: str, single: str) -> Iterator[dict]:

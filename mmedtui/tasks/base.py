@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, ClassVar
 
-from mmedtui.errors import DataError
+from mmedtui.errors import DamagedData, DataError
 
 # A zip member bigger than this is refused before it is read into memory (zip-bomb guard).
 MAX_MEMBER_BYTES = 256 * 1024 * 1024
@@ -254,9 +254,19 @@ class Task:
 def read_json_array(path: Path) -> list:
     """A release's JSON file of records; a DataError naming the file when it is unreadable or not a list."""
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not readable JSON ({exc})") from exc
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DamagedData(f"{path}: not UTF-8 text (byte {exc.start}); the file is damaged") from None
+    except OSError as exc:
+        raise DataError(f"{path}: not readable ({exc.strerror or exc})") from exc
+    if not text.strip():
+        raise DamagedData(f"{path}: empty file; expected a JSON array of records")
+    try:
+        records = json.loads(text)
+    except RecursionError:
+        raise DamagedData(f"{path}: JSON nested too deeply") from None
+    except ValueError as exc:
+        raise DamagedData(f"{path}: not readable JSON ({exc}); truncated or damaged?") from None
     if not isinstance(records, list):
-        raise DataError(f"{path}: expected a JSON array of records")
+        raise DamagedData(f"{path}: expected a JSON array of records, found a {type(records).__name__}")
     return records

@@ -87,6 +87,8 @@ def verify(root: Path, name: str, sample: int = 20, **opts) -> dict:
         except DataError as exc:
             report["problems"].append(f"{split}: {exc}")
             continue
+        if not res.items:
+            report["problems"].append(f"{split}: no items")
         step = max(1, len(res.items) // sample) if sample else 0
         checked = res.items[::step][:sample] if step else []
         bad = 0
