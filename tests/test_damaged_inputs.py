@@ -6,9 +6,8 @@ import json
 import sys
 
 import pytest
-import yaml
 
-from bench_fixtures import panel_data, write_vqa_rad
+from test_bench_cli import setup  # noqa: F401 - the fixture: a tiny VQA-RAD and its scripted panel
 
 RELEASE = "VQA_RAD Dataset Public.json"
 
@@ -22,14 +21,6 @@ def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
         cli.main()
     out = capsys.readouterr()
     return done.value.code, out.out, out.err
-
-
-@pytest.fixture
-def setup(tmp_path):
-    root = write_vqa_rad(tmp_path / "data")
-    panel = tmp_path / "panel.yaml"
-    panel.write_text(yaml.safe_dump(panel_data(), sort_keys=False), encoding="utf-8")
-    return root, panel
 
 
 def _bench(root, panel, out, *more):
