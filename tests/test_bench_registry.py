@@ -24,7 +24,7 @@ def test_entries_are_consistent():
     assert len(names) == len(set(names))
     for entry in SYSTEMS:
         assert entry.group in GROUPS
-        assert entry.answer in ("attending", "specialist", "vote")
+        assert entry.answer in ("attending", "specialist", "vote", "prior")
         assert set(entry.stages) <= {"triage", "specialists", "attending"}
         assert entry.fallback is None or system(entry.fallback).agent, entry
     # Rows sharing a unit must agree on how it is computed.

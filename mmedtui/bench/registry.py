@@ -29,13 +29,14 @@ class System:
     name: str                   # the row's name; SPECIALIST_PREFIX stands for one row per panel member
     group: str                  # table section (GROUPS)
     unit: str                   # the shared output it reads; systems sharing a unit share the settings below
-    answer: str = "attending"   # how the answer is read from the unit: attending | specialist | vote
+    answer: str = "attending"   # how the answer is read from the unit: attending | specialist | vote | prior
     stages: tuple[str, ...] = ALL_STAGES  # the pipeline stages the unit runs (the others switched off)
     on_opinions: bool = False   # the unit runs the attending alone on the panel unit's triage + opinions
     sampled: bool = False       # the attending is sampled (--samples, bench temperature) and the majority taken
     agent: str | None = None    # the key in this row's ``baselines:`` entry naming its agent (None: the panel's)
     required: bool = True       # without that agent the row is unavailable; else ``fallback``'s, else the panel's
     fallback: str | None = None
+    checkpoint: tuple[str, ...] | None = None  # a non-agent model shipped under assets/ (baselines.<name>.path wins)
     paired: bool = False        # results report HEADLINE minus this row on the same items
     doc: str = ""
 
@@ -55,6 +56,8 @@ def _attending_ablation(name: str, doc: str) -> System:
 SYSTEMS: tuple[System, ...] = (
     System(SPECIALIST_PREFIX, SPECIALISTS, "panel", answer="specialist", stages=("triage", "specialists"),
            doc="one panel member's own answer, on the items its department called it for"),
+    System("question-only", BASELINES, "question-only", answer="prior", stages=(),
+           checkpoint=("models", "question-only"), paired=True, doc="the language prior: a bag of words over the question, never the image"),
     System("majority-vote", BASELINES, "panel", answer="vote", stages=("triage", "specialists"), paired=True,
            doc="the triaged specialists' majority (the paper's baseline)"),
     System("self-consistency", BASELINES, "self-consistency", stages=("attending",), sampled=True, agent="agent",

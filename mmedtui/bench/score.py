@@ -37,6 +37,8 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
     data = units[entry.unit]
     if data.get("error"):  # the whole unit failed (unreadable image, a model that would not load)
         return Outcome("", data["error"])
+    if entry.answer == "prior":  # the question text alone
+        return Outcome((data.get("prior") or {}).get("answer") or "", None, dict(data))
     if entry.answer in ("vote", "specialist"):
         opinions = data.get("specialists") or []
         agents = {"triage": data.get("triage"), "specialists": opinions}

@@ -25,6 +25,7 @@ import yaml
 from mmedtui.agents.panel import AgentSpec, Panel, parse_panel
 from mmedtui.bench.registry import FIXED_SYSTEMS, SPECIALIST_PREFIX, SYSTEMS
 from mmedtui.errors import ConfigError, UserError
+from mmedtui.resources import asset_path
 
 __all__ = ["FIXED_SYSTEMS", "SPECIALIST_PREFIX", "Baselines", "available_systems", "load_bench_panel",
            "panel_with_baselines", "parse_baselines", "resolve_systems", "specialist_names"]
@@ -36,6 +37,7 @@ class Baselines:
 
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)   # a sampled row's own number of draws
+    checkpoints: dict[str, Path] = field(default_factory=dict)  # non-agent models (question-only)
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
@@ -65,20 +67,37 @@ def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
     return None
 
 
+def _checkpoint(section: dict, shipped: tuple[str, ...], where: str, panel: Panel) -> tuple[Path, str | None]:
+    """A non-agent model's folder (the panel's ``path``, relative to the panel file, else the shipped one), and
+    why it cannot run (None: it can)."""
+    from mmedtui.bench.question_only import model_present
+
+    raw = section.get("path")
+    if raw is not None and not isinstance(raw, str):
+        raise ConfigError(f"{panel.source}: {where} must be a folder path")
+    folder = panel.base_dir / Path(raw).expanduser() if raw else asset_path(*shipped)
+    return folder, None if model_present(folder) else f"model {folder} not found"
+
+
 def parse_baselines(data: dict | None, panel: Panel) -> Baselines:
     data = data or {}
     raw = data.get("baselines") or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{panel.source}: 'baselines' must map system names to settings")
-    named = {s.name: s for s in SYSTEMS if s.agent}
+    named = {s.name: s for s in SYSTEMS if s.agent or s.checkpoint}
     unknown = sorted(set(raw) - set(named))
     if unknown:
         raise ConfigError(f"{panel.source}: baselines: unknown system(s) {', '.join(unknown)}")
-    agents, samples, unavailable = {}, {}, {}
+    agents, samples, checkpoints, unavailable = {}, {}, {}, {}
     for name, system in named.items():
         section = raw.get(name) or {}
         if not isinstance(section, dict):
             raise ConfigError(f"{panel.source}: baselines.{name} must be a mapping")
+        if system.checkpoint:
+            checkpoints[name], why = _checkpoint(section, system.checkpoint, f"baselines.{name}.path", panel)
+            if why:
+                unavailable[name] = why
+            continue
         if system.agent in section:
             agents[name] = _agent(section[system.agent], f"baselines.{name}.{system.agent}", panel)
         elif name == "static-pipeline" and data.get("attending_base") is not None:
@@ -93,7 +112,7 @@ def parse_baselines(data: dict | None, panel: Panel) -> Baselines:
                    else _missing_checkpoint(panel, spec))
             if why:
                 unavailable[name] = why
-    return Baselines(agents, samples, unavailable)
+    return Baselines(agents, samples, checkpoints, unavailable)
 
 
 def load_bench_panel(path: str | Path | None, trust_remote_code: bool = False) -> tuple[Panel, Baselines]:

@@ -13,6 +13,7 @@ from typing import Callable
 
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.agents.roles import Opinion, TriageDecision
+from mmedtui.bench.question_only import QuestionPrior
 from mmedtui.bench.registry import ALL_STAGES, unit_owner
 from mmedtui.bench.systems import Baselines
 from mmedtui.bench.work import digest, weights_stamp
@@ -75,6 +76,7 @@ class Units:
 
     def __init__(self, panel: Panel, baselines: Baselines, settings: Settings) -> None:
         self.panel, self.baselines, self.settings = panel, baselines, settings
+        self._priors: dict[str, QuestionPrior] = {}  # loaded once per run
 
     # -- configuration ---------------------------------------------------------------------------
     def attending_spec(self, unit: str) -> AgentSpec:
@@ -105,6 +107,9 @@ class Units:
             agents += [{k: [self._agent(s) for s in v]} for k, v in sorted(p.specialists.items())]
         if owner.on_opinions or "attending" in asks:
             agents.append(self._agent(self.attending_spec(unit)))
+        if owner.checkpoint:
+            folder = self.baselines.checkpoints[owner.name]
+            agents.append({"checkpoint": weights_stamp({"backend": "transformers", "path": str(folder)}, folder)})
         prompts = {r: resources.files("mmedtui.agents").joinpath(f"prompts/{r}.txt").read_text(encoding="utf-8")
                    for r in ("triage", "specialist", "attending")}
         return digest({"unit": unit, "agents": agents, "options": self.options(unit),
@@ -123,6 +128,11 @@ class Units:
     def _compute(self, unit: str, cases: list[Case], deps: list[dict | None],
                  emit: Callable[[Event], None] | None) -> list[dict]:
         owner = unit_owner(unit)
+        if owner.answer == "prior":  # the question text alone: no pipeline, no image
+            if unit not in self._priors:
+                self._priors[unit] = QuestionPrior.load(self.baselines.checkpoints[owner.name])
+            answers = self._priors[unit].predict([c.question for c in cases], [c.options for c in cases])
+            return [{"prior": {"answer": a, "probability": round(p, 4)}} for a, p in answers]
         pipeline = Pipeline(self.panel, self.options(unit), attending=self.attending_spec(unit))
         if owner.on_opinions:
             records = [_record(c, d) for c, d in zip(cases, deps)]

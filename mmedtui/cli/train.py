@@ -1,4 +1,4 @@
-"""``mmedtui train triage|specialist|attending|opinions|plot``: the trainer (code in ``trainer/``).
+"""``mmedtui train triage|specialist|attending|opinions|question-only|plot``: the trainer (code in ``trainer/``).
 
 torch, transformers and TRL are imported inside the commands, so ``mmedtui --help`` stays fast.
 
@@ -260,13 +260,31 @@ def opinions_cmd(profile: str = Profile, config: Path | None = ConfigFile, data_
                   + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
 
 
+@app.command("question-only")
+def question_only(output: Path = typer.Option(Path("runs/question-only"), "--output", "-o",
+                                                help="Model folder (the shipped one: assets/models/question-only)."),
+                  data_root: Path | None = DataRoot) -> None:
+    """Fit the question-only baseline (the language prior; no image) on the specialists' training split."""
+    from trainer.question_only import train_question_only
+
+    summary = train_question_only(data_root, output)
+    typer.echo(f"question-only: {summary['items']} training items ({summary['items_kept']} with a kept answer), "
+               f"{summary['features']} features, {summary['answers']} answers -> {output}")
+
+
 @app.command()
 def plot(run_dir: Path = typer.Argument(..., help="A run folder (holds metrics.jsonl)."),
          width: int | None = typer.Option(None, "--width", help="Plot width in characters."),
-         height: int | None = typer.Option(None, "--height", help="Height of each plot in lines.")) -> None:
-    """Plot a run's reward, accuracy and entropy per stage in the terminal."""
+         height: int | None = typer.Option(None, "--height", help="Height of each plot in lines."),
+         png: Path | None = typer.Option(None, "--png", help="Also draw the plot to this PNG file (a run "
+                                                             "writes RUN/metrics.png itself).")) -> None:
+    """Plot a run per stage: reward, held-back accuracy, training accuracy, entropy, frac_reward_zero_std."""
     import sys
 
     from trainer.plot import render
 
     typer.echo(render(run_dir, width, height, color=sys.stdout.isatty()))
+    if png is not None:
+        from trainer.plot_png import render_png
+
+        typer.echo(f"plot: {render_png(run_dir, png)}", err=True)
