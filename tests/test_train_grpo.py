@@ -117,6 +117,7 @@ def test_a_run_with_dynamic_sampling_logs_groups_filtered_and_trains_epochs_over
     train(cfg, run)
     state = json.loads((run / "state.json").read_text())
     metrics = list(read_jsonl(run / "metrics.jsonl"))
+    assert (run / "metrics.png").read_bytes()[:4] == b"\x89PNG"  # the run draws its own plot
     for name in ("easy", "hard"):
         entry = state["stages"][name]
         figures = entry["dynamic_sampling"]

@@ -136,6 +136,7 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
         entry.update(status="done", steps=steps, final=_rel(target, run))
         if is_main_process():
             run.save_state(state)
+            write_plot(run.path)
             if not cfg.train.keep_checkpoints:
                 _drop_checkpoints(out_dir)  # the stage's final model supersedes them (7B checkpoints are large)
         offset += steps
@@ -146,6 +147,19 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
     if is_main_process():
         run.save_state(state)
     return Path(model_path)
+
+
+def write_plot(run_dir: Path) -> Path | None:
+    """``<run>/metrics.png`` after every stage (trainer.plot_png); a plot never fails a run."""
+    from trainer.plot_png import render_png
+
+    try:
+        return render_png(run_dir)
+    except Exception as exc:  # noqa: BLE001 - a figure is a by-product: say why, keep training
+        import sys
+
+        print(f"metrics.png not written: {exc}", file=sys.stderr)
+        return None
 
 
 def _drop_checkpoints(folder: Path) -> None:
