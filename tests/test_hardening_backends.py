@@ -244,11 +244,14 @@ def test_a_failing_triage_falls_back_says_why_and_the_panel_still_runs(server, t
 
 
 class _Clock:
-    """Stands in for the backend module's ``time``: records the waits instead of sleeping them."""
+    """Stands in for the backend module's ``time``: records the waits instead of sleeping them, and lets the
+    clock run on by as much."""
 
     def __init__(self) -> None:
         self.waits: list[float] = []
-        self.monotonic = time.monotonic
+
+    def monotonic(self) -> float:
+        return time.monotonic() + sum(self.waits)
 
     def sleep(self, seconds: float) -> None:
         self.waits.append(seconds)
@@ -262,7 +265,7 @@ def test_429_waits_as_told_within_bounds_and_then_succeeds(server, monkeypatch, 
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
     server.retry_after = retry_after
-    backend = OpenAIBackend(name="x", base_url=server.url, model="429-then-ok", timeout=0.5, max_retries=2,
+    backend = OpenAIBackend(name="x", base_url=server.url, model="429-then-ok", timeout=20, max_retries=2,
                             backoff=0.25)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
@@ -278,7 +281,7 @@ def test_503_with_retry_after_waits_as_told(server, monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
     server.retry_after = "3"
-    backend = OpenAIBackend(name="x", base_url=server.url, model="503-then-ok", timeout=0.5, max_retries=1)
+    backend = OpenAIBackend(name="x", base_url=server.url, model="503-then-ok", timeout=5, max_retries=1)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert gen.ok and gen.meta["tries"] == 2 and clock.waits == [3.0]
@@ -288,11 +291,22 @@ def test_a_server_that_always_rate_limits_costs_bounded_tries(server, monkeypatc
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
     server.retry_after = "7"
-    backend = OpenAIBackend(name="x", base_url=server.url, model="always-429", timeout=0.5, max_retries=3)
+    backend = OpenAIBackend(name="x", base_url=server.url, model="always-429", timeout=10, max_retries=3)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert gen.error == "rate limited (HTTP 429) after 4 tries" and gen.text == ""
     assert server.per_model["always-429"] == 4 and clock.waits == [7.0, 7.0, 7.0]  # no wait after the last try
+
+
+def test_retry_after_waits_fit_in_timeout_times_tries(server, monkeypatch):
+    clock = _Clock()
+    monkeypatch.setattr(ob, "time", clock)
+    server.retry_after = "30"  # the cap a server may ask for; with `timeout: 2` and 3 retries, 8 s in all
+    backend = OpenAIBackend(name="x", base_url=server.url, model="always-429", timeout=2, max_retries=3)
+    [gen] = backend.generate([Prompt("s", "u")])
+    backend.close()
+    assert sum(clock.waits) <= 8.0 and len(clock.waits) == 1 and clock.waits[0] > 7.0
+    assert gen.error == "rate limited (HTTP 429); gave up after 2 of 4 tries (time budget 8 s)"
 
 
 class _Trickle(BaseHTTPRequestHandler):

@@ -171,6 +171,9 @@ class OpenAIBackend(Backend):
         body = self._body(prompt, sampling)  # encode images once, outside the retry loop
         start = time.monotonic()
         tries = 1 + self.max_retries
+        # Every wait (backoff, a server's Retry-After) fits in timeout x tries: `timeout: 2` means seconds, not a
+        # minute of Retry-After sleeps.
+        deadline = start + self.timeout * tries
         reason = ""
 
         def meta(attempt: int) -> dict:
@@ -198,7 +201,11 @@ class OpenAIBackend(Backend):
                     return self._parse(resp, meta(attempt))
             if attempt < tries:
                 log.debug("backend %s: %s on try %d, retrying in %.2fs", self.name, reason, attempt, wait)
-                time.sleep(wait)
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return Generation(text="", error=f"{reason}; gave up after {attempt} of {tries} tries (time "
+                                      f"budget {self.timeout * tries:g} s)", meta=meta(attempt))
+                time.sleep(min(wait, left))
         return Generation(text="", error=f"{reason} after {tries} {'try' if tries == 1 else 'tries'}",
                           meta=meta(tries))
 
