@@ -131,6 +131,21 @@ def api_key(env: str, where: str) -> str:
     return value
 
 
+def remote_models(models: dict) -> list[str]:
+    """The panel's models whose prompts, image included, leave this machine."""
+    return [key for key, spec in models.items() if spec.get("backend") == "openai"]
+
+
+def check_burned_in(scan_meta, models: dict, allowed: bool) -> None:
+    """A DICOM with ``BurnedInAnnotation = YES`` has identifying text in its pixels: it does not go to a remote
+    model unless the command line says ``--allow-burned-in``."""
+    remote = remote_models(models)
+    if getattr(scan_meta, "burned_in", False) and remote and not allowed:
+        raise ConfigError(f"{scan_meta.source}: BurnedInAnnotation is YES (identifying text in the pixels) and the "
+                          f"panel sends images to remote model(s) {', '.join(remote)}; pass --allow-burned-in to "
+                          "send it anyway, or use a local panel")
+
+
 # --- --trust-remote-code --------------------------------------------------------------------------
 def announce_remote_code(models: dict, base_dir: Path, out=None) -> None:
     """Say, before anything loads, which models will run their own code and from which files."""

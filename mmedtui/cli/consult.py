@@ -34,16 +34,19 @@ def consult(
                                            "trust_remote_code run their folder's own Python (printed first)."),
     image_mode: ImageMode = typer.Option(ImageMode.auto, "--image-mode", help="Terminal image renderer."),
     frame: int | None = typer.Option(None, "--frame", help="Frame of a multi-frame DICOM (default: middle)."),
+    allow_burned_in: bool = typer.Option(False, "--allow-burned-in", help="Send a DICOM marked BurnedInAnnotation "
+                                         "YES (text such as a name drawn into the pixels) to remote models."),
 ) -> None:
     """Consult the triage doctor, the specialist panel and the attending physician about a scan."""
     from mmedtui.agents.panel import load_panel
-    from mmedtui.errors import UserError
+    from mmedtui.agents.panel_checks import check_burned_in
+    from mmedtui.consult.case import check_question
     from mmedtui.imaging import load_scan
 
-    if not question.strip():
-        raise UserError("--question: empty question")
+    check_question(question)
     scan = load_scan(image, frame=frame)
     panel = load_panel(agents, trust_remote_code)
+    check_burned_in(scan.meta, panel.models, allow_burned_in)
     choices = [o.strip() for o in options.split("|") if o.strip()] or None
     if choices is None and not free_text:
         from mmedtui.tasks.choices import question_options

@@ -6,6 +6,23 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
+#: Longest question a consultation takes, in characters. The longest benchmark questions (MMMU) are a few
+#: hundred; a 120 KB question took a minute per agent and 10 MB in the TUI box 7 GB of memory.
+MAX_QUESTION_CHARS = 4000
+
+
+def check_question(question: str) -> str:
+    """``question`` stripped; a UserError (one line, exit 2) when it is empty or over ``MAX_QUESTION_CHARS``."""
+    from mmedtui.errors import UserError
+
+    text = question.strip()
+    if not text:
+        raise UserError("--question: empty question")
+    if len(text) > MAX_QUESTION_CHARS:
+        raise UserError(f"--question: {len(text):,} characters; a question may have at most "
+                        f"{MAX_QUESTION_CHARS:,}")
+    return text
+
 
 @dataclass
 class Case:

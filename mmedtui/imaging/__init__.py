@@ -40,6 +40,7 @@ class ScanMeta:
     frames: int = 1
     frame: int = 0
     window: tuple[float, float] | None = None  # (center, width) applied to DICOM greyscale, if any
+    burned_in: bool = False  # DICOM BurnedInAnnotation = YES: identifying text drawn into the pixels
 
     def to_dict(self) -> dict:
         """JSON-safe dict of the (non-identifying) fields above."""
@@ -135,5 +136,6 @@ def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> Sca
         frames=info["frames"],
         frame=info["frame"],
         window=info.get("window"),
+        burned_in=bool(info.get("burned_in")),
     )
     return Scan(image=image, meta=meta)

@@ -99,6 +99,8 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
         "window": window,
         "modality": _text(ds, "Modality"),
         "body_part": _text(ds, "BodyPartExamined"),
+        # The pixels themselves carry text (name, MRN, dates): no header scrubbing removes it.
+        "burned_in": (_text(ds, "BurnedInAnnotation") or "").upper() == "YES",
     }
     return image, info
 

@@ -22,6 +22,7 @@ from textual.worker import get_current_worker
 
 from mmedtui import DISCLAIMER
 from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
+from mmedtui.consult.case import MAX_QUESTION_CHARS
 from mmedtui.tasks.choices import question_options
 from mmedtui.tui import transcript
 from mmedtui.tui.image import renderer_label
@@ -126,7 +127,7 @@ class ConsultApp(App):
         self.scan_pane = ScanPane(self.scan, self.image_cls, note=f"image renderer: {self.renderer}",
                                   id="scan-pane")
         self.question_box = QuestionInput(value=self.question, placeholder="Ask a question about this scan",
-                                          id="question")
+                                          max_length=MAX_QUESTION_CHARS, id="question")  # a longer paste is refused
         self.options_line = Static(id="options")
         self.cards = ConsultView(id="cards", can_focus=True)
         yield self.topbar
