@@ -62,12 +62,14 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
             sink.discard()
         raise
     metric = headline(config.metrics)
-    rows = result_rows(tasks, config.systems, config.metrics, config.n_boot, config.settings.seed)
+    rows = result_rows(tasks, config.systems, config.metrics, config.n_boot, config.settings.seed,
+                       gain_metric=metric if config.blank_images else None)
     run = {"started": started.isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - clock, 3),
            "command": argv, "panel": panel.source, "panel_sha256": _panel_sha(panel),
            "data_root": str(config.data_root), "systems": list(config.systems), "metrics": list(config.metrics),
            "split": config.split, "limit": config.limit, "settings": asdict(config.settings),
-           "chunk_size": config.chunk_size, "mc_protocol": config.mc_protocol, "n_boot": config.n_boot}
+           "chunk_size": config.chunk_size, "mc_protocol": config.mc_protocol, "n_boot": config.n_boot,
+           "blank_images": config.blank_images}
     paired = comparisons(tasks, config.systems, metric, config.n_boot, config.settings.seed)
     document = results_document(rows, tasks, run, metric, paired)
     if output is not None and sink is not None:

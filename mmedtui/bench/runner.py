@@ -6,6 +6,8 @@ for closed / native-MC items, ``open_mc`` for open ones) and without (``closed``
 (see ``registry``) runs once and feeds every system that reads it. Chunks of ``chunk_size`` cases go through
 the pipeline together (it batches per stage); each finished chunk is appended to the work cache, so a
 killed run resumes after its last whole chunk and ends with the same results as an uninterrupted one.
+With ``blank_images`` each chunk is asked a second time with every scan flat grey (same size), scored into
+``<metric>_blank`` cells; those answers are cached under keys of their own.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from PIL import Image
 
 from mmedtui import DISCLAIMER
 from mmedtui.agents.panel import Panel
@@ -33,6 +37,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 Sink = Callable[[dict], None]
+BLANK = "_blank"          # suffix of a metric scored with every scan replaced by flat grey (--blank-images)
+GREY = (128, 128, 128)
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class BenchConfig:
     mc_protocol: str = "huatuo"
     n_boot: int = 1000
     work_dir: Path | None = None          # None: no resumable cache (in memory only)
+    blank_images: bool = False            # also score every case with its scans flat grey (the image gain)
 
 
 @dataclass
@@ -95,10 +102,12 @@ def entries_for(items: list[Item], metrics: tuple[str, ...], limit: int | None, 
     return out
 
 
-def _case(entry: Entry) -> Case:
+def _case(entry: Entry, blank: bool = False) -> Case:
     images = entry.item.image_ref.load()
     if not images:
         raise DataError("no image")
+    if blank:  # same size, no content: what is left is the question (and the dataset's modality label)
+        images = [Image.new("RGB", image.size, GREY) for image in images]
     return Case(images[0], entry.item.question, entry.options, {"modality": entry.item.modality},
                 id=entry.item.id, extra_images=tuple(images[1:]))
 
@@ -144,28 +153,31 @@ class Runner:
             result.notes = [fallback_note, *result.notes]
         s = self.config.settings
         entries = entries_for(loaded.items, self.config.metrics, self.config.limit, s.seed, self.config.mc_protocol)
-        result.n_cases = len(entries)
+        passes = (False, True) if self.config.blank_images else (False,)  # real scans, then grey ones
+        result.n_cases = len(entries) * len(passes)
         cache = WorkCache(self.config.work_dir / f"{name}-{split}.jsonl" if self.config.work_dir else None)
         bar = self.progress.add_task(f"{name}/{split}", total=len(entries)) if self.progress else None
         size = max(1, self.config.chunk_size)
         for start in range(0, len(entries), size):
             chunk = entries[start:start + size]
-            started = time.perf_counter()
-            data, computed = self._chunk(chunk, name, split, cache, bar)
-            cache.flush()
-            if computed:
-                result.seconds += time.perf_counter() - started
-                result.computed += computed
-            self._score(chunk, data, name, split, result)
+            for blank in passes:
+                started = time.perf_counter()
+                data, computed = self._chunk(chunk, name, split, cache, bar, blank)
+                cache.flush()
+                if computed:
+                    result.seconds += time.perf_counter() - started
+                    result.computed += computed
+                self._score(chunk, data, name, split, result, BLANK if blank else "")
             if bar is not None:
                 self.progress.update(bar, advance=len(chunk), description=f"{name}/{split}")
         return result
 
     def _chunk(self, chunk: list[Entry], task: str, split: str, cache: WorkCache,
-               bar: TaskID | None) -> tuple[list[dict], int]:
+               bar: TaskID | None, blank: bool = False) -> tuple[list[dict], int]:
         """Every needed unit of every case: from the cache, else computed in one batched pipeline run."""
-        case_fps = [digest([task, split, e.item.id, e.item.question, e.options, e.item.image_ref.names])
-                    for e in chunk]
+        # Grey-image answers get keys of their own: the cache never serves one for the other.
+        case_fps = [digest([task, split, e.item.id, e.item.question, e.options, e.item.image_ref.names]
+                           + (["grey images"] if blank else [])) for e in chunk]
         data: list[dict] = [{} for _ in chunk]
         cases: dict[int, Case | str] = {}  # loaded lazily: a fully cached chunk decodes no image
         touched: set[int] = set()
@@ -182,11 +194,11 @@ class Runner:
             if not todo:
                 continue
             if bar is not None:
-                self.progress.update(bar, description=f"{task}/{split} [dim]{unit}[/]")
+                self.progress.update(bar, description=f"{task}/{split} [dim]{unit}{' (grey)' if blank else ''}[/]")
             for i in todo:
                 if i not in cases:
                     try:
-                        cases[i] = _case(chunk[i])
+                        cases[i] = _case(chunk[i], blank)
                     except Exception as exc:  # noqa: BLE001 - an unreadable image fails that item only
                         cases[i] = f"image: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
             runnable = [i for i in todo if isinstance(cases[i], Case)]
@@ -201,23 +213,26 @@ class Runner:
             touched.update(todo)
         return data, len(touched)
 
-    def _score(self, chunk: list[Entry], data: list[dict], task: str, split: str, result: TaskResult) -> None:
+    def _score(self, chunk: list[Entry], data: list[dict], task: str, split: str, result: TaskResult,
+               suffix: str = "") -> None:
+        """Add every system's verdicts to the cells of ``metric + suffix`` (``BLANK``: the grey-image pass)."""
         for entry, units in zip(chunk, data):
             for system in self.config.systems:
                 out = outcome(system, units, entry.options)
                 if out is None:  # a specialist this item's department did not call
                     continue
                 scored = score(entry.metric, entry.item, entry.options, out)
-                result.cells.setdefault((system, entry.metric), Cell()).add(entry.item.id, scored, out.failed)
+                metric = entry.metric + suffix
+                result.cells.setdefault((system, metric), Cell()).add(entry.item.id, scored, out.failed)
                 if self.sink is not None:
-                    self.sink(_sample(task, split, system, entry, out, scored))
+                    self.sink(_sample(task, split, system, entry, out, scored, metric))
 
 
-def _sample(task: str, split: str, system: str, entry: Entry, out: Outcome, scored: dict) -> dict:
+def _sample(task: str, split: str, system: str, entry: Entry, out: Outcome, scored: dict, metric: str) -> dict:
     """One line of samples.jsonl: the case as asked, every agent's output, the target and the verdict."""
     item = entry.item
-    return {"task": task, "split": split, "id": item.id, "system": system, "metric": entry.metric,
+    return {"task": task, "split": split, "id": item.id, "system": system, "metric": metric,
            "kind": item.kind, "question": item.question, "options": entry.options, "target": item.answer,
            "answer": out.answer, **{k: v for k, v in scored.items() if k != "correct"},
-           "correct": {entry.metric: scored["correct"]}, "failed": out.failed, "error": out.error,
+           "correct": {metric: scored["correct"]}, "failed": out.failed, "error": out.error,
            "agents": out.agents, "disclaimer": DISCLAIMER}

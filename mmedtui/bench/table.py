@@ -9,6 +9,7 @@ from rich.text import Text
 
 from mmedtui import DISCLAIMER
 from mmedtui.bench.runner import TaskResult
+from mmedtui.bench.output import GAIN
 from mmedtui.bench.registry import GROUPS, SPECIALIST_PREFIX, system as registry_entry
 
 TABLE_ORDER = ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med")
@@ -49,6 +50,9 @@ def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], 
                if any(t.in_domain == flag and not t.missing for t in ran)]
     for _, label in domains:
         table.add_column(label, justify="right")
+    grey = any(GAIN in a for a in avgs.values())  # --blank-images
+    if grey:
+        table.add_column("image\ngain", justify="right")
     best = {t.task: max((by[(s, t.task)]["metrics"].get(metric) or -1 for s in systems if (s, t.task) in by),
                         default=None) for t in ran}
     shown = [s for s in systems if any((s, t.task) in by for t in ran)] or list(systems)
@@ -60,6 +64,9 @@ def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], 
         for key, _ in domains:
             value = avgs.get(system, {}).get(key)
             cells.append(Text("-" if value is None else f"{value:.1f}", style="dim" if value is None else ""))
+        if grey:
+            gain = avgs.get(system, {}).get(GAIN)
+            cells.append(Text("-" if gain is None else f"{gain:+.1f}", style="dim" if gain is None else ""))
         last = i + 1 == len(shown) or _group(shown[i + 1]) != _group(system)
         table.add_row(escape(system), *cells, end_section=last)
     return Group(table, footer(rows, tasks, metric, paired or []))
@@ -81,6 +88,10 @@ def footer(rows: list[dict], tasks: list[TaskResult], metric: str, paired: list[
                 "unweighted over the benchmarks that ran; failed items count as wrong.", style="dim")
     if metric == "mc":
         text.append("\nChance on yes/no items is 50 %.", style="dim")
+    if any(GAIN in r["metrics"] for r in rows):
+        text.append(f"\nimage gain: {metric} minus {metric} with every scan replaced by a flat grey image of the "
+                    "same size (--blank-images), in points, averaged like the benchmarks; per benchmark in "
+                    f"results.json ({metric}_blank, image_gain).", style="dim")
     by_task: dict[str, list[dict]] = {}
     for p in paired or []:
         by_task.setdefault(p["task"], []).append(p)

@@ -2,6 +2,7 @@
 
     mmedtui bench --task vqa-rad --split test --limit 20 --output runs/b1
     mmedtui bench --all --system mmedagent-rl --system majority-vote --metrics mc,closed,open
+    mmedtui bench --task vqa-rad --blank-images     # every row again on grey scans: the image gain
 """
 
 from __future__ import annotations
@@ -72,6 +73,9 @@ def bench(
     chunk_size: int = typer.Option(32, "--chunk-size", help="Cases per batched pipeline run."),
     mc_protocol: str = typer.Option("huatuo", "--mc-protocol", help="Closed-question options: huatuo "
                                     "(A-or-B questions on SLAKE only, as the paper's likely bundle) or closed."),
+    blank_images: bool = typer.Option(False, "--blank-images", help="Score every system again with each scan "
+                                      "replaced by a flat grey image of its size: rows get <metric>_blank and "
+                                      "image_gain (what the pixels add)."),
 ) -> None:
     """Benchmark the systems (specialists, majority vote, baselines, MMedAgent-RL, ablations) on medical VQA."""
     from rich.console import Console
@@ -99,7 +103,7 @@ def bench(
     panel, baselines = load_bench_panel(agents, trust_remote_code)
     systems = resolve_systems(system, panel, baselines) if system else available_systems(panel, baselines)
     config = BenchConfig(root, tasks, tuple(systems), split, chosen_metrics, limit, Settings(samples, 1.0, seed),
-                         chunk_size, mc_protocol)  # run_bench keeps its work cache in <output>/.work
+                         chunk_size, mc_protocol, blank_images=blank_images)  # work cache: <output>/.work
     err = Console(stderr=True)
     progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                         TimeRemainingColumn(), console=err, transient=not err.is_terminal)
