@@ -226,7 +226,8 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
 
 def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict:
     """The stage's saved attending on the held-back cases (kept in ``state.json`` as stages.<stage>.validation)."""
-    table = validation.attending_accuracy(target, held, images, device="cpu" if cfg.train.use_cpu else "auto")
+    table = validation.attending_accuracy(target, held, images, device="cpu" if cfg.train.use_cpu else "auto",
+                                          max_new_tokens=cfg.grpo.max_completion_length, seed=cfg.data.seed)
     console.print(validation.line(f"validation after {stage}", table))
     return table
 

@@ -1,7 +1,10 @@
 """The attending's own validation set (``data.val_share``): cases whose images are held back from its training,
-answered after each stage by the saved model with the specialists' opinions (greedy), and scored as the bench
-scores ``mc``. Beside it, on the same cases, majority vote and each specialist: the paper's ordering checked
-on data that is neither trained on nor test, so attendings (and stages) can be compared without a test set.
+answered after each stage by the saved model on the bench's path: the consultation ``Pipeline``'s attending
+stage on the specialists' cached opinions (as the bench's ``mmedagent-rl`` row runs it), the full-size scan
+the bench loads, the sampling a trained panel gives the attending (greedy, ``grpo.max_completion_length``
+tokens), scored by ``mmedtui.tasks.scoring`` with the item's options (the ``mc`` metric). Beside it, on the
+same cases, majority vote and each specialist: the paper's ordering checked on data that is neither trained
+on nor test, so attendings (and stages) can be compared without a test set.
 """
 
 from __future__ import annotations
@@ -29,10 +32,11 @@ def scored(entries: list) -> list:
     return [(item, ops) for item, ops in entries if item.kind == "closed" and item.options]
 
 
-def _correct(answer: str, item) -> bool:
-    from mmedtui.bench.score import Outcome, score
+def _correct(answer: str | None, item, invalid: str | None = None) -> bool:
+    """The bench's ``mc`` scoring: an invalid answer is never mapped onto an option."""
+    from mmedtui.tasks.scoring import is_correct
 
-    return bool(score("mc", item, list(item.options), Outcome(answer))["correct"])
+    return not invalid and bool(answer) and bool(is_correct(answer, item, list(item.options)))
 
 
 def _table(rows: dict[str, list[bool]]) -> dict[str, dict]:
@@ -49,30 +53,39 @@ def panel_baselines(entries: list) -> dict[str, dict[str, dict]]:
         best, _ = majority([o.answer for o in usable], item.options)
         out["majority-vote"][item.task].append(best is not None and _correct(usable[best].answer, item))
         for o in ops:
-            out[f"specialist:{o.name}"][item.task].append(o.error is None and _correct(o.answer, item))
+            out[f"specialist:{o.name}"][item.task].append(
+                o.error is None and _correct(o.answer, item, getattr(o, "invalid", None)))
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_accuracy(model_path, entries: list, images, device: str = "auto") -> dict[str, dict]:
-    """The attending at ``model_path`` on the validation cases, per task (``images``: the run's ImageCache, so
-    the scans are decoded once for every stage)."""
-    from mmedtui.agents import roles
-    from mmedtui.agents.base import Sampling
-    from mmedtui.agents.transformers_backend import TransformersBackend
+def attending_accuracy(model_path, entries: list, images, device: str = "auto", max_new_tokens: int = 48,
+                       seed: int = 0, batch: int = 16) -> dict[str, dict]:
+    """The attending at ``model_path`` on the validation cases, per task, through ``Pipeline.attend``
+    (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
+    from mmedtui.agents.panel import AgentSpec, Panel
+    from mmedtui.consult import ConsultRecord, Pipeline
+    from mmedtui.consult.pipeline import PipelineOptions
     from trainer.datasets import item_case
 
     cases = scored(entries)
     if not cases:
         return {}
-    prompts = [roles.attending_prompt(item_case(item, images.small(item)), ops) for item, ops in cases]
-    backend = TransformersBackend(name=str(model_path), path=str(model_path), device=device)
-    try:
-        gens = backend.generate(prompts, Sampling(max_new_tokens=48))
-    finally:
-        backend.close()
+    spec = AgentSpec("Attending physician (trained)", "trained", max_new_tokens=max_new_tokens)
+    panel = Panel(models={"trained": {"backend": "transformers", "path": str(model_path), "device": device}},
+                  triage=spec, specialists={}, attending=spec)
+    pipeline = Pipeline(panel, PipelineOptions(seed=seed))
     rows: dict[str, list[bool]] = defaultdict(list)
-    for (item, ops), gen in zip(cases, gens):
-        rows[item.task].append(_correct(roles.parse_decision([gen], ops, item.options).answer, item))
+    try:
+        for start in range(0, len(cases), batch):
+            chunk = cases[start:start + batch]
+            records = [ConsultRecord(item_case(item, images.full(item)), specialists=list(ops)) for item, ops in chunk]
+            pipeline.attend(records, lambda event: None)
+            for (item, _), record in zip(chunk, records):
+                decision = record.attending
+                rows[item.task].append(decision is not None and decision.error is None
+                                       and _correct(decision.answer, item, getattr(decision, "invalid", None)))
+    finally:
+        panel.close()
     return _table(rows)
 
 
