@@ -199,7 +199,7 @@ def test_sigterm_checkpoints_and_a_changed_config_needs_force(world, tiny_model_
                                                             "--resume", "--profile", "tiny"))
     assert code == 0, err
     state = json.loads((run / "state.json").read_text())
-    assert state["status"] == "done" and "config_changes" not in state
+    assert state["status"] == "done" and "stopped_by" not in state and "config_changes" not in state
     assert [m["stage_step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3, 4]
 
     code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--max-steps", "9")

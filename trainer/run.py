@@ -114,6 +114,7 @@ class RunDir:
     def mark(self, status: str, **info) -> None:
         """Record the run's overall status in ``state.json`` (running, stopped, done)."""
         state = self.load_state()
+        state.pop("stopped_by", None)  # a resumed run is no longer stopped
         state.update(status=status, **info)
         self.save_state(state)
 

@@ -77,6 +77,7 @@ def _resume_config(role: str, output: Path | None, profile: str | None, config: 
     else:
         cfg = load_run_config(output, sets, **flags)
     changes = config_changes(saved.to_dict(), cfg.to_dict())
+    changes.sort(key=lambda c: "." in c.split(":")[0])  # a changed profile first: it explains the rest
     if changes and not force:
         shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
         raise UserError(f"{output}: --resume with a changed config ({shown}); "
