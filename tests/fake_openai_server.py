@@ -17,7 +17,10 @@ Modes (set ``server.mode`` before the requests):
 - ``no-choices``    200 with JSON lacking ``choices``;
 - ``empty``         200 with empty message content;
 - ``400``           HTTP 400 (must not be retried);
-- ``400-leaky``     HTTP 400 whose message echoes the request's Authorization header (tests key scrubbing).
+- ``400-leaky``     HTTP 400 whose message echoes the request's Authorization header (tests key scrubbing);
+- ``reply``         200 with ``server.reply`` as the content, and token log-probabilities when the request
+                     asks for them (``server.token_logprobs``: ``[(token, logprob), ...]`` spelling the reply);
+- ``no-logprobs``   HTTP 400 "logprobs are not supported" for a request that asks for them, else ``reply``.
 
 Every request is recorded in ``server.requests`` (path, headers, parsed body); ``server.max_active`` is the
 most requests seen in flight at once (each answer waits ``server.delay_s`` so overlap is observable).
@@ -45,6 +48,8 @@ class FakeOpenAI:
         self.mode = "echo"
         self.retry_after = "0"
         self.stall_s = 5.0
+        self.reply = "<think>r</think><answer>yes</answer>"
+        self.token_logprobs: list[tuple[str, float]] | None = None
         self.delay_s = 0.0
         self.requests: list[dict] = []
         self.max_active = 0
@@ -95,6 +100,11 @@ class FakeOpenAI:
             return 503, {}, b""  # shutting down
         if mode == "empty":
             return 200, {}, _completion("")
+        if mode == "no-logprobs" and body.get("logprobs"):
+            return 400, {}, _json({"error": {"message": "logprobs are not supported by this model"}})
+        if mode in ("reply", "no-logprobs"):
+            tokens = self.token_logprobs if body.get("logprobs") else None
+            return 200, {}, _completion(self.reply, tokens)
         user = body.get("messages", [{}, {}])[-1].get("content", [])
         text = next((p["text"] for p in user if p.get("type") == "text"), "")
         n_images = sum(p.get("type") == "image_url" for p in user)
@@ -105,11 +115,15 @@ def _json(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
-def _completion(content: str) -> bytes:
+def _completion(content: str, token_logprobs: list[tuple[str, float]] | None = None) -> bytes:
+    choice: dict = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
+    if token_logprobs is not None:  # the OpenAI shape: logprobs.content[] of {token, logprob, bytes, top_logprobs}
+        choice["logprobs"] = {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
+                                          for t, lp in token_logprobs]}
     return _json({
         "id": "chatcmpl-fake",
         "object": "chat.completion",
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "choices": [choice],
         "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
     })
 

@@ -398,7 +398,10 @@ def test_consult_json_reports_each_failure_and_exits_0(server, tmp_path, scan_im
     assert {s["name"].removeprefix("Spec "): s["error"] for s in record["specialists"]} == EXPECTED
     assert all(s["answer"] == "" for s in record["specialists"] if s["error"])
     assert record["attending"] == {"answer": "yes", "reasoning": "weighed the panel", "followed": ["Spec ok"],
-                                   "overruled": [], "error": None}
+                                   "overruled": [], "error": None, "valid": True, "invalid": None,
+                                   "probability": None, "constrained": False}
+    # Only one specialist answered: a failed opinion joins no bloc.
+    assert record["agreement"] == f"1/{len(record['specialists'])}"
     assert record["triage"]["department"] == "Radiologist"
     assert "Traceback" not in err
 

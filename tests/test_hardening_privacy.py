@@ -180,7 +180,7 @@ def split_requests(requests: list[dict]) -> tuple[list[str], list[bytes]]:
     texts, pngs = [], []
     for r in requests:
         body = json.loads(json.dumps(r["body"]))
-        assert set(body) <= {"model", "messages", "max_tokens", "temperature", "top_p", "seed"}
+        assert set(body) <= {"model", "messages", "max_tokens", "temperature", "top_p", "seed", "logprobs"}
         system, user = body["messages"]
         assert system["role"] == "system" and isinstance(system["content"], str)
         for part in user["content"]:

@@ -43,6 +43,15 @@ class Generation:
         return self.error is None
 
 
+@dataclass(frozen=True)
+class Continuations:
+    """What to score: each of ``continuations`` as the text that follows ``prefix`` in the reply to ``prompt``."""
+
+    prompt: Prompt
+    prefix: str
+    continuations: tuple[str, ...]
+
+
 class Backend(ABC):
     """A model that answers prompts. Subclasses: transformers (local / hub), OpenAI-compatible HTTP."""
 
@@ -58,6 +67,11 @@ class Backend(ABC):
     def score_choices(self, prompt: Prompt, choices: list[str]) -> list[float] | None:
         """Log-likelihood of each choice as the reply to ``prompt``; None where the backend cannot tell."""
         return None
+
+    def score_continuations(self, requests: list[Continuations]) -> list[list[float] | None]:
+        """Batched: for each request, the summed log-probability of every continuation after its prompt and
+        reply prefix (lm-evaluation-harness's multiple choice). None for a request the backend cannot score."""
+        return [None] * len(requests)
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release sockets, threads or memory."""

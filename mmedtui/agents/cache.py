@@ -26,7 +26,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
+from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Sampling
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +102,9 @@ class CachedBackend(Backend):
 
     def score_choices(self, prompt: Prompt, choices: list[str]) -> list[float] | None:
         return self.inner.score_choices(prompt, choices)
+
+    def score_continuations(self, requests: list[Continuations]) -> list[list[float] | None]:
+        return self.inner.score_continuations(requests)
 
     def close(self) -> None:
         self.inner.close()

@@ -73,6 +73,16 @@ def _retry_after(value: str | None) -> float | None:
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
+def _token_logprobs(choice: object) -> list[list] | None:
+    """``[[token, logprob], ...]`` of the answer's content from an OpenAI-style ``logprobs`` field, else None."""
+    try:
+        content = choice["logprobs"]["content"]  # type: ignore[index]
+        out = [[str(t["token"]), float(t["logprob"])] for t in content]
+    except (KeyError, TypeError, ValueError):
+        return None
+    return out or None
+
+
 class _TooLarge(Exception):
     """The answer body went over ``MAX_RESPONSE_BYTES``."""
 
@@ -94,6 +104,7 @@ class OpenAIBackend(Backend):
         backoff: float = 0.5,
         concurrency: int = 4,
         extra_body: dict | None = None,
+        logprobs: bool = True,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"backend {name!r}: base_url must start with http:// or https://")
@@ -116,6 +127,8 @@ class OpenAIBackend(Backend):
         self.backoff = backoff
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
+        # Token log-probabilities give the answer's probability; off after a server refuses them (see _one).
+        self.logprobs = logprobs
         # The key lives only in the client's default headers (no attribute of ours holds it).
         self._client = httpx.Client(
             base_url=self.base_url,
@@ -158,6 +171,8 @@ class OpenAIBackend(Backend):
         }
         if sampling.seed is not None:
             body["seed"] = sampling.seed
+        if self.logprobs:
+            body["logprobs"] = True
         body.update(self.extra_body)  # server-specific knobs (e.g. vLLM's chat_template_kwargs) win
         return body
 
@@ -180,7 +195,9 @@ class OpenAIBackend(Backend):
             return {"backend": self.name, "model": self.model, "tries": attempt,
                     "latency_s": round(time.monotonic() - start, 3)}
 
-        for attempt in range(1, tries + 1):
+        attempt = 0
+        while attempt < tries:
+            attempt += 1
             wait = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF) * random.uniform(1.0, 1.25)  # jitter
             try:
                 resp = self._post(body)
@@ -191,7 +208,13 @@ class OpenAIBackend(Backend):
             except httpx.TransportError:  # refused, reset, DNS, protocol errors
                 reason = "connection error"
             else:
-                if resp.status_code == 429 or resp.status_code >= 500:
+                if resp.status_code == 400 and body.get("logprobs") and "logprob" in resp.text.lower():
+                    # A server without log-probabilities: ask again at once without them (a free try), and
+                    # never ask this backend for them again.
+                    self.logprobs = False
+                    body = {k: v for k, v in body.items() if k != "logprobs"}
+                    reason, wait, tries = "log-probabilities refused", 0.0, tries + 1
+                elif resp.status_code == 429 or resp.status_code >= 500:
                     reason = "rate limited (HTTP 429)" if resp.status_code == 429 else f"HTTP {resp.status_code}"
                     retry_after = _retry_after(resp.headers.get("Retry-After"))  # sent with 429 and 503
                     wait = wait if retry_after is None else retry_after
@@ -242,6 +265,9 @@ class OpenAIBackend(Backend):
             meta["usage"] = {k: v for k, v in usage.items() if isinstance(v, int)}
         if isinstance(choice, dict) and isinstance(choice.get("finish_reason"), str):
             meta["finish_reason"] = choice["finish_reason"]
+        tokens = _token_logprobs(choice)
+        if tokens:
+            meta["token_logprobs"] = tokens
         return Generation(text=content, meta=meta)
 
     def _http_error(self, resp: httpx.Response) -> str:

@@ -11,6 +11,9 @@ _THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
 _ANSWER = re.compile(r"<answer>(.*?)</answer>", re.S | re.I)
 _STRICT = re.compile(r"^\s*<think>.*?</think>\s*<answer>.*?</answer>\s*$", re.S | re.I)
 _TAG = re.compile(r"</?(think|answer)>", re.I)
+# A loop: a piece of 2-30 characters four or more times in a row ("CT CT CT CT", "cardiacardiacardiacardia"),
+# or one character six or more times ("??????"). Ordinary words do neither; digits may ("1000000 cells").
+_LOOP = re.compile(r"(\S.{1,29}?)(?:[\s,.;:-]*\1){3,}|(\S)\2{5,}", re.S)
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,11 @@ def parse_tagged(text: str | None) -> Tagged:
             reasoning = _TAG.sub("", text[: len(text) - len(tail)]).strip() if tail != text else ""
     return Tagged(reasoning=reasoning, answer=_TAG.sub("", final).strip()[:500],
                   well_formed=bool(_STRICT.match(text)))
+
+
+def degenerate(text: str | None) -> bool:
+    """True for text caught in a repeated-token loop (a degenerate generation, not an answer)."""
+    return any(not (m.group(1) or m.group(2)).isdigit() for m in _LOOP.finditer((text or "")[:MAX_CHARS]))
 
 
 def format_reward(text: str | None) -> float:

@@ -6,12 +6,13 @@ never raises: malformed text becomes a visible degraded result (an empty answer,
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
+from mmedtui.agents.answers import OptionScores, settle
 from mmedtui.agents.base import Backend, Generation, Prompt
 from mmedtui.agents.parsing import parse_tagged
 from mmedtui.departments import match_department
@@ -41,10 +42,24 @@ class Opinion:
     reasoning: str = ""
     raw: str = ""
     error: str | None = None
+    invalid: str | None = None         # why the answer is not valid: degenerate, names no option (None: valid)
+    probability: float | None = None   # the model's probability for its answer, where the backend gives it
+    constrained: bool = False          # the answer is the likeliest option, not the one generated
+
+    @property
+    def valid(self) -> bool:
+        """A usable answer: no failure, not empty, not degenerate, one of the options when there are some."""
+        return self.error is None and self.invalid is None
 
     def to_dict(self) -> dict:
         return {"name": self.name, "department": self.department, "answer": self.answer,
-                "reasoning": self.reasoning, "error": self.error}
+                "reasoning": self.reasoning, "error": self.error, **_validity(self)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Opinion:
+        """The inverse of ``to_dict`` (stored bench outputs, also those written before validity existed)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -57,13 +72,27 @@ class Decision:
     overruled: list[str] = field(default_factory=list)  # specialists it disagrees with
     votes: list[str] = field(default_factory=list)      # sampled answers when several were drawn (TTS)
     error: str | None = None
+    invalid: str | None = None
+    probability: float | None = None
+    constrained: bool = False
+    agreement: str | None = None   # the panel's agreement ("2/3", see voting.agreement), for the views
+
+    @property
+    def valid(self) -> bool:
+        return self.error is None and self.invalid is None
 
     def to_dict(self) -> dict:
         out = {"answer": self.answer, "reasoning": self.reasoning, "followed": self.followed,
-               "overruled": self.overruled, "error": self.error}
+               "overruled": self.overruled, "error": self.error, **_validity(self)}
         if self.votes:
             out["votes"] = self.votes
         return out
+
+
+def _validity(result: Opinion | Decision) -> dict:
+    probability = None if result.probability is None else round(result.probability, 4)
+    return {"valid": result.valid, "invalid": result.invalid, "probability": probability,
+            "constrained": result.constrained}
 
 
 @cache
@@ -111,18 +140,21 @@ def specialist_prompt(case: Case, department: str) -> Prompt:
     return _prompt("specialist", case, department=department)
 
 
-def parse_opinion(gen: Generation, name: str, department: str) -> Opinion:
+def parse_opinion(gen: Generation, name: str, department: str, options: list[str] | None = None,
+                  scores: OptionScores | None = None) -> Opinion:
     if not gen.ok:
         return Opinion(name, department, raw=gen.text, error=gen.error)
     tagged = parse_tagged(gen.text)
-    if not tagged.answer:
+    final = settle(gen, tagged.answer, options, scores)
+    if not final.answer:
         return Opinion(name, department, reasoning=tagged.reasoning, raw=gen.text, error="empty answer")
-    return Opinion(name, department, tagged.answer, tagged.reasoning, gen.text)
+    return Opinion(name, department, final.answer, tagged.reasoning, gen.text, invalid=final.invalid,
+                   probability=final.probability, constrained=final.constrained)
 
 
 # --- attending ----------------------------------------------------------------------------------
 def opinions_text(opinions: list[Opinion]) -> str:
-    usable = [o for o in opinions if o.error is None]
+    usable = [o for o in opinions if o.valid]  # an invalid opinion counts as missing
     if not usable:
         return "(no specialist opinion is available; rely on your own reading)"
     return "\n".join(f"{i}. {o.name} ({o.department}): {o.answer}"
@@ -134,23 +166,39 @@ def attending_prompt(case: Case, opinions: list[Opinion]) -> Prompt:
     return _prompt("attending", case, opinions=opinions_text(opinions))
 
 
-def parse_decision(gens: list[Generation], opinions: list[Opinion], options: list[str] | None) -> Decision:
-    """One or more sampled attending outputs -> a decision (majority answer when several, i.e. TTS)."""
-    from mmedtui.consult.voting import answer_key, majority
+def parse_decision(gens: list[Generation], opinions: list[Opinion], options: list[str] | None,
+                   scores: list[OptionScores | None] | None = None) -> Decision:
+    """One or more sampled attending outputs -> a decision (majority answer when several, i.e. TTS).
 
-    good = [g for g in gens if g.ok]
+    Each sample is settled first (an option, its probability, its validity); the vote counts valid samples
+    only. With several samples the probability is the winner's mean over the scored samples.
+    """
+    from mmedtui.consult.voting import agreement, answer_key, majority
+
+    scores = scores or [None] * len(gens)
+    good = [(g, s) for g, s in zip(gens, scores) if g.ok]
     if not good:
-        return Decision("", "", error=gens[0].error if gens else "no output")
-    parsed = [(g, parse_tagged(g.text)) for g in good]
-    best, keys = majority([t.answer for _, t in parsed], options)
-    gen, tagged = parsed[best if best is not None else 0]
+        return Decision("", "", error=gens[0].error if gens else "no output",
+                        agreement=agreement(opinions, options))
+    parsed = [(g, parse_tagged(g.text), s) for g, s in good]
+    finals = [settle(g, t.answer, options, s) for g, t, s in parsed]
+    best, keys = majority([f.answer if f.invalid is None else "" for f in finals], options)
+    pick = best if best is not None else 0
+    gen, tagged, _ = parsed[pick]
+    final = finals[pick]
     winner = keys[best] if best is not None else ""
-    decision = Decision(tagged.answer, tagged.reasoning, gen.text, tagged.well_formed,
-                        votes=[t.answer for _, t in parsed] if len(parsed) > 1 else [])
-    if not tagged.answer:
+    probability = final.probability
+    if len(parsed) > 1 and final.option is not None:
+        probs = [s.probs[final.option] for _, _, s in parsed if s is not None]
+        probability = sum(probs) / len(probs) if probs else probability
+    decision = Decision(final.answer, tagged.reasoning, gen.text, tagged.well_formed,
+                        votes=[f.answer for f in finals] if len(parsed) > 1 else [],
+                        invalid=final.invalid, probability=probability, constrained=final.constrained,
+                        agreement=agreement(opinions, options))
+    if not final.answer:
         decision.error = "empty answer"
     for o in opinions:
-        if o.error is None:
+        if o.valid:
             agree = winner != "" and answer_key(o.answer, options) == winner
             (decision.followed if agree else decision.overruled).append(o.name)
     return decision

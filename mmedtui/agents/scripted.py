@@ -10,7 +10,7 @@ import itertools
 import threading
 import time
 
-from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
+from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Sampling
 
 
 class ScriptedBackend(Backend):
@@ -41,3 +41,6 @@ class ScriptedBackend(Backend):
 
     def score_choices(self, prompt: Prompt, choices: list[str]) -> list[float] | None:
         return list(self.scores[: len(choices)]) if self.scores else None
+
+    def score_continuations(self, requests: list[Continuations]) -> list[list[float] | None]:
+        return [self.score_choices(r.prompt, list(r.continuations)) for r in requests]

@@ -5,11 +5,12 @@ Heavy imports happen in ``__init__``, so importing this module costs nothing unt
 
 from __future__ import annotations
 
+import inspect
 import os
 import time
 from pathlib import Path
 
-from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
+from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Sampling
 from mmedtui.errors import ConfigError
 
 _QWEN_TYPES = {"qwen2_5_vl", "qwen2_vl"}
@@ -61,6 +62,8 @@ class TransformersBackend(Backend):
             self.processor.image_processor.size = {"shortest_edge": min(max_pixels, 56 * 56),
                                                    "longest_edge": max_pixels}
         self.tokenizer = self.processor.tokenizer
+        # Can the model take image features computed once (scoring several options of one image)?
+        self.precomputed_vision = "mm_encoder_outputs" in inspect.signature(self.model.forward).parameters
         self.tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
 
     def _encode(self, prompts: list[Prompt], suffixes: list[str] | None = None):
@@ -106,23 +109,91 @@ class TransformersBackend(Backend):
         return [Generation(t.strip(), meta={"seconds": seconds / len(prompts)}) for t in texts]
 
     def score_choices(self, prompt: Prompt, choices: list[str]) -> list[float] | None:
-        """Sum of log-probabilities of each choice's tokens as the assistant's reply."""
+        """Sum of log-probabilities of each choice's tokens (then end of turn) as the whole reply."""
+        eos = self.tokenizer.eos_token or ""
+        return self.score_continuations([Continuations(prompt, "", tuple(c + eos for c in choices))])[0]
+
+    def score_continuations(self, requests: list[Continuations]) -> list[list[float] | None]:
+        """Each continuation's summed log-probability after its prompt + reply prefix, batched.
+
+        As lm-evaluation-harness does: the context and each continuation are tokenized apart and their ids
+        joined, so the continuation's tokens are known exactly (no merge across the boundary). The context
+        (with its images) is encoded once per request and its rows repeated for each continuation.
+        """
+        out: list[list[float] | None] = []
+        if not any(r.continuations for r in requests):
+            return [[] if not r.continuations else None for r in requests]
+        for start in range(0, len(requests), self.batch_size):
+            chunk = requests[start:start + self.batch_size]
+            try:
+                out += self._score_batch(chunk)
+            except (RuntimeError, ValueError, IndexError):  # a bad image / OOM costs this chunk its scores
+                out += [None] * len(chunk)
+        return out
+
+    def _score_batch(self, requests: list[Continuations]) -> list[list[float]]:
         import torch
 
-        eos = self.tokenizer.eos_token or ""
-        try:
-            inputs = self._encode([prompt] * len(choices), suffixes=[c + eos for c in choices])
-            prefix = self._encode([prompt])["input_ids"].shape[1]
-            with torch.inference_mode():
-                logits = self.model(**inputs).logits.float()
-        except (RuntimeError, ValueError, IndexError):
-            return None
+        enc = self._encode([r.prompt for r in requests], suffixes=[r.prefix for r in requests])
+        keep = enc["attention_mask"].bool()
+        grids = enc.get("image_grid_thw")
+        vision = self._vision(enc) if grids is not None else None
+        ids, types, images, cont_lens, seen = [], [], [], [], 0
+        for i, r in enumerate(requests):
+            mine = list(range(seen, seen + len(r.prompt.images)))  # this request's images, in batch order
+            seen += len(mine)
+            context = enc["input_ids"][i][keep[i]]
+            context_types = enc["mm_token_type_ids"][i][keep[i]] if "mm_token_type_ids" in enc else None
+            for text in r.continuations:
+                cont = torch.tensor(self.tokenizer(text, add_special_tokens=False)["input_ids"], dtype=context.dtype)
+                ids.append(torch.cat([context, cont]))
+                if context_types is not None:
+                    types.append(torch.cat([context_types, torch.zeros_like(cont)]))
+                cont_lens.append(len(cont))
+                images += mine
+        if not ids:
+            return [[] for _ in requests]
+        width = max(len(x) for x in ids)
+
+        def left_pad(rows, value):
+            return torch.stack([torch.cat([torch.full((width - len(x),), value, dtype=x.dtype), x]) for x in rows])
+
+        batch = {"input_ids": left_pad(ids, self.tokenizer.pad_token_id or 0),
+                 "attention_mask": left_pad([torch.ones_like(x) for x in ids], 0)}
+        if types:
+            batch["mm_token_type_ids"] = left_pad(types, 0)
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        if grids is not None:
+            batch["image_grid_thw"] = grids[images]
+            batch.update(vision(images))
+        # Only the last columns matter: a continuation of k tokens fills the last k (left padding aligns the
+        # row ends), each predicted by the column before it. Keeping only those saves vocab-sized logits.
+        last = max(cont_lens) + 1
+        with torch.inference_mode():
+            logits = self.model(**batch, logits_to_keep=last).logits[:, -last:].float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        targets = inputs["input_ids"][:, 1:]
-        token_lp = logprobs.gather(-1, targets.unsqueeze(-1)).squeeze(-1)
-        # Left padding: each row's prompt ends at the same column offset from its own pad length.
-        pads = (inputs["attention_mask"] == 0).sum(dim=1)
-        scores = []
-        for row, pad in enumerate(pads.tolist()):
-            scores.append(float(token_lp[row, pad + prefix - 1:].sum()))
-        return scores
+        token_lp = logprobs.gather(-1, batch["input_ids"][:, width - last + 1:].unsqueeze(-1)).squeeze(-1)
+        sums = [float(token_lp[row, last - 1 - k:].sum()) for row, k in enumerate(cont_lens)]
+        out, at = [], 0
+        for r in requests:
+            out.append(sums[at:at + len(r.continuations)])
+            at += len(r.continuations)
+        return out
+
+    def _vision(self, enc):
+        """A function from image indices (with repeats) to the model's image inputs for those images.
+
+        Qwen2.5-VL takes precomputed image features (``mm_encoder_outputs``): the vision tower then runs once
+        per image, not once per option. Other models get the images' patches repeated.
+        """
+        import torch
+
+        grids, pixels = enc["image_grid_thw"], enc["pixel_values"]
+        if self.precomputed_vision:
+            with torch.inference_mode():
+                features = self.model.get_image_features(pixels, grids, return_dict=True)
+            per_image = features.pooler_output
+            return lambda images: {"mm_encoder_outputs": {"image": type(features)(
+                pooler_output=tuple(per_image[i] for i in images))}}
+        bounds = [0, *grids.prod(-1).cumsum(0).tolist()]  # each image's rows of flattened patches
+        return lambda images: {"pixel_values": torch.cat([pixels[bounds[i]:bounds[i + 1]] for i in images])}

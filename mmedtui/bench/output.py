@@ -79,6 +79,7 @@ def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tupl
                 "ci95": {m: c.ci95(n_boot, seed) if c else None for m, c in cells.items()},
                 "counts": {m: c.n if c else 0 for m, c in cells.items()},
                 "unparsed": {m: c.unparsed if c else 0 for m, c in cells.items() if m in MC_NAMES},
+                "invalid": {m: c.invalid if c else 0 for m, c in cells.items()},  # empty, loop, no option
                 "failed": {m: c.failed if c else 0 for m, c in cells.items()},
             }
             open_cell = cells.get("open")

@@ -25,6 +25,7 @@ class Outcome:
     answer: str
     error: str | None = None       # a backend failure: the item counts as failed for this system
     agents: dict = field(default_factory=dict)
+    valid: bool = True             # False: empty, degenerate or naming no option (scored wrong, counted)
 
     @property
     def failed(self) -> bool:
@@ -47,31 +48,35 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
             if mine is None:
                 return None
             error = mine.get("error")
-            return Outcome(mine.get("answer") or "", error if backend_error(error) else None, agents)
+            return Outcome(mine.get("answer") or "", error if backend_error(error) else None, agents,
+                           valid=mine.get("valid", True))
         answered = [o for o in opinions if not backend_error(o.get("error"))]
         if opinions and not answered:
             return Outcome("", opinions[0].get("error"), agents)
-        best, _ = majority([o.get("answer") or "" for o in answered], options)
-        return Outcome(answered[best].get("answer") or "" if best is not None else "", None, agents)
+        valid = [o for o in answered if o.get("valid", True)]  # an invalid opinion counts as missing
+        best, _ = majority([o.get("answer") or "" for o in valid], options)
+        return Outcome(valid[best].get("answer") or "" if best is not None else "", None, agents,
+                       valid=best is not None)
     # Pipeline systems: the attending's answer, with the triage / opinions it saw.
     agents = {**units.get("panel", {}), **data} if entry.on_opinions else dict(data)
     attending = data.get("attending") or {}
     error = attending.get("error")
-    return Outcome(attending.get("answer") or "", error if backend_error(error) else None, agents)
+    return Outcome(attending.get("answer") or "", error if backend_error(error) else None, agents,
+                   valid=attending.get("valid", True))
 
 
 def score(metric: str, item: Item, options: list[str] | None, out: Outcome) -> dict:
     """Correctness of one answer, plus what the samples file shows about it."""
-    result: dict = {"correct": False}
-    if metric in MC_METRICS:
-        choice = None if out.failed else parse_choice(out.answer, options or [])
+    result: dict = {"correct": False, "invalid": not out.failed and not out.valid}
+    if metric in MC_METRICS:  # an invalid answer is never mapped onto an option
+        choice = None if out.failed or not out.valid else parse_choice(out.answer, options or [])
         gold = gold_index(item, options)
         result.update(choice=LETTERS[choice] if choice is not None else None,
                       target_choice=LETTERS[gold] if gold is not None else None,
                       unparsed=not out.failed and choice is None,
                       correct=choice is not None and choice == gold)
     else:
-        result["correct"] = not out.failed and is_correct(out.answer, item, None)
+        result["correct"] = not out.failed and out.valid and is_correct(out.answer, item, None)
         if metric == "open":
             result["recall"] = 0.0 if out.failed else open_recall(out.answer, item.meta.get("answers") or item.answer)
     return result
@@ -85,6 +90,7 @@ class Cell:
     by_id: dict[str, bool] = field(default_factory=dict)  # for paired comparisons between systems
     recall: list[float] = field(default_factory=list)
     unparsed: int = 0
+    invalid: int = 0
     failed: int = 0
 
     def add(self, item_id: str, scored: dict, failed: bool) -> None:
@@ -93,6 +99,7 @@ class Cell:
         if "recall" in scored:
             self.recall.append(float(scored["recall"]))
         self.unparsed += bool(scored.get("unparsed"))
+        self.invalid += bool(scored.get("invalid"))
         self.failed += failed
 
     @property

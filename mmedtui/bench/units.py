@@ -56,7 +56,7 @@ def _record(case: Case, panel_data: dict | None) -> ConsultRecord:
         t = panel_data.get("triage") or {}
         record.triage = TriageDecision(t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"),
                                        error=t.get("error"))
-        record.specialists = [Opinion(**o) for o in panel_data.get("specialists") or []]
+        record.specialists = [Opinion.from_dict(o) for o in panel_data.get("specialists") or []]
     return record
 
 

@@ -1,8 +1,9 @@
 """The consultation pipeline: triage -> panel -> attending over a batch of cases, stage by stage.
 
 Every stage batches its generation across cases (and across specialists that share a backend and a
-sampling setting), and reports progress through ``emit(event)``. A single consultation is a batch of one;
-the bench runs hundreds. Ablations switch stages off.
+sampling setting), and reports progress through ``emit(event)``. Where a case has options, each answer is
+then scored against them (``agents.answers``): a local model answers with one option and its probability.
+A single consultation is a batch of one; the bench runs hundreds. Ablations switch stages off.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from mmedtui.agents import roles
+from mmedtui.agents.answers import score_options
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.consult.case import Case
@@ -99,8 +101,12 @@ class Pipeline:
         for (model, sampling), jobs in groups.items():
             backend = self.panel.backend(model)
             prompts = [roles.specialist_prompt(records[i].case, records[i].triage.department) for i, _, _ in jobs]
-            for (i, slot, s), gen in zip(jobs, _safe_generate(backend, prompts, sampling)):
-                opinion = roles.parse_opinion(gen, s.name, records[i].triage.department)
+            gens = _safe_generate(backend, prompts, sampling)
+            options = [records[i].case.options for i, _, _ in jobs]
+            scores = score_options(backend, prompts, gens, options)
+            for (i, slot, s), gen, scored in zip(jobs, gens, scores):
+                opinion = roles.parse_opinion(gen, s.name, records[i].triage.department, records[i].case.options,
+                                              scored)
                 records[i].specialists[slot] = opinion
                 status = "failed" if opinion.error else "done"
                 emit(Event("specialist", status, i, slot, s.name, result=opinion, error=opinion.error))
@@ -118,7 +124,10 @@ class Pipeline:
             draws = [_safe_generate(backend, prompts, spec.sampling(temperature=opts.sample_temperature,
                                                                      seed=opts.seed + k))
                      for k in range(opts.attending_samples)]
+        options = [r.case.options for r in records]
+        scores = [score_options(backend, prompts, gens, options) for gens in draws]
         for i, r in enumerate(records):
-            r.attending = roles.parse_decision([d[i] for d in draws], r.specialists, r.case.options)
+            r.attending = roles.parse_decision([d[i] for d in draws], r.specialists, r.case.options,
+                                               [s[i] for s in scores])
             status = "failed" if r.attending.error else "done"
             emit(Event("attending", status, i, name=spec.name, result=r.attending, error=r.attending.error))

@@ -12,6 +12,7 @@ from mmedtui.agents.roles import Decision, Opinion, TriageDecision
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.tui.transcript import clean as _clean_codes
+from mmedtui.tui.transcript import invalid_text, probability_text
 
 
 def clean(text: str | None) -> str:
@@ -22,6 +23,12 @@ def clean(text: str | None) -> str:
 def _safe(text: str) -> str:
     """Untrusted text for a markup string: control codes defused, brackets escaped."""
     return escape(clean(text))
+
+
+def _note(result: Opinion | Decision) -> str:
+    """' (p = 0.82)' after an answer, where there is a probability or the answer was scored onto an option."""
+    note = probability_text(result)
+    return f" [dim]({_safe(note)})[/]" if note else ""
 
 
 class PlainView:
@@ -44,25 +51,35 @@ class PlainView:
             how = {"scored": " (most likely by the model)", "default": " (fallback)"}.get(result.fallback or "", "")
             self._card("Triage", f"[bold]{_safe(result.department)}[/]{how}", result.rationale, event.error)
         elif isinstance(result, Opinion):
-            self._card(f"{result.name} - {result.department}", f"[bold]{_safe(result.answer or '-')}[/]",
-                       result.reasoning, result.error)
+            self._card(f"{result.name} - {result.department}", f"[bold]{_safe(result.answer or '-')}[/]{_note(result)}",
+                       result.reasoning, result.error, invalid=invalid_text(result))
         elif isinstance(result, Decision):
-            lines = f"[bold green]{_safe(result.answer or '-')}[/]"
+            invalid = invalid_text(result)
+            if invalid:  # never printed like a decision
+                lines = f"[bold yellow]no valid answer[/] [dim](it answered: {_safe(result.answer or '-')})[/]"
+            else:
+                lines = f"[bold green]{_safe(result.answer or '-')}[/]{_note(result)}"
+            if result.agreement:
+                lines += f"\npanel agreement: {_safe(result.agreement)}"
             if result.followed:
                 lines += f"\nfollowed: {_safe(', '.join(result.followed))}"
             if result.overruled:
                 lines += f"\noverruled: {_safe(', '.join(result.overruled))}"
             if result.votes:
                 lines += f"\nsampled answers: {_safe(', '.join(result.votes))}"
-            self._card("Attending physician", lines, result.reasoning, result.error, style="green")
+            self._card("Attending physician", lines, result.reasoning, result.error, style="green", invalid=invalid)
 
-    def _card(self, title: str, headline: str, reasoning: str, error: str | None, style: str = "blue") -> None:
+    def _card(self, title: str, headline: str, reasoning: str, error: str | None, style: str = "blue",
+              invalid: str | None = None) -> None:
         parts = [Text.from_markup(headline)]
         if reasoning:
             parts.append(Text(clean(reasoning), style="dim"))
         if error:
             parts.append(Text(f"failed: {clean(error)}", style="red"))
-        self.console.print(Panel(Group(*parts), title=_safe(title), border_style="red" if error else style))
+        elif invalid:
+            parts.append(Text(f"WARNING: not a valid answer ({clean(invalid)})", style="bold yellow"))
+        border = "red" if error else "yellow" if invalid else style
+        self.console.print(Panel(Group(*parts), title=_safe(title), border_style=border))
 
     def finish(self, record: ConsultRecord) -> None:
         self.console.print(f"[dim]{record.seconds:.2f} s - {DISCLAIMER}[/]")

@@ -17,6 +17,13 @@ class ConsultRecord:
     attending: Decision | None = None
     seconds: float = 0.0
 
+    @property
+    def agreement(self) -> str | None:
+        """The panel's agreement ("2/3"): the largest bloc of valid, equal answers over the panel's size."""
+        from mmedtui.consult.voting import agreement
+
+        return agreement(self.specialists, self.case.options)
+
     def to_dict(self, image: str = "") -> dict:
         return {
             "image": image,
@@ -26,6 +33,7 @@ class ConsultRecord:
             "triage": self.triage.to_dict() if self.triage else None,
             "specialists": [o.to_dict() for o in self.specialists],
             "attending": self.attending.to_dict() if self.attending else None,
+            "agreement": self.agreement,
             "seconds": round(self.seconds, 3),
             "disclaimer": DISCLAIMER,
         }

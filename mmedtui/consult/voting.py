@@ -7,8 +7,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from mmedtui.tasks.scoring import normalize, parse_choice, yes_no
+
+if TYPE_CHECKING:
+    from mmedtui.agents.roles import Opinion
 
 
 def answer_key(answer: str, options: Sequence[str] | None = None) -> str:
@@ -30,3 +34,21 @@ def majority(answers: Sequence[str], options: Sequence[str] | None = None) -> tu
     top = max(counts.values())
     winner = next(k for k in keys if k and counts[k] == top)
     return keys.index(winner), keys
+
+
+def panel_majority(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> Opinion | None:
+    """The panel's majority opinion, an invalid opinion counting as missing (None: no valid opinion)."""
+    valid = [o for o in opinions if o.valid]
+    best, _ = majority([o.answer for o in valid], options)
+    return valid[best] if best is not None else None
+
+
+def agreement(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> str | None:
+    """"k/n": the largest bloc of valid opinions that give the same answer, over the whole panel (None: no panel).
+
+    An invalid opinion joins no bloc, so a panel of one valid and two invalid opinions agrees "1/3".
+    """
+    if not opinions:
+        return None
+    counts = Counter(k for k in (answer_key(o.answer, options) for o in opinions if o.valid) if k)
+    return f"{max(counts.values(), default=0)}/{len(opinions)}"

@@ -262,6 +262,8 @@ class ConsultApp(App):
             right = Content.assemble((frame, "bold $accent"), f" consulting: {steps.get(self._phase, '…')}")
         elif self._phase == "failed":
             right = Content.assemble(("✗ ", "bold $error"), "consultation failed")
+        elif self.record is not None and self.record.attending is not None and not self.record.attending.valid:
+            right = Content.assemble(("⚠ ", "bold $warning"), f"no valid answer ({self._finished:.1f} s)")
         elif self.record is not None:
             right = Content.assemble(("✓ ", "bold $success"), f"decided in {self._finished:.1f} s")
         else:

@@ -24,6 +24,19 @@ def clean(text: str | None) -> str:
     return _CONTROL.sub("\ufffd", text or "").replace("\t", " ")
 
 
+def probability_text(result) -> str:
+    """'p = 0.82' for an Opinion / Decision whose backend gave a probability, plus how the answer was chosen."""
+    parts = [] if result.probability is None else [f"p = {result.probability:.2f}"]
+    if result.constrained:
+        parts.append("likeliest option")
+    return ", ".join(parts)
+
+
+def invalid_text(result) -> str | None:
+    """Why an answer that came back is not valid ('names no option'); None when valid or when it failed."""
+    return None if result.error or result.valid else result.invalid
+
+
 def _md(text: str | None) -> str:
     return _MD_SPECIAL.sub(r"\\\1", clean(text)).strip()
 
@@ -40,6 +53,13 @@ def scan_facts(meta: dict) -> str:
     if (meta.get("frames") or 1) > 1:
         facts.append(f"frame {meta.get('frame', 0) + 1} of {meta['frames']}")
     return ", ".join(f for f in facts if f)
+
+
+def _note(result) -> str:
+    """' (p = 0.82) **not valid: names no option**' after an answer, as far as each applies."""
+    note = f" ({probability_text(result)})" if probability_text(result) else ""
+    reason = invalid_text(result)
+    return note + (f" **not valid: {_md(reason)}**" if reason else "")
 
 
 def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage doctor",
@@ -66,7 +86,7 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
         if opinion.error:
             lines.append(f"**Failed:** {_md(opinion.error)}")
         else:
-            lines.append(f"**Answer:** {_md(opinion.answer)}")
+            lines.append(f"**Answer:** {_md(opinion.answer)}{_note(opinion)}")
         if opinion.reasoning:
             lines += ["", _quote(opinion.reasoning)]
         lines.append("")
@@ -79,9 +99,13 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
     else:
         if decision.error:
             lines.append(f"**Failed:** {_md(decision.error)}")
+        elif not decision.valid:
+            lines.append("**No valid answer.**")
         if decision.answer:
-            lines.append(f"**Answer:** {_md(decision.answer)}")
+            lines.append(f"**Answer:** {_md(decision.answer)}{_note(decision)}")
         lines.append("")
+        if record.agreement:
+            lines.append(f"- Panel agreement: {record.agreement}")
         lines.append(f"- Followed: {_md(', '.join(decision.followed)) or '(none)'}")
         lines.append(f"- Overruled: {_md(', '.join(decision.overruled)) or '(none)'}")
         if decision.votes:

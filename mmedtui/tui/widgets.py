@@ -23,7 +23,7 @@ from textual.widgets import Collapsible, Input, Static
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
 from mmedtui.tui.image import display_copy
-from mmedtui.tui.transcript import clean
+from mmedtui.tui.transcript import clean, invalid_text, probability_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
@@ -145,12 +145,23 @@ class Card(Vertical):
         widget.update(content if content is not None else "")
         widget.set_class(content is None or not content.plain.strip(), "-empty")
 
-    def show_result(self, headline: Content | None, reasoning: str | None, error: str | None) -> None:
+    def show_result(self, headline: Content | None, reasoning: str | None, error: str | None,
+                    invalid: str | None = None) -> None:
+        """``invalid``: why an answer that came back is not valid; the card then warns instead of passing."""
         self.spinner.display = False
         self._set(self.headline, headline)
         self._set(self.reasoning, _text(reasoning) if reasoning and reasoning.strip() else None)
-        self._set(self.error, Content.assemble(("✗ failed: ", "bold"), clean(error)) if error else None)
-        self.state = "failed" if error else "done"
+        if error:
+            self._set(self.error, Content.assemble(("✗ failed: ", "bold"), clean(error)))
+        else:
+            self._set(self.error, Content.assemble(("⚠ not valid: ", "bold"), clean(invalid)) if invalid else None)
+        self.state = "failed" if error else "invalid" if invalid else "done"
+
+
+def _answer_line(result: Opinion | Decision) -> Content:
+    """The answer in bold, then its probability (and 'likeliest option' when scored onto one), dim."""
+    note = probability_text(result)
+    return Content.assemble((clean(result.answer).strip(), "bold"), (f"  {note}" if note else "", "dim"))
 
 
 class TriageCard(Card):
@@ -179,8 +190,9 @@ class OpinionCard(Card):
         if result is not None and result.department:
             self.border_subtitle = Content(clean(result.department))
         error = error or (result.error if result else "no opinion")
-        answer = result.answer if result else ""
-        self.show_result(_text(answer, "bold") if answer else None, result.reasoning if result else None, error)
+        headline = _answer_line(result) if result and result.answer else None
+        self.show_result(headline, result.reasoning if result else None, error,
+                         invalid_text(result) if result else None)
 
 
 class DecisionCard(Card):
@@ -206,9 +218,17 @@ class DecisionCard(Card):
 
     def show(self, result: Decision | None, error: str | None = None) -> None:
         error = error or (result.error if result else "no decision")
-        self.show_result(_text(result.answer, "bold") if result and result.answer else None, None, error)
+        invalid = invalid_text(result) if result else None
+        if invalid:  # never shown like a decision: a warning headline, the text it gave under it
+            headline = Content.assemble(("⚠ no valid answer", "bold $warning"),
+                                        ("  it answered: ", "dim"), clean(result.answer).strip())
+        else:
+            headline = _answer_line(result) if result and result.answer else None
+        self.show_result(headline, None, error, invalid)
         lines = []
         if result is not None:
+            if result.agreement:
+                lines.append(Content.assemble(("  panel      ", "dim"), f"{result.agreement} agree"))
             if result.followed:
                 lines.append(Content.assemble(("✓ followed   ", "$success"), clean(", ".join(result.followed))))
             if result.overruled:

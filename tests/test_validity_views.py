@@ -1,0 +1,99 @@
+"""Validity, probability and agreement in every view: --json, --plain, the transcript and the TUI."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import yaml
+from tui_support import plain, settle, synthetic_scan
+
+from conftest import scripted_panel
+from test_cli_consult import run_cli
+from mmedtui.tui import create_app
+from mmedtui.tui.transcript import to_markdown
+from mmedtui.tui.widgets import DecisionCard, OpinionCard
+
+pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")
+OFF_OPTION = "<think>the mediastinum</think><answer>Paratracheal area</answer>"
+
+
+def _panel_yaml(path, attending_reply: str):
+    models = {"triage": {"backend": "scripted", "replies": ["<answer>Radiologist</answer>"]},
+              "att": {"backend": "scripted", "replies": [attending_reply]}}
+    replies = ["<answer>yes</answer>", "<answer>yes</answer>", OFF_OPTION]
+    for i, reply in enumerate(replies):
+        # Specialist A can score: it answers with an option and the softmax of these log-likelihoods.
+        models[f"s{i}"] = {"backend": "scripted", "replies": [reply], **({"scores": [-1.0, -2.0]} if i == 0 else {})}
+    path.write_text(yaml.safe_dump({
+        "models": models, "triage": {"model": "triage"}, "attending": {"model": "att"},
+        "specialists": {"default": [{"name": f"S{chr(65 + i)}", "model": f"s{i}"} for i in range(3)]}}))
+    return path
+
+
+def test_json_carries_validity_probability_and_agreement(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    panel = _panel_yaml(tmp_path / "panel.yaml", OFF_OPTION)
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                          "--json", "--agents", str(panel))
+    assert code in (0, 3), err  # an invalid decision is no decision: the exit code is the CLI's to choose
+    record = json.loads(out)
+    a, b, c = record["specialists"]
+    assert (a["valid"], a["answer"], a["constrained"]) == (True, "yes", False)
+    assert a["probability"] == pytest.approx(1 / (1 + math.exp(-1)), abs=1e-3)  # softmax(-1, -2)[0]
+    assert (b["valid"], b["probability"]) == (True, None)  # cannot score, gave no logprobs
+    assert (c["valid"], c["invalid"], c["answer"]) == (False, "names no option", "Paratracheal area")
+    attending = record["attending"]
+    assert attending["valid"] is False and attending["invalid"] == "names no option"
+    assert attending["probability"] is None and record["agreement"] == "2/3"
+
+
+def test_plain_warns_of_an_invalid_answer_and_shows_agreement(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    panel = _panel_yaml(tmp_path / "panel.yaml", OFF_OPTION)
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                          "--plain", "--agents", str(panel))
+    assert code in (0, 3), err
+    text = " ".join(out.split())
+    assert "WARNING: not a valid answer (names no option)" in text
+    assert "no valid answer" in text and "panel agreement: 2/3" in text and "p = 0.73" in text
+
+
+def test_plain_shows_a_valid_decision_with_its_probability(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    panel = _panel_yaml(tmp_path / "panel.yaml", "<answer>yes</answer>")
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                          "--plain", "--agents", str(panel))
+    assert code == 0, err
+    text = " ".join(out.split())
+    assert "no valid answer" not in text and "panel agreement: 2/3" in text
+    assert text.count("WARNING: not a valid answer") == 1  # specialist C only
+
+
+async def test_the_tui_shows_no_valid_answer_instead_of_a_decision():
+    # The attending plays on specialist C's model, which answers off the options.
+    panel = scripted_panel(["<answer>yes</answer>", "<answer>no</answer>", OFF_OPTION], attending={"model": "s2"})
+    app = create_app(synthetic_scan(), "Is there a lesion?", panel, image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        card = app.cards.query_one(DecisionCard)
+        assert card.state == "invalid" and card.has_class("-invalid") and not card.has_class("-done")
+        assert "no valid answer" in plain(card.headline) and "Paratracheal area" in plain(card.headline)
+        assert "names no option" in plain(card.error)
+        assert "2/3" not in plain(card.verdict) and "1/3 agree" in plain(card.verdict)
+        c = list(app.cards.query(OpinionCard))[2]
+        assert c.state == "invalid" and "names no option" in plain(c.error)
+        assert "no valid answer" in app.topbar.plain and "decided" not in app.topbar.plain
+        markdown = to_markdown(app.record, "scan.png")
+        assert "**No valid answer.**" in markdown and "Panel agreement: 1/3" in markdown
+        assert "not valid: names no option" in markdown
+
+
+async def test_the_tui_shows_agreement_on_a_valid_decision():
+    app = create_app(synthetic_scan(), "Is there a lesion?", scripted_panel(), image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        card = app.cards.query_one(DecisionCard)
+        assert card.state == "done" and plain(card.headline) == "yes"
+        assert "2/3 agree" in plain(card.verdict)
