@@ -45,15 +45,18 @@ wait "$vis_a"
 # 1. Three `micro` specialists that differ in data, seed and vision tower (and so in their errors): SFT on
 #    every fit question plus closed questions generated from the fit images' annotations (data.generated:
 #    only the image answers them), cosine-decayed rate, 4 epochs. A: all fit questions, tower and seed 1; B: the
-#    same, tower and seed 3; C: SLAKE only, tower and seed 3. C runs after B, beside A.
+#    same, tower and seed 3; C: SLAKE only, tower and seed 3. The three run side by side (one thread each): C is
+#    the shortest, and none of them leaves a core idle while another finishes.
 spec="--set model.tiny_size=micro --set train.num_train_epochs=4 --set data.generated=true"
 train specialist --profile tiny --output "$work/specA" $fit $spec --set train.seed=1 \
   --set "model.vision_init=$work/visA" &
 spec_a=$!
-train specialist --profile tiny --output "$work/specB" $fit $spec --set train.seed=3 --set "model.vision_init=$work/visB"
 train specialist --profile tiny --output "$work/specC" $fit $spec --set train.seed=3 --set "model.vision_init=$work/visB" \
-  --set "data.tasks=[slake]"
+  --set "data.tasks=[slake]" &
+spec_c=$!
+train specialist --profile tiny --output "$work/specB" $fit $spec --set train.seed=3 --set "model.vision_init=$work/visB"
 wait "$spec_a"  # a bare `wait` would hide a failed job from `set -e`
+wait "$spec_c"
 
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
 #    image is CT, MRI or X-ray, so the opinions do not depend on the triage doctor being trained yet.
@@ -79,20 +82,28 @@ train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=200 -
   --set "model.vision_init=$work/visA" --max-steps 40 &
 triage=$!
 
-# 4. The attending physician, from specialist B's weights (the start whose C-MARL attending scored best on the
-#    held-back validation cases: B 48.6 / 62.9 %, A 43.2 / 52.4 %), on the holdout cases: SFT warm-up on attending
-#    prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard.
-#    The warm-up runs at the specialists' rate (the tiny profile's 1e-3) and length: 1,000 steps at 3e-4 left it
-#    below every specialist.
-train attending --profile tiny --output "$work/attending" --model "$work/specB/final" \
-  --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl" $held $val \
-  --set sft.warmup_steps=2500 --max-steps 120
+# 4. The attending physician, from specialist B's weights (its vision tower included), on the holdout cases: SFT
+#    warm-up on attending prompts (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL
+#    easy -> medium -> hard with the tiny profile's GRPO: G = 8, 16 prompts per step, dynamic sampling before
+#    each stage, two passes over the cases each stage keeps. Completions up to 48 tokens: the reasoning now says
+#    what the image shows.
+att="--panel $work/panel3.yaml --opinions $work/opinions.jsonl $held $val --set grpo.max_completion_length=48"
+train attending --profile tiny --output "$work/attending" --model "$work/specB/final" $att \
+  --set sft.warmup_steps=1500
 wait "$triage"
 
-# 5. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
-train attending --profile tiny --output "$work/attending-flat" \
-  --model "$work/attending/stages/warmup/final" --panel "$work/panel3.yaml" \
-  --opinions "$work/opinions.jsonl" $held $val --no-curriculum --no-entropy --max-steps 120
+# 5. The paper's ablations, each the same command from the same warm-up model with one option changed, two at a
+#    time: no curriculum (one stage over all cases, no entropy bonus), no entropy bonus (gamma = 0 every stage),
+#    one gamma for all three stages, and the curriculum reversed (hard -> medium -> easy).
+warm="--model $work/attending/stages/warmup/final"
+train attending --profile tiny --output "$work/attending-flat" $warm $att --no-curriculum --no-entropy &
+flat=$!
+train attending --profile tiny --output "$work/attending-no-entropy" $warm $att --no-entropy
+wait "$flat"
+train attending --profile tiny --output "$work/attending-fixed-entropy" $warm $att --fixed-entropy &
+fixed=$!
+train attending --profile tiny --output "$work/attending-reverse" $warm $att --reverse-curriculum
+wait "$fixed"
 
 # 6. Ship: float16 copies with model cards.
 export_model() {  # assets/notes/NAME.md: the card's hand-kept part (measured accuracy, limits)
@@ -106,3 +117,6 @@ export_model "$work/specC/final" specialist-c "specialist"
 export_model "$work/attending/final" attending "attending physician (C-MARL)"
 export_model "$work/attending/stages/warmup/final" attending-sft "attending without RL (static-pipeline)"
 export_model "$work/attending-flat/final" attending-no-curriculum "attending without curriculum or entropy"
+export_model "$work/attending-no-entropy/final" attending-no-entropy "attending without entropy bonus"
+export_model "$work/attending-fixed-entropy/final" attending-fixed-entropy "attending with one entropy bonus"
+export_model "$work/attending-reverse/final" attending-reverse-curriculum "attending with the curriculum reversed"
