@@ -245,9 +245,9 @@ def test_train_help_does_not_import_torch():
 def test_shipped_accelerate_configs_parse():
     import yaml
 
-    names = {p.stem for p in (REPO / "trainer" / "accelerate").glob("*.yaml")}
+    names = {p.stem for p in (REPO / "trainer" / "recipes" / "accelerate").glob("*.yaml")}
     assert names >= {"single_gpu", "ddp", "zero2", "zero3", "fsdp"}
-    for p in (REPO / "trainer" / "accelerate").glob("*.yaml"):
+    for p in (REPO / "trainer" / "recipes" / "accelerate").glob("*.yaml"):
         assert isinstance(yaml.safe_load(p.read_text()), dict)
 
 

@@ -1,6 +1,6 @@
 """Training configuration: one dataclass tree, filled from a profile, a YAML file and command-line overrides.
 
-Precedence (later wins): dataclass defaults < ``trainer/profiles/<profile>.yaml`` (its top level, then its
+Precedence (later wins): dataclass defaults < ``trainer/recipes/profiles/<profile>.yaml`` (its top level, then its
 ``roles.<role>`` section) < ``--config FILE`` (same shape, ``roles:`` allowed) < ``--set key.sub=value`` <
 the dedicated flags (``--output``, ``--max-steps``, ``--data-root`` ...). The resolved config is printed and
 saved as ``<run>/config.yaml``; ``--resume`` reads it back.
@@ -20,7 +20,7 @@ import yaml
 
 from mmedtui.errors import ConfigError
 
-PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
+PROFILES_DIR = Path(__file__).resolve().parent / "recipes" / "profiles"
 ROLES = ("triage", "specialist", "attending")
 STAGES = ("easy", "medium", "hard")
 

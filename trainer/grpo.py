@@ -6,7 +6,7 @@ checkpoint (the previous stage's final model), because every stage loads its mod
     # one GPU / CPU
     mmedtui train attending --profile tiny --output runs/attending
     # many GPUs, one node (DDP) / DeepSpeed ZeRO-3 / FSDP; multi-node: set num_machines, machine_rank, main_process_ip
-    accelerate launch --config_file trainer/accelerate/zero3.yaml -m mmedtui train attending --profile paper \\
+    accelerate launch --config_file trainer/recipes/accelerate/zero3.yaml -m mmedtui train attending --profile paper \\
         --data-root /data/mmedtui --output runs/attending-7b
     # vLLM rollouts (where vLLM is installed): --set grpo.use_vllm=true --set grpo.vllm_mode=colocate
 """

@@ -5,7 +5,7 @@ The prompt is the specialist prompt of inference (``roles.specialist_prompt``), 
 Used for the embedded specialists and as the SFT baseline.
 
     mmedtui train specialist --profile tiny --data-root ../shared/data --output runs/specialist-a
-    accelerate launch --config_file trainer/accelerate/ddp.yaml -m mmedtui train specialist --profile paper ...
+    accelerate launch --config_file trainer/recipes/accelerate/ddp.yaml -m mmedtui train specialist --profile paper ...
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ torch, transformers and TRL are imported inside the commands, so ``mmedtui --hel
 
     mmedtui train attending --profile tiny --max-steps 6 --data-root ../shared/data --output runs/att
     mmedtui train attending --resume --output runs/att          # continue an interrupted run
-    accelerate launch --config_file trainer/accelerate/zero3.yaml -m mmedtui train attending --profile paper ...
+    accelerate launch --config_file trainer/recipes/accelerate/zero3.yaml -m mmedtui train attending --profile paper ...
 """
 
 from __future__ import annotations
