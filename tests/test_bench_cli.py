@@ -135,7 +135,7 @@ def test_real_vqa_rad_with_a_scripted_panel(tmp_path):
 
 
 def test_the_throughput_script_compares_batched_and_unbatched(setup, capsys):
-    from mmedtui.bench.speed import main
+    from speed import main  # scripts/speed.py
 
     root, panel = setup
     result = main([str(root), "--limit", "3", "--chunk", "2", "--agents", str(panel)])

@@ -1,4 +1,4 @@
-"""trainer.smoke_paper: the full-size architectures it builds for the GPU smoke run, and its data subset."""
+"""scripts/smoke_paper.py: the full-size architectures it builds for the GPU smoke run, and its data subset."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("transformers")
 
-from trainer import smoke_paper  # noqa: E402
+import smoke_paper  # noqa: E402 - scripts/ is on the test path (pyproject)
 from trainer.testing import fake_vqa_rad  # noqa: E402
 
 

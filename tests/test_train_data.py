@@ -143,7 +143,7 @@ def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
 def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_dir, capsys):
     from trainer.config import load_config
     from trainer.datasets import load_items
-    from trainer.eval_closed import main
+    from eval_closed import main  # scripts/eval_closed.py
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=6)
@@ -156,7 +156,7 @@ def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_
 
 
 def test_probe_answer_trains_on_the_answer_token_and_reports_each_epoch(tmp_path, capsys):
-    from trainer.probe_answer import main
+    from probe_answer import main  # scripts/probe_answer.py
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=8)

@@ -68,7 +68,7 @@ def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, 
     )
 
 
-def _trainer_class():
+def stage_trainer_class():
     from trl import GRPOTrainer
 
     class StageGRPOTrainer(CheckpointCommitMixin, GRPOTrainer):
@@ -113,7 +113,7 @@ def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
         # the tokenizer's own padding side: a right-padding tokenizer misaligns them with the ids, so the loss and
         # reference forwards get wrong M-RoPE positions, or a shape error when a batch mixes image sizes.
         getattr(processor, "tokenizer", processor).padding_side = "left"
-        trainer = _trainer_class()(
+        trainer = stage_trainer_class()(
             model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
             processing_class=processor, peft_config=lora_config(cfg),
         )

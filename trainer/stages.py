@@ -111,7 +111,7 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
             run.save_state(state)
         trainer = (stage.make or make_trainer)(stage, model_path, out_dir, stage.max_steps)
         entry.update(stage.info)  # what building the trainer learnt (e.g. the dynamic-sampling filter's figures)
-        _quiet_default_callbacks(trainer)
+        quiet_default_callbacks(trainer)
         interrupt = Interrupt()
         for make_callback in callbacks:  # (stage, interrupt) -> TrainerCallback; tests use it to press Ctrl-C
             trainer.add_callback(make_callback(stage, interrupt))
@@ -180,7 +180,7 @@ def _checkpoint_step(checkpoint: Path | None) -> int:
     return int(checkpoint.name.rsplit("-", 1)[1])
 
 
-def _quiet_default_callbacks(trainer) -> None:
+def quiet_default_callbacks(trainer) -> None:
     """Our Rich progress replaces the Trainer's tqdm bar and its dict printer."""
     from transformers.trainer_callback import PrinterCallback, ProgressCallback as HFProgress
 

@@ -9,7 +9,7 @@
     score.py    one answer per system, its correctness, cells with bootstrap CIs
     paired.py   MMedAgent-RL minus each baseline on the same items, paired bootstrap CIs
     table.py    the Rich table;  output.py  results.json / results.csv / samples.jsonl, atomically
-    speed.py    throughput: batched vs unbatched (a script)
+(the throughput and latency benchmarks are scripts: scripts/speed.py, scripts/latency.py)
 """
 
 from __future__ import annotations

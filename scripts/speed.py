@@ -1,7 +1,7 @@
 """Throughput of the full consultation (triage -> specialists -> attending): batched vs one case at a time.
 
-    python -m mmedtui.bench.speed ../shared/data                 # default panel, 32 VQA-RAD test mc cases
-    python -m mmedtui.bench.speed ../shared/data --limit 64 --chunk 16 --agents my-panel.yaml
+    python scripts/speed.py ../shared/data                 # default panel, 32 VQA-RAD test mc cases
+    python scripts/speed.py ../shared/data --limit 64 --chunk 16 --agents my-panel.yaml
 
 Both runs ask the same cases in the same process; images are decoded and every backend is loaded and
 warmed up before the clock starts, so the ratio measures batching alone (no work cache, no response cache).

@@ -1,6 +1,6 @@
 """Start-up and per-consultation latency of the CLI, and its peak memory, measured as a user meets them.
 
-    python -m mmedtui.bench.latency "../shared/data/vqa-rad/VQA_RAD Image Folder/synpic54610.jpg"
+    python scripts/latency.py "../shared/data/vqa-rad/VQA_RAD Image Folder/synpic54610.jpg"
 
 Runs ``mmedtui --help`` and ``mmedtui consult IMAGE --json`` (embedded panel unless ``--agents``) as fresh
 processes, several times each, and prints median wall times and the consult process's peak resident memory.

@@ -1,12 +1,12 @@
 """Smoke run of the ``paper`` profile on one GPU: no Qwen weights exist offline, so a RANDOM-INIT model with the
 exact Qwen2.5-VL architecture (7B or 3B; bf16 safetensors, a locally trained BPE tokenizer from ``trainer.tiny``,
-the image-only processor) is built, then the real command runs on it through the CLI:
-``mmedtui train attending --profile paper --model <it> ...`` with a scripted specialist panel (so the
-curriculum has easy / medium / hard cases) and small ``--set`` overrides. Prints per stage: step time,
-completions/s and peak GPU memory (torch.cuda.max_memory_allocated). Research use only.
+the image-only processor) is built, then trained as ``mmedtui train attending --profile paper --model <it> ...``
+trains it (``trainer.train.train``, with this script's probe among the callbacks), with a scripted specialist
+panel (so the curriculum has easy / medium / hard cases) and small ``--set`` overrides. Prints per stage: step
+time, completions/s and peak GPU memory (torch.cuda.max_memory_allocated). Research use only.
 
-    python -m trainer.smoke_paper data ../shared/data .smoke/data --limit 64     # official-layout VQA-RAD subset
-    python -m trainer.smoke_paper run --arch 7b --data-root .smoke/data --work /tmp/smoke --max-steps 3 \\
+    python scripts/smoke_paper.py data ../shared/data .smoke/data --limit 64     # official-layout VQA-RAD subset
+    python scripts/smoke_paper.py run --arch 7b --data-root .smoke/data --work /tmp/smoke --max-steps 3 \\
         --set grpo.prompts_per_step=4
 """
 
@@ -114,8 +114,10 @@ def build_model(output: Path, arch: str, corpus: list[str], seed: int = 0, devic
 
 def corpus_texts(data_root: Path) -> list[str]:
     """The prompt templates and the subset's questions / answers: what the tokenizer should know."""
-    prompts = Path(__file__).resolve().parent.parent / "mmedtui" / "agents" / "prompts"
-    texts = [p.read_text(encoding="utf-8") for p in sorted(prompts.glob("*.txt"))]
+    from importlib import resources
+
+    prompts = resources.files("mmedtui.agents").joinpath("prompts")
+    texts = [p.read_text(encoding="utf-8") for p in sorted(prompts.iterdir(), key=str) if p.name.endswith(".txt")]
     for js in sorted(Path(data_root).glob("*/*.json")):
         try:
             for rec in json.loads(js.read_text(encoding="utf-8")):
@@ -211,21 +213,18 @@ def _mid_weight(model):
     return dict(model.named_parameters())[wanted]
 
 
-def run_cli(argv: list[str], make_callback) -> None:
-    """``mmedtui <argv>`` in this process, with ``make_callback`` added to the run's callbacks."""
-    import trainer.train as train_module
-    from mmedtui.cli import app
+def run_training(flags: dict, sets: list[str], run_dir: Path, make_callback):
+    """``mmedtui train attending --profile paper --output run_dir`` as a library call: ``flags`` as the
+    command's dedicated options give them (dotted keys), ``sets`` as its ``--set`` strings, trained by
+    ``trainer.train.train`` with ``make_callback`` among its callbacks."""
+    from rich.console import Console
 
-    original = train_module.train
+    from trainer.config import load_config
+    from trainer.train import train
 
-    def train(cfg, run_dir, resume=False, console=None, callbacks=()):
-        return original(cfg, run_dir, resume=resume, console=console, callbacks=[*callbacks, make_callback])
-
-    train_module.train = train
-    try:
-        app(argv, standalone_mode=False)
-    finally:
-        train_module.train = original
+    cfg = load_config("attending", "paper", sets=sets, **flags)
+    cfg.output = str(run_dir)
+    return train(cfg, run_dir, console=Console(), callbacks=[make_callback])
 
 
 def report(stats: list[StageStats], facts: dict, run_dir: Path) -> dict:
@@ -282,18 +281,15 @@ def main(argv: list[str] | None = None) -> dict | None:
     panel = work / "panel.yaml"
     panel.write_text(yaml.safe_dump(PANEL, sort_keys=False), encoding="utf-8")
     shutil.rmtree(run_dir, ignore_errors=True)
-    cli = ["train", "attending", "--profile", "paper", "--model", str(model_dir), "--data-root", args.data_root,
-           "--output", str(run_dir), "--max-steps", str(args.max_steps), "--panel", str(panel),
-           "--opinions", str(work / "opinions.jsonl"), "--set", "data.tasks=[vqa-rad]",
-           "--set", f"data.limit={args.limit}",
-           # One GPU holds bf16 weights only; the profile's fp32 master weights need ZeRO-3 / FSDP over several.
-           "--set", "model.dtype=bfloat16"]
-    for s in args.sets:
-        cli += ["--set", s]
-    print("CLI mmedtui " + " ".join(cli), flush=True)
+    flags = {"model.path": str(model_dir), "data.root": args.data_root, "train.max_steps": args.max_steps,
+             "opinions.panel": str(panel), "opinions.cache": str(work / "opinions.jsonl")}
+    sets = ["data.tasks=[vqa-rad]", f"data.limit={args.limit}",
+            # One GPU holds bf16 weights only; the profile's fp32 master weights need ZeRO-3 / FSDP over several.
+            "model.dtype=bfloat16", *args.sets]
+    print("TRAIN attending --profile paper " + " ".join([f"{k}={v}" for k, v in flags.items()] + sets), flush=True)
     stats: list[StageStats] = []
     start = time.perf_counter()
-    run_cli(cli, probe_factory(stats, work if args.prune else None))
+    run_training(flags, sets, run_dir, probe_factory(stats, work if args.prune else None))
     facts["train_wall_s"] = round(time.perf_counter() - start, 1)
     return report(stats, facts, run_dir)
 

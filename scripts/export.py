@@ -2,7 +2,7 @@
 panel loads them back as float32 for CPU speed), processor files and the model card, plus a measured-results
 section appended to the card.
 
-    python -m trainer.export RUN/final assets/models/attending --role attending --command "mmedtui train ..." \
+    python scripts/export.py RUN/final assets/models/attending --role attending --command "mmedtui train ..." \
         --notes assets/notes/attending.md
 """
 

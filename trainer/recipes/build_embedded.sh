@@ -3,7 +3,7 @@
 # Deterministic by seed; about 80 minutes on a 2-core CPU (measured figures: assets/README.md). Run it again
 # after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
-#   bash trainer/build_embedded.sh [DATA_ROOT] [WORK_DIR]
+#   bash trainer/recipes/build_embedded.sh [DATA_ROOT] [WORK_DIR]
 set -euo pipefail
 data=${1:-../shared/data}
 work=${2:-runs/embedded}
@@ -107,7 +107,7 @@ wait "$fixed"
 
 # 6. Ship: float16 copies with model cards.
 export_model() {  # assets/notes/NAME.md: the card's hand-kept part (measured accuracy, limits)
-  python -m trainer.export "$1" "assets/models/$2" --role "$3" --command "bash trainer/build_embedded.sh" \
+  python scripts/export.py "$1" "assets/models/$2" --role "$3" --command "bash trainer/recipes/build_embedded.sh" \
     --notes "assets/notes/$2.md"
 }
 export_model "$work/triage/final" triage "triage doctor"

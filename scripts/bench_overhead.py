@@ -11,8 +11,8 @@ amount of generation. Reported: wall seconds per optimizer step (median over ste
 rounds), the ratios, and the one-off cost of a stage switch (save the stage's final model, load the next stage's
 model and its KL reference).
 
-    python -m trainer.bench_overhead                     # tiny `small` model, synthetic scans
-    python -m trainer.bench_overhead --size micro --steps 6 --rounds 3
+    python scripts/bench_overhead.py                     # tiny `small` model, synthetic scans
+    python scripts/bench_overhead.py --size micro --steps 6 --rounds 3
 """
 
 from __future__ import annotations
@@ -77,16 +77,16 @@ def _arm(name: str, cfg, model_dir: str, dataset, out: Path, steps: int, gamma: 
 
     from trainer import rewards
     from trainer.callbacks import Interrupt, InterruptCallback, MetricsCallback, ProgressCallback
-    from trainer.grpo import _trainer_class, grpo_args
+    from trainer.grpo import grpo_args, stage_trainer_class
     from trainer.models import load_model, load_processor
-    from trainer.stages import _quiet_default_callbacks
+    from trainer.stages import quiet_default_callbacks
 
     args = grpo_args(cfg, out, steps + 1, gamma, beta)
     args.save_steps = max(args.save_steps, steps + 2)
     # Every rollout runs to max_completion_length: the arms then generate the same number of tokens per step,
     # and what differs between them is the machinery, not how early a sampled reply happened to stop.
     args.generation_kwargs = {"min_new_tokens": cfg.grpo.max_completion_length}
-    cls = GRPOTrainer if name.startswith("stock") else _trainer_class()
+    cls = GRPOTrainer if name.startswith("stock") else stage_trainer_class()
     trainer = cls(model=load_model(model_dir, cfg), reward_funcs=rewards.for_role("attending"), args=args,
                   train_dataset=dataset, processing_class=load_processor(model_dir))
     timer = StepTimer()
@@ -95,7 +95,7 @@ def _arm(name: str, cfg, model_dir: str, dataset, out: Path, steps: int, gamma: 
     if name == "mmedtui":
         from rich.console import Console
 
-        _quiet_default_callbacks(trainer)
+        quiet_default_callbacks(trainer)
         trainer.add_callback(MetricsCallback(out / "metrics.jsonl", "hard", 0, gamma, beta))
         trainer.add_callback(ProgressCallback("hard", console=Console(file=io.StringIO())))
         trainer.add_callback(InterruptCallback(interrupt))

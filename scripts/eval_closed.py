@@ -1,7 +1,7 @@
 """A specialist's closed-question (`mc` form) accuracy on the fit or holdout part of the TRAINING data, with the
 answers it gives most: the validation check behind the embedded panel (test splits are never read here).
 
-    python -m trainer.eval_closed assets/models/specialist-a --data-root ../shared/data --part holdout
+    python scripts/eval_closed.py assets/models/specialist-a --data-root ../shared/data --part holdout
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 BreastMNIST's test ultrasounds (Radiologist) and the VQA-RAD test images (Radiologist); and how often its
 rationale names the right modality on SLAKE's validation images (CT, MRI or X-ray, from validate.json).
 
-    python -m trainer.eval_triage --data-root ../shared/data --agents assets/panel.yaml
+    python scripts/eval_triage.py --data-root ../shared/data --agents assets/panel.yaml
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ specialist prompt and the gold reasoning as context), and prints fit / holdout a
 Against the embedded specialists, whose answer token is one of ~16 target tokens, this separates "the data
 has no signal" from "the full SFT target drowns it".
 
-    python -m trainer.probe_answer --data-root ../shared/data --image none   # text only: no image in the prompt
-    python -m trainer.probe_answer --data-root ../shared/data --image blank  # a blank image (16 tokens)
-    python -m trainer.probe_answer --data-root ../shared/data --image scan   # the scan (64 tokens)
+    python scripts/probe_answer.py --data-root ../shared/data --image none   # text only: no image in the prompt
+    python scripts/probe_answer.py --data-root ../shared/data --image blank  # a blank image (16 tokens)
+    python scripts/probe_answer.py --data-root ../shared/data --image scan   # the scan (64 tokens)
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> None:
     from mmedtui.agents import roles
     from mmedtui.agents.transformers_backend import chat_messages
     from trainer.datasets import ImageCache, gold_text, item_case, rationale
-    from trainer.eval_closed import IMAGE_MAX_SIDE, closed_items
+    from eval_closed import IMAGE_MAX_SIDE, closed_items  # a sibling script (scripts/ is on the path)
     from trainer.tiny import build_tiny
 
     torch.set_num_threads(1)
