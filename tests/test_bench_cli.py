@@ -148,7 +148,15 @@ def test_a_missing_default_data_root_lists_every_benchmark_as_missing(setup, tmp
     monkeypatch.delenv("MMEDTUI_DATA", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    code, stdout, _ = invoke(["--agents", str(panel), "--system", "mmedagent-rl"])
-    assert code == 0
+    code, stdout, err = invoke(["--agents", str(panel), "--system", "mmedagent-rl"])
+    assert code == 2  # nothing scored is no result: one line saying where the data should be
+    assert len(err.splitlines()) == 1 and all(w in err for w in ("--data-root", "$MMEDTUI_DATA", "mmedtui data list"))
     for name in ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med"):
         assert f"missing {name}" in stdout
+
+
+def test_a_split_the_benchmark_lacks_exits_2(setup):
+    root, panel = setup
+    code, _, err = invoke(["--task", "vqa-rad", "--split", "validation", "--data-root", str(root),
+                           "--agents", str(panel)])
+    assert code == 2 and "--split validation" in err and "train, test" in err

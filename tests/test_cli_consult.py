@@ -159,3 +159,84 @@ def test_a_process_that_loaded_torch_keeps_its_exit_code_and_message(tmp_path, s
     assert proc.returncode == 2
     assert "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def _failing_panel(tmp_path, error="connection refused after 3 tries"):
+    """Every model errors: no specialist opinion, no decision (an unreachable server)."""
+    import yaml
+
+    models = {k: {"backend": "scripted", "error": error} for k in ("t", "s", "a")}
+    data = {"models": models, "triage": {"model": "t"}, "attending": {"model": "a"},
+            "specialists": {"default": [{"name": "A", "model": "s"}, {"name": "B", "model": "s"}]}}
+    path = tmp_path / "failing.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return str(path)
+
+
+def test_no_decision_exits_3_with_the_reason_and_json_still_prints(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    for view in ("--json", "--plain"):
+        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), view,
+                                 "--agents", _failing_panel(tmp_path))
+        assert code == 3, (view, err)
+        assert err.strip().splitlines() == [err.strip()] and "no decision" in err and "attending" in err
+        assert "connection refused" in err and "2 of 2 specialists failed" in err
+        if view == "--json":
+            record = json.loads(out)
+            assert record["attending"]["error"] and all(s["error"] for s in record["specialists"])
+
+
+def test_with_no_image_a_sample_opens_from_any_folder(tmp_path, capsys, monkeypatch):
+    from trainer.testing import scripted_panel_file
+
+    from mmedtui.samples import SAMPLES
+
+    monkeypatch.chdir(tmp_path)
+    panel = str(scripted_panel_file(tmp_path / "panel.yaml"))
+    code, out, err = run_cli(capsys, monkeypatch, "consult", "--json", "--agents", panel)
+    assert code == 0, err
+    record = json.loads(out)
+    assert record["image"] == SAMPLES[0].file and record["question"] == SAMPLES[0].question
+    for sample in SAMPLES[1:]:
+        code, out, err = run_cli(capsys, monkeypatch, "consult", "--sample", sample.name, "--json", "--agents", panel,
+                                 "-q", "Is it normal?")
+        assert code == 0, err
+        record = json.loads(out)
+        assert record["image"] == sample.file and record["question"] == "Is it normal?"
+    assert json.loads(out)["scan"]["format"] in ("DICOM", "JPEG", "PNG")
+
+
+def test_samples_are_small_licensed_and_readable():
+    from mmedtui.imaging import load_scan
+    from mmedtui.samples import SAMPLES
+
+    readme = SAMPLES[0].path.parent.joinpath("README.md").read_text(encoding="utf-8")
+    assert sum(s.path.stat().st_size for s in SAMPLES) < 1_000_000
+    formats = set()
+    for sample in SAMPLES:
+        assert f"`{sample.file}`" in readme and f"`{sample.name}`" in readme
+        formats.add(load_scan(sample.path).meta.format)
+    assert "DICOM" in formats and ("CC0" in readme and "MIT" in readme)
+
+
+def test_usage_errors_exit_2_in_one_line(tmp_path, scan_image, capsys, monkeypatch):
+    scan_image.save(tmp_path / "scan.png")
+    for args, words in ((["--json", "--plain"], "exclude"), (["--sample", "nope"], "brain-mri"),
+                        ([str(tmp_path / "scan.png"), "--sample", "spine-ct", "--json"], "exclude")):
+        code, out, err = run_cli(capsys, monkeypatch, "consult", *args)
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, (args, err)
+
+
+def test_file_not_found_names_the_full_path_it_tried(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run_cli(capsys, monkeypatch, "consult", "sub/missing.png", "--json")
+    assert code == 2 and str(tmp_path.resolve() / "sub" / "missing.png") in err
+
+
+def test_help_names_the_argument_in_capitals_and_flags_without_a_type(capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "160")
+    code, out, _ = run_cli(capsys, monkeypatch, "consult", "--help")
+    assert code == 0
+    assert "[IMAGE]" in out and "{image}" not in out and "<bool>" not in out
+    for name in ("brain-mri", "spine-ct", "retina-fundus", "--save-dir"):
+        assert name in out

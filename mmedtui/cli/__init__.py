@@ -33,10 +33,32 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """Multi-agent medical VQA in the terminal. Research use only."""
 
 
+def _click_style_help() -> None:
+    """Typer 0.29 writes a required argument as ``{image}`` and every flag's type as ``<bool>``; show them as
+    Click-based tools do: ``IMAGE`` (``[IMAGE]`` when optional) and nothing after a flag."""
+    from typer import core
+
+    def usage_name(self) -> str:
+        name = self.display_name_raw
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+    def flag_type(self, ctx):
+        return None if self.is_flag else original_type(self, ctx)
+
+    original_type = core.TyperOption.display_type_rich
+    core.TyperArgument.display_name_raw = property(lambda self: self.metavar or (self.name or "").upper())
+    core.TyperArgument._usage_display_name = usage_name
+    core.TyperOption.display_type_rich = flag_type
+
+
+_click_style_help()
+
+
 def _register() -> None:
-    from mmedtui.cli import bench, consult, data, train
+    from mmedtui.cli import bench, consult, data, history, train
 
     app.command("consult")(consult.consult)
+    app.command("history")(history.history)
     app.command("bench")(bench.bench)
     app.add_typer(train.app, name="train")
     app.add_typer(data.app, name="data")

@@ -52,6 +52,19 @@ def _tasks(all_: bool, task: list[str] | None) -> tuple[str, ...]:
         raise UserError(f"--task: {exc}") from None
 
 
+def _check_split(split: str | None, tasks: tuple[str, ...]) -> None:
+    """A split a chosen benchmark does not have is bad input, not an empty row."""
+    from mmedtui.tasks import get_task
+
+    lacking = [f"{t} has {', '.join(get_task(t).splits)}" for t in tasks if split and split not in get_task(t).splits]
+    if lacking:
+        raise UserError(f"--split {split}: unknown split ({'; '.join(lacking)})")
+
+
+NOTHING_SCORED = ("nothing scored: no benchmark data found under {root}; point --data-root DIR or $MMEDTUI_DATA at "
+                  "the benchmarks, or see `mmedtui data list`")
+
+
 def bench(
     all_: bool = typer.Option(False, "--all", help="Every benchmark (the default when no --task is given)."),
     task: list[str] | None = typer.Option(None, "--task", "-t", help="Benchmark: vqa-rad, slake, pathvqa, "
@@ -98,6 +111,7 @@ def bench(
 
         check_output_dir(output)
     tasks = _tasks(all_, task)
+    _check_split(split, tasks)
     chosen_metrics = _metrics(metrics)
     root = _data_root(data_root)
     panel, baselines = load_bench_panel(agents, trust_remote_code)
@@ -126,5 +140,5 @@ def bench(
                           f"({rate}), {t.n_cases - t.computed} from the work cache", style="dim")
     if output is not None:
         console.print(f"wrote {output / 'results.json'}, results.csv, samples.jsonl", style="dim")
-    if all(t.missing for t in report.tasks):
-        err.print("[yellow]no benchmark found locally[/]: see the footer, or `mmedtui data list`")
+    if all(t.missing for t in report.tasks):  # a table of dashes is no result: exit 2 with where to look
+        raise UserError(NOTHING_SCORED.format(root=root))

@@ -1,4 +1,8 @@
-"""``mmedtui consult IMAGE``: one consultation, shown in the Textual app, as Rich panels, or as JSON."""
+"""``mmedtui consult [IMAGE]``: one consultation, shown in the Textual app, as Rich panels, or as JSON.
+
+With no IMAGE it opens a shipped sample scan (``--sample NAME``) with a question that fits it. Exit 3 when no
+decision was reached (the attending physician failed): the record is still printed, the reason goes to stderr.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,11 @@ from pathlib import Path
 
 import typer
 
+from mmedtui.errors import UserError
+from mmedtui.samples import SAMPLE_NAMES
+
 DEFAULT_QUESTION = "What abnormality, if any, is seen in this image?"
+NO_DECISION = 3  # design.md: a consultation that reached no decision because every agent that could decide failed
 
 
 class ImageMode(str, Enum):
@@ -22,8 +30,12 @@ class ImageMode(str, Enum):
 
 
 def consult(
-    image: Path = typer.Argument(..., help="PNG, JPEG, BMP, TIFF or DICOM file.", show_default=False),
-    question: str = typer.Option(DEFAULT_QUESTION, "-q", "--question", help="The question about the image."),
+    image: Path | None = typer.Argument(None, metavar="IMAGE", show_default=False, help="PNG, JPEG, BMP, TIFF or "
+                                        "DICOM file (default: a shipped sample scan, see --sample)."),
+    question: str | None = typer.Option(None, "-q", "--question", show_default=False, help="The question about "
+                                        f"the image (default: the sample's own, else {DEFAULT_QUESTION!r})."),
+    sample: str | None = typer.Option(None, "--sample", metavar="NAME", help="Open a shipped sample scan instead "
+                                      f"of IMAGE: {', '.join(SAMPLE_NAMES)} (default {SAMPLE_NAMES[0]})."),
     options: str = typer.Option("", "--options", help="Multiple choice: options separated by '|'."),
     free_text: bool = typer.Option(False, "--free-text", help="Ask a yes/no or 'A or B?' question without "
                                    "options (by default it gets them: the form the agents are trained on)."),
@@ -36,6 +48,8 @@ def consult(
     frame: int | None = typer.Option(None, "--frame", help="Frame of a multi-frame DICOM (default: middle)."),
     allow_burned_in: bool = typer.Option(False, "--allow-burned-in", help="Send a DICOM marked BurnedInAnnotation "
                                          "YES (text such as a name drawn into the pixels) to remote models."),
+    save_dir: Path | None = typer.Option(None, "--save-dir", help="Where the app saves transcripts (default: "
+                                         "$XDG_DATA_HOME/mmedtui/consultations, see `mmedtui history`)."),
 ) -> None:
     """Consult the triage doctor, the specialist panel and the attending physician about a scan."""
     from mmedtui.agents.panel import load_panel
@@ -43,6 +57,9 @@ def consult(
     from mmedtui.consult.case import check_question
     from mmedtui.imaging import load_scan
 
+    if as_json and plain:
+        raise UserError("--json and --plain exclude each other (pick one output)")
+    image, question = _image_and_question(image, sample, question)
     check_question(question)
     scan = load_scan(image, frame=frame)
     panel = load_panel(agents, trust_remote_code)
@@ -53,17 +70,8 @@ def consult(
 
         choices = question_options(question)
     if not (as_json or plain) and sys.stdout.isatty():
-        try:
-            from mmedtui.tui import run_app
-        except ImportError:  # the TUI is optional until it ships; fall back to panels
-            pass
-        else:
-            try:
-                run_app(scan=scan, question=question, panel=panel, image_mode=image_mode.value, options=choices,
-                        auto_options=not free_text)
-            finally:
-                panel.close()
-            return
+        _run_tui(scan, question, panel, image_mode.value, choices, free_text, save_dir, Path(image))
+        return
     from mmedtui.consult import Case, Pipeline
 
     case = Case(scan.image, question, choices, scan.meta.to_dict(), id=scan.meta.source)
@@ -77,5 +85,42 @@ def consult(
             view = PlainView(scan, question, choices)
             record = Pipeline(panel).run([case], emit=view.on_event)[0]
             view.finish(record)
+    finally:
+        panel.close()
+    reason = no_decision_reason(record)
+    if reason:
+        sys.stdout.flush()
+        typer.echo(f"mmedtui: no decision: {reason}", err=True)
+        raise SystemExit(NO_DECISION)
+
+
+def _image_and_question(image: Path | None, sample: str | None, question: str | None) -> tuple[Path, str]:
+    """The file to open and the question to ask: IMAGE, or a shipped sample with its own question."""
+    if image is not None and sample is not None:
+        raise UserError("IMAGE and --sample exclude each other")
+    if image is not None:
+        return image, DEFAULT_QUESTION if question is None else question
+    from mmedtui.samples import get_sample
+
+    chosen = get_sample(sample)
+    return chosen.path, chosen.question if question is None else question
+
+
+def no_decision_reason(record) -> str | None:
+    """Why no decision was reached (the attending, the one agent that decides, failed), else None."""
+    attending = record.attending
+    if attending is not None and attending.error is None:
+        return None
+    failed = sum(1 for o in record.specialists if o.error)
+    panel = f"; {failed} of {len(record.specialists)} specialists failed too" if failed else ""
+    return f"the attending physician failed ({attending.error if attending else 'it did not run'}){panel}"
+
+
+def _run_tui(scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path) -> None:
+    from mmedtui.tui import run_app
+
+    try:
+        run_app(scan=scan, question=question, panel=panel, image_mode=image_mode, options=choices,
+                auto_options=not free_text, save_dir=save_dir, image_path=image_path)
     finally:
         panel.close()

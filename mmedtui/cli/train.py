@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 import typer
 
 app = typer.Typer(help="Train the agents: SFT specialists, GRPO triage, curriculum-RL (C-MARL) attending.",
                   no_args_is_help=True)
 
+ProfileName = Literal["tiny", "paper"]  # a choice: --help lists both, anything else is a usage error (exit 2)
 Profile = typer.Option("tiny", "--profile", help="tiny (CPU, minutes) or paper (Qwen2.5-VL-7B, GPUs).")
 ConfigFile = typer.Option(None, "--config", help="YAML config on top of the profile.")
 Output = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<role>-<time>).")
@@ -31,6 +33,7 @@ ForceConfig = typer.Option(False, "--force-config", help="With --resume: continu
                            "--profile, --set or flag (the change is recorded in state.json).")
 DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA).")
 Sets = typer.Option(None, "--set", help="Override a config key: --set grpo.temperature=0.7 (repeatable).")
+SftSets = typer.Option(None, "--set", help="Override a config key: --set train.learning_rate=3e-4 (repeatable).")
 Model = typer.Option(None, "--model", help="Starting model folder or hub id (default: the profile's).")
 Lora = typer.Option(None, "--lora/--no-lora", help="Train LoRA adapters (merged into the final model).")
 Panel = typer.Option(None, "--panel", help="Panel YAML whose specialists give the opinions (default panel).")
@@ -105,7 +108,6 @@ def _run(role: str, profile: str | None, config: Path | None, output: Path | Non
 
 def _train(role, profile, config, output, max_steps, resume, data_root, sets, force_config, **flags) -> None:
     from rich.console import Console
-    from rich.syntax import Syntax
 
     from mmedtui.errors import UserError
     from trainer.config import load_config
@@ -127,7 +129,7 @@ def _train(role, profile, config, output, max_steps, resume, data_root, sets, fo
     cfg.data_root  # fail early (exit 2) on a missing data root, before any model is loaded
     console = Console(quiet=int(os.environ.get("RANK", "0")) != 0)  # accelerate launch: rank 0 speaks
     console.rule(f"mmedtui train {role} - profile {cfg.profile} - {run_dir}" + (" (resume)" if resume else ""))
-    console.print(Syntax(cfg.to_yaml(), "yaml", theme="ansi_dark", background_color="default"))
+    console.print(config_summary(cfg, run_dir), highlight=False)  # the full config: <run>/config.yaml
     _quiet()
     import signal
 
@@ -145,10 +147,26 @@ def _train(role, profile, config, output, max_steps, resume, data_root, sets, fo
         console.print(f"panel: {result.panel}  (mmedtui consult IMAGE --agents {result.panel})")
 
 
+def config_summary(cfg, run_dir: Path) -> str:
+    """A few lines on what will train: model, data, steps, learning rate (the full config goes to config.yaml)."""
+    d = cfg.to_dict()
+    model, data, train = d.get("model", {}), d.get("data", {}), d.get("train", {})
+    steps = train.get("max_steps")
+    lines = [f"model   {model.get('path') or 'tiny ' + str(model.get('tiny_size'))}"
+             + (" + LoRA" if model.get("lora") else ""),
+             f"data    {', '.join(data.get('tasks') or [])} / {data.get('split')} under {data.get('root') or '$MMEDTUI_DATA'}"
+             + (f", limit {data['limit']}" if data.get("limit") else ""),
+             f"steps   {steps if steps and steps > 0 else str(train.get('num_train_epochs')) + ' epoch(s)'}, "
+             f"lr {train.get('learning_rate')}, batch {train.get('per_device_train_batch_size')}"
+             f" x {train.get('gradient_accumulation_steps')}, seed {train.get('seed')}",
+             f"config  {run_dir / 'config.yaml'} (every setting)"]
+    return "\n".join(lines)
+
+
 @app.command()
-def specialist(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
+def specialist(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
                max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-               sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
+               sets: list[str] | None = SftSets, model: str | None = Model, lora: bool | None = Lora,
                force_config: bool = ForceConfig) -> None:
     """Supervised fine-tuning on medical VQA (the embedded specialists; the SFT baseline)."""
     _run("specialist", profile, config, output, max_steps, resume, data_root, sets, force_config,
@@ -156,7 +174,7 @@ def specialist(profile: str | None = RunProfile, config: Path | None = ConfigFil
 
 
 @app.command()
-def triage(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
+def triage(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
            max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
            sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
            force_config: bool = ForceConfig) -> None:
@@ -166,7 +184,7 @@ def triage(profile: str | None = RunProfile, config: Path | None = ConfigFile, o
 
 
 @app.command()
-def attending(profile: str | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
+def attending(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
               max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
               sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
               force_config: bool = ForceConfig,
@@ -194,7 +212,7 @@ def attending(profile: str | None = RunProfile, config: Path | None = ConfigFile
 
 
 @app.command()
-def vision(profile: str = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
+def vision(profile: ProfileName = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
            data_root: Path | None = DataRoot, sets: list[str] | None = Sets,
            epochs: int = typer.Option(60, "--epochs", min=1, help="Passes over the training images.")) -> None:
     """Vision pre-training: a tiny vision tower learns the training images' own annotations (modality, region,
@@ -215,7 +233,7 @@ def vision(profile: str = Profile, config: Path | None = ConfigFile, output: Pat
 
 
 @app.command("opinions")
-def opinions_cmd(profile: str = Profile, config: Path | None = ConfigFile, data_root: Path | None = DataRoot,
+def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFile, data_root: Path | None = DataRoot,
                  sets: list[str] | None = Sets, panel: Path | None = Panel, cache: Path | None = Opinions,
                  tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated, e.g. vqa-rad,slake."),
                  split: str | None = typer.Option(None, "--split", help="train (default) or validation; "

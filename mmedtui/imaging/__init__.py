@@ -3,7 +3,8 @@
 Privacy: only the file's base name, format, size, frame numbers and the DICOM Modality,
 BodyPartExamined and window ever leave this package. Patient-identifying DICOM tags are never
 read into ScanMeta, logged, or put in error messages. Every failure is a one-line ``ImageError``
-starting with the file's base name (not its full path, which may itself name the patient).
+starting with the file's base name (not its full path, which may itself name the patient); only "file not
+found" adds the absolute path it tried, for the person who typed it (a typo in a folder is otherwise invisible).
 """
 
 from __future__ import annotations
@@ -20,13 +21,17 @@ from PIL import Image
 from mmedtui.errors import ImageError
 from mmedtui.imaging import raster
 
+#: CT window presets, (center, width) in Hounsfield units (the usual radiology reading windows).
+WINDOW_PRESETS: dict[str, tuple[float, float]] = {
+    "brain": (40.0, 80.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0), "abdomen": (40.0, 400.0)}
+
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
 # DICOM files often lack the 128-byte preamble + "DICM" (old exports) or any suffix (PACS dumps such
 # as "IM0001"), so content that Pillow does not recognise is tried as a bare DICOM dataset for these.
 _DICOM_SUFFIXES = (".dcm", ".dicom", ".dic", "")
 
-__all__ = ["SUPPORTED_SUFFIXES", "Scan", "ScanMeta", "load_scan", "load_scan_bytes"]
+__all__ = ["SUPPORTED_SUFFIXES", "WINDOW_PRESETS", "Scan", "ScanMeta", "load_scan", "load_scan_bytes"]
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,20 @@ def load_scan(
     path: str | os.PathLike,
     *,
     frame: int | None = None,
+    window: tuple[float, float] | None = None,
     max_pixels: int = 50_000_000,
     max_bytes: int = 512 * 1024**2,
 ) -> Scan:
     """Load an image file. ``frame`` picks a frame of a multi-frame DICOM (default: the middle one)
-    or a page of a multi-page TIFF (default: the first). Raises ImageError on any problem."""
+    or a page of a multi-page TIFF (default: the first). ``window`` (center, width, in the modality's
+    units, e.g. Hounsfield) replaces a greyscale DICOM's own window (see ``WINDOW_PRESETS``); other images
+    ignore it. Raises ImageError on any problem."""
     p = Path(path)
     name = p.name or str(path)
     try:
         st = p.stat()
     except FileNotFoundError:
-        raise ImageError(f"{name}: file not found") from None
+        raise ImageError(f"{name}: file not found (looked for {p.resolve()})") from None
     except OSError as e:
         raise ImageError(f"{name}: cannot access file ({e.strerror or type(e).__name__})") from None
     if stat.S_ISDIR(st.st_mode):
@@ -82,7 +90,7 @@ def load_scan(
     except OSError as e:
         raise ImageError(f"{name}: cannot open file ({e.strerror or type(e).__name__})") from None
     with fp:
-        return _load(fp, name, frame=frame, max_pixels=max_pixels)
+        return _load(fp, name, frame=frame, max_pixels=max_pixels, window=window)
 
 
 def load_scan_bytes(
@@ -112,12 +120,13 @@ def _dicom():
     return dicom
 
 
-def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> Scan:
+def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int,
+          window: tuple[float, float] | None = None) -> Scan:
     # Sniff by content, not suffix: a DICOM file has "DICM" after its 128-byte preamble.
     head = fp.read(132)
     fp.seek(0)
     if head[128:132] == b"DICM":
-        image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels)
+        image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, window=window)
     else:
         try:
             image, info = raster.read(fp, name, frame=frame, max_pixels=max_pixels)
@@ -125,7 +134,8 @@ def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> Sca
             if Path(name).suffix.lower() not in _DICOM_SUFFIXES:
                 raise
             fp.seek(0)
-            image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True)
+            image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True,
+                                        window=window)
     meta = ScanMeta(
         source=name,
         width=image.width,

@@ -34,15 +34,18 @@ _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL
 
 
 def read(
-    fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool = False
+    fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool = False,
+    window: tuple[float, float] | None = None,
 ) -> tuple[Image.Image, dict]:
+    """``window``: (center, width) in the modality LUT's units, used instead of the file's own VOI."""
     # pydicom warns (and logs) about odd values it meets; keep that noise out of the terminal.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _read(fp, name, frame=frame, max_pixels=max_pixels, headerless=headerless)
+        return _read(fp, name, frame=frame, max_pixels=max_pixels, headerless=headerless, window=window)
 
 
-def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool):
+def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool,
+          window: tuple[float, float] | None = None):
     try:
         # force=True reads a bare dataset without preamble/"DICM" (only tried for .dcm-like names).
         ds = pydicom.dcmread(fp, force=headerless)
@@ -87,7 +90,7 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
     except Exception as e:
         raise ImageError(_decode_error(name, ds.file_meta.TransferSyntaxUID, e)) from None
     try:
-        image, window = _render(arr, ds, photometric, name)
+        image, window = _render(arr, ds, photometric, name, window)
     except ImageError:
         raise
     except Exception as e:
@@ -105,10 +108,10 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
     return image, info
 
 
-def _render(arr: np.ndarray, ds, photometric: str, name: str):
+def _render(arr: np.ndarray, ds, photometric: str, name: str, window: tuple[float, float] | None = None):
     """A decoded frame to an RGB image, and the (center, width) window used, if any."""
     if photometric in ("MONOCHROME1", "MONOCHROME2") and arr.ndim == 2:
-        grey, window = _voi(arr, ds)
+        grey, window = _voi(arr, ds) if window is None else (_linear_window(arr, ds, window), window)
         if photometric == "MONOCHROME1":  # MONOCHROME1 means low values are displayed white
             grey = 1.0 - grey
         return Image.fromarray(to_uint8(grey)).convert("RGB"), window
@@ -144,6 +147,13 @@ def _voi(arr: np.ndarray, ds) -> tuple[np.ndarray, tuple[float, float] | None]:
             pass  # malformed window (e.g. width 0): fall back to min/max rather than fail
     unit, lo, hi = stretch(values)
     return unit, ((lo + hi) / 2, hi - lo)
+
+
+def _linear_window(arr: np.ndarray, ds, window: tuple[float, float]) -> np.ndarray:
+    """Modality LUT (e.g. to Hounsfield units), then a linear window [center - width/2, center + width/2]."""
+    center, width = window
+    values = apply_modality_lut(arr, ds).astype(np.float64)
+    return np.clip((values - (center - width / 2)) / max(width, 1.0), 0.0, 1.0)
 
 
 def _decode_error(name: str, ts: uid.UID, err: Exception) -> str:

@@ -9,6 +9,8 @@ the CLI and the tests share (the tests pass a scripted panel and an explicit ima
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -20,9 +22,11 @@ __all__ = ["create_app", "run_app"]
 
 
 def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-               options: list[str] | None = None, auto_options: bool = True) -> ConsultApp:
+               options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
+               image_path: Path | None = None) -> ConsultApp:
     """Build the app. Picks the image renderer now (textual-image must query the terminal before Textual
-    starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none."""
+    starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none. ``save_dir``: where ``s``
+    saves (default: the per-user consultations folder); ``image_path``: the opened file, for next / previous."""
     from mmedtui.errors import UserError
     from mmedtui.tui.image import widget_class
 
@@ -33,13 +37,28 @@ def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto"
     from mmedtui.tui.app import ConsultApp
 
     renderer = "" if image_cls is not None else ("none" if image_mode == "none" else "unavailable here")
-    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer, auto_options=auto_options)
+    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer, auto_options=auto_options,
+                      save_dir=save_dir, image_path=image_path, warning=multiplexer_warning(image_mode))
+
+
+def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
+    """Why a forced graphics protocol will not draw here: tmux and screen pass neither Kitty graphics (tgp)
+    nor Sixel through by default (garbage or nothing on screen); '' when there is no reason to warn."""
+    if image_mode not in ("tgp", "sixel"):
+        return ""
+    where = "tmux" if environ.get("TMUX") else "screen" if environ.get("STY") else ""
+    if not where:
+        return ""
+    return (f"--image-mode {image_mode} inside {where}: {where} usually does not pass this protocol through, so the "
+            "scan may be garbled or missing; --image-mode halfcell always works.")
 
 
 def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-            options: list[str] | None = None, auto_options: bool = True) -> None:
+            options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
+            image_path: Path | None = None) -> None:
     """Create the app and run it until the user quits."""
-    app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options)
+    app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options,
+                     save_dir=save_dir, image_path=image_path)
     _warm_up(panel)
     app.run()
 

@@ -102,9 +102,13 @@ class ConsultApp(App):
     ]
 
     def __init__(self, scan, question: str, panel, image_cls: type | None, options: list[str] | None = None,
-                 renderer: str = "", auto_options: bool = True) -> None:
+                 renderer: str = "", auto_options: bool = True, save_dir: Path | None = None,
+                 image_path: Path | None = None, warning: str = "") -> None:
         super().__init__()
         self.scan, self.panel = scan, panel
+        self.save_dir = save_dir      # None: the per-user consultations folder (history.consultations_dir)
+        self.image_path = Path(image_path).absolute() if image_path else None  # for next / previous, frames
+        self.start_warning = warning  # shown once when the app starts (e.g. a graphics protocol inside tmux)
         self.question = question.strip()
         self.options = list(options) if options else None
         self.auto_options = auto_options  # a closed question without options gets them (choices.question_options)
