@@ -93,3 +93,19 @@ def test_an_output_folder_that_cannot_exist_is_refused(setup, tmp_path, monkeypa
     assert code == 2 and len(err.strip().splitlines()) == 1 and str(out) in err, err
     code, _, err = _main(monkeypatch, capsys, "train", "specialist", "--data-root", str(root), "--output", str(out))
     assert code == 2 and str(out) in err, err
+
+
+def test_deeply_nested_config_and_run_state_exit_2(tmp_path, monkeypatch, capsys):
+    from trainer.config import load_config, save_config
+
+    deep = "[" * 100_000 + "]" * 100_000
+    config = tmp_path / "deep.yaml"
+    config.write_text("train: " + deep)
+    code, _, err = _main(monkeypatch, capsys, "train", "specialist", "--config", str(config),
+                         "--output", str(tmp_path / "r1"))
+    assert code == 2 and err.strip() == f"mmedtui: {config}: config file nested too deeply"
+    run = tmp_path / "r2"
+    save_config(load_config("specialist"), run)
+    (run / "state.json").write_text(deep)
+    code, _, err = _main(monkeypatch, capsys, "train", "specialist", "--resume", "--output", str(run))
+    assert code == 2 and "state.json: unreadable run state (nested too deeply)" in err

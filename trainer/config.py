@@ -31,6 +31,9 @@ class ModelConfig:
     tiny_size: str = "micro"  # micro | micro-vision | small | base, when path is None
     # A `mmedtui train vision` output: its pre-trained vision tower replaces the tiny model's random one.
     vision_init: str | None = None
+    # Train the language model only: the tower keeps what vision pre-training taught it (on a few hundred
+    # images, SFT through the language model otherwise rewrites it to memorise the training images).
+    freeze_vision: bool = False
     dtype: str = "auto"  # auto: bfloat16 with bf16 training, else float32
     lora: bool = False
     lora_r: int = 16
@@ -236,6 +239,8 @@ def _read_yaml(path: Path, what: str) -> dict:
         raise ConfigError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
         raise ConfigError(f"{path}: not a readable YAML {what} ({str(exc).splitlines()[0]})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: {what} nested too deeply") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a {what} is a YAML mapping")
     return data

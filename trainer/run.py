@@ -63,9 +63,14 @@ class RunDir:
         if not self.state_path.is_file():
             return {"stages": {}, "created": time.time()}
         try:
-            return json.loads(self.state_path.read_text(encoding="utf-8"))
+            state = json.loads(self.state_path.read_text(encoding="utf-8"))
+        except RecursionError:
+            raise UserError(f"{self.state_path}: unreadable run state (nested too deeply)") from None
         except (OSError, ValueError) as exc:
             raise UserError(f"{self.state_path}: unreadable run state ({exc})") from None
+        if not isinstance(state, dict) or not isinstance(state.get("stages", {}), dict):
+            raise UserError(f"{self.state_path}: unreadable run state (not a state object)")
+        return state
 
     def save_state(self, state: dict) -> None:
         state["updated"] = time.time()
