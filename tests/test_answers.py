@@ -10,7 +10,7 @@ from fake_openai_server import fake_openai  # noqa: F401 - a fixture
 from conftest import scripted_panel
 from mmedtui.agents import roles
 from mmedtui.agents.answers import (DEGENERATE, NO_OPTION, OptionScores, invalid_reason, reply_prefix,
-                                    score_options, settle)
+                                    score_answers, settle)
 from mmedtui.agents.base import Continuations, Generation, Prompt
 from mmedtui.agents.openai_backend import OpenAIBackend
 from mmedtui.agents.parsing import degenerate
@@ -82,7 +82,7 @@ def test_a_local_panel_answers_with_exactly_one_option_and_its_probability(tiny_
         # The probability is the option's share of the softmax over the options after the model's reasoning.
         prompt = (roles.attending_prompt(case, record.specialists) if result is record.attending
                   else roles.specialist_prompt(case, record.triage.department))
-        [scores] = score_options(backend, [prompt], [Generation(result.raw)], [options])
+        [scores] = score_answers(backend, [prompt], [Generation(result.raw)], [options])
         assert sum(scores.probs) == pytest.approx(1.0)
         assert result.probability == pytest.approx(scores.probs[options.index(result.answer)], abs=1e-4)
         if result.constrained:  # the generated text named no option: the likeliest one was taken
@@ -121,7 +121,7 @@ def _remote_opinion(server, reply, options, tokens=None, mode="reply"):
     backend = OpenAIBackend(name="r", base_url=server.url, model="m", max_retries=0)
     prompt = Prompt("s", "u")
     gens = backend.generate([prompt])
-    [scores] = score_options(backend, [prompt], gens, [options])
+    [scores] = score_answers(backend, [prompt], gens, [options])
     backend.close()
     return roles.parse_opinion(gens[0], "R", "Radiologist", options, scores), backend
 
@@ -195,3 +195,16 @@ def test_the_bench_scores_invalid_answers_wrong_and_counts_them():
         scored = score("mc", Item(), options, out)
         cell.add(item_id, scored, out.failed)
     assert cell.correct == [False, False] and cell.invalid == 1 and cell.unparsed == 1
+
+
+def test_a_local_free_text_answer_gets_the_probability_of_its_own_tokens(tiny_backend, scan_image):
+    prompt = Prompt("s", "What organ is this?", (scan_image,))
+    gens = [Generation("<think>a bright disc</think><answer>liver</answer>"), Generation("CT CT CT CT")]
+    scored, looped = score_answers(tiny_backend, [prompt, prompt], gens, [None, None])
+    assert looped is None  # a degenerate answer is not scored: it has no probability to show
+    [[logprob]] = tiny_backend.score_continuations([Continuations(prompt, "<think>a bright disc</think>",
+                                                                  ("<answer>liver</answer>",))])
+    assert scored.probability == pytest.approx(math.exp(logprob))
+    opinion = roles.parse_opinion(gens[0], "A", "Radiologist", None, scored)
+    assert opinion.valid and opinion.answer == "liver" and opinion.probability == scored.probability
+    assert not roles.parse_opinion(gens[1], "A", "Radiologist", None, looped).valid

@@ -5,6 +5,7 @@ as lm-evaluation-harness scores multiple choice: after the model's own reasoning
 ``<answer>``), each ``<answer>{option}</answer>`` is scored as the continuation; the softmax over the options'
 summed log-probabilities is the answer's probability. A generated answer that already names an option is kept
 (its probability read from the same softmax); any other is replaced by the likeliest option (``constrained``).
+Without options, the probability of a free-text answer is that of ``<answer>{answer}</answer>`` there.
 
 A backend that cannot score (a remote API) keeps its answer, and an answer that names no option, is empty or
 loops is marked invalid, never mapped onto an option. Its probability comes from the server's token
@@ -30,6 +31,14 @@ class OptionScores:
     """The options' probabilities for one generation (softmax over their summed log-probabilities)."""
 
     probs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class AnswerScore:
+    """A free-text answer's probability: exp of the log-likelihood of ``<answer>{answer}</answer>`` after the
+    model's reasoning (no options to normalise over)."""
+
+    probability: float
 
 
 @dataclass(frozen=True)
@@ -71,38 +80,53 @@ def _softmax(scores: Sequence[float]) -> tuple[float, ...]:
     return tuple(e / total for e in exps)
 
 
-def score_options(backend: Backend, prompts: Sequence[Prompt], gens: Sequence[Generation],
-                  options: Sequence[Sequence[str] | None]) -> list[OptionScores | None]:
-    """One batched scoring call for every successful generation whose case has options."""
-    todo = [i for i, (g, opts) in enumerate(zip(gens, options)) if g.ok and opts]
+def score_answers(backend: Backend, prompts: Sequence[Prompt], gens: Sequence[Generation],
+                  options: Sequence[Sequence[str] | None]) -> list[OptionScores | AnswerScore | None]:
+    """One batched scoring call for every successful generation: its case's options, or else its own answer."""
+    todo, requests = [], []
+    for i, (gen, opts) in enumerate(zip(gens, options)):
+        if not gen.ok:
+            continue
+        if opts:
+            texts = tuple(f"<answer>{o}</answer>" for o in opts)
+        else:
+            answer = parse_tagged(gen.text).answer
+            if invalid_reason(answer, None):
+                continue
+            texts = (f"<answer>{answer}</answer>",)
+        todo.append(i)
+        requests.append(Continuations(prompts[i], reply_prefix(gen.text), texts))
     if not todo:
         return [None] * len(gens)
-    requests = [Continuations(prompts[i], reply_prefix(gens[i].text),
-                              tuple(f"<answer>{o}</answer>" for o in options[i])) for i in todo]
     try:
         scores = backend.score_continuations(requests)
     except Exception:  # noqa: BLE001 - scoring is an extra: a backend that fails it keeps its plain answers
         scores = [None] * len(requests)
-    out: list[OptionScores | None] = [None] * len(gens)
-    for i, s in zip(todo, scores):
-        if s and len(s) == len(options[i]) and all(math.isfinite(x) for x in s):
-            out[i] = OptionScores(_softmax(s))
+    out: list[OptionScores | AnswerScore | None] = [None] * len(gens)
+    for i, request, s in zip(todo, requests, scores):
+        if s and len(s) == len(request.continuations) and all(math.isfinite(x) for x in s):
+            out[i] = OptionScores(_softmax(s)) if options[i] else AnswerScore(math.exp(s[0]))
     return out
 
 
 def settle(gen: Generation, answer: str, options: Sequence[str] | None,
-           scores: OptionScores | None = None) -> Settled:
+           scores: OptionScores | AnswerScore | None = None) -> Settled:
     """The final answer of one successful generation whose parsed answer is ``answer``."""
     reason = invalid_reason(answer, options)
-    if options and scores is not None:
+    if options and isinstance(scores, OptionScores):
         named = parse_choice(answer, options) if reason is None else None
         if named is not None:
             return Settled(answer, scores.probs[named], option=named)
         best = max(range(len(options)), key=scores.probs.__getitem__)
         return Settled(options[best], scores.probs[best], constrained=True, option=best)
     option = parse_choice(answer, options) if options and reason is None else None
-    return Settled(answer, answer_probability(gen, answer) if reason is None else None, invalid=reason,
-                   option=option)
+    if reason is not None:
+        probability = None
+    elif isinstance(scores, AnswerScore) and not options:
+        probability = scores.probability
+    else:
+        probability = answer_probability(gen, answer)
+    return Settled(answer, probability, invalid=reason, option=option)
 
 
 def answer_probability(gen: Generation, answer: str) -> float | None:

@@ -12,7 +12,7 @@ from importlib import resources
 from string import Template
 from typing import TYPE_CHECKING
 
-from mmedtui.agents.answers import OptionScores, settle
+from mmedtui.agents.answers import AnswerScore, OptionScores, settle
 from mmedtui.agents.base import Backend, Generation, Prompt
 from mmedtui.agents.parsing import parse_tagged
 from mmedtui.departments import match_department
@@ -141,7 +141,7 @@ def specialist_prompt(case: Case, department: str) -> Prompt:
 
 
 def parse_opinion(gen: Generation, name: str, department: str, options: list[str] | None = None,
-                  scores: OptionScores | None = None) -> Opinion:
+                  scores: OptionScores | AnswerScore | None = None) -> Opinion:
     if not gen.ok:
         return Opinion(name, department, raw=gen.text, error=gen.error)
     tagged = parse_tagged(gen.text)
@@ -167,7 +167,7 @@ def attending_prompt(case: Case, opinions: list[Opinion]) -> Prompt:
 
 
 def parse_decision(gens: list[Generation], opinions: list[Opinion], options: list[str] | None,
-                   scores: list[OptionScores | None] | None = None) -> Decision:
+                   scores: list[OptionScores | AnswerScore | None] | None = None) -> Decision:
     """One or more sampled attending outputs -> a decision (majority answer when several, i.e. TTS).
 
     Each sample is settled first (an option, its probability, its validity); the vote counts valid samples
@@ -189,7 +189,7 @@ def parse_decision(gens: list[Generation], opinions: list[Opinion], options: lis
     winner = keys[best] if best is not None else ""
     probability = final.probability
     if len(parsed) > 1 and final.option is not None:
-        probs = [s.probs[final.option] for _, _, s in parsed if s is not None]
+        probs = [s.probs[final.option] for _, _, s in parsed if isinstance(s, OptionScores)]
         probability = sum(probs) / len(probs) if probs else probability
     decision = Decision(final.answer, tagged.reasoning, gen.text, tagged.well_formed,
                         votes=[f.answer for f in finals] if len(parsed) > 1 else [],

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from mmedtui.agents import roles
-from mmedtui.agents.answers import score_options
+from mmedtui.agents.answers import score_answers
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.consult.case import Case
@@ -103,7 +103,7 @@ class Pipeline:
             prompts = [roles.specialist_prompt(records[i].case, records[i].triage.department) for i, _, _ in jobs]
             gens = _safe_generate(backend, prompts, sampling)
             options = [records[i].case.options for i, _, _ in jobs]
-            scores = score_options(backend, prompts, gens, options)
+            scores = score_answers(backend, prompts, gens, options)
             for (i, slot, s), gen, scored in zip(jobs, gens, scores):
                 opinion = roles.parse_opinion(gen, s.name, records[i].triage.department, records[i].case.options,
                                               scored)
@@ -125,7 +125,7 @@ class Pipeline:
                                                                      seed=opts.seed + k))
                      for k in range(opts.attending_samples)]
         options = [r.case.options for r in records]
-        scores = [score_options(backend, prompts, gens, options) for gens in draws]
+        scores = [score_answers(backend, prompts, gens, options) for gens in draws]
         for i, r in enumerate(records):
             r.attending = roles.parse_decision([d[i] for d in draws], r.specialists, r.case.options,
                                                [s[i] for s in scores])
