@@ -165,6 +165,30 @@ def test_opinions_are_cached_resumable_and_never_from_test(tmp_path):
         collect([test_item], panel, store, ImageCache(64))
 
 
+def test_cached_opinions_keep_their_validity_and_older_entries_are_asked_again(tmp_path):
+    import json
+
+    from mmedtui.agents.panel import load_panel
+    from trainer.datasets import ImageCache
+    from trainer.opinions import OpinionStore, collect
+    from trainer.testing import scripted_panel_file
+
+    _, items = _fake_items(tmp_path)
+    closed = [it for it in items if it.kind == "closed"][:1]  # asked with yes / no
+    panel = load_panel(scripted_panel_file(tmp_path / "panel.yaml"))
+    panel.models["s0"] = {"backend": "scripted", "replies": ["<answer>Paratracheal area</answer>"]}
+    path = tmp_path / "op.jsonl"
+    [(_, fresh)] = collect(closed, panel, OpinionStore(path), ImageCache(64)).values()
+    [(_, cached)] = collect(closed, panel, OpinionStore(path), ImageCache(64)).values()
+    assert len(panel.backend("s0").calls) == 1  # the second run read the cache
+    assert [(o.valid, o.invalid) for o in cached] == [(o.valid, o.invalid) for o in fresh]
+    assert not cached[0].valid and cached[0].invalid == "names no option"
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    path.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "valid"}) + "\n" for r in lines))
+    collect(closed, panel, OpinionStore(path), ImageCache(64))
+    assert len(panel.backend("s0").calls) == 2  # an entry written before validity is computed again
+
+
 def test_backend_failures_are_not_cached(tmp_path):
     from mmedtui.agents.panel import load_panel
     from trainer.datasets import ImageCache

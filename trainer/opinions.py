@@ -117,10 +117,11 @@ class Collector:
         opinions = []
         for spec in self.panel.specialists_for(department):
             hit = self.store.get(entry_key("specialist", self._fp(spec), department, image, question))
-            if hit is None:
+            if hit is None or "valid" not in hit:  # stored before answers were scored against the options
                 return None
             opinions.append(roles.Opinion(spec.name, department, hit.get("answer", ""), hit.get("reasoning", ""),
-                                          hit.get("raw", ""), hit.get("error")))
+                                          hit.get("raw", ""), hit.get("error"), hit.get("invalid"),
+                                          hit.get("probability"), bool(hit.get("constrained"))))
         return department, opinions
 
     def run(self, items: Sequence[Item]) -> dict[str, tuple[str, list[roles.Opinion]]]:
@@ -146,7 +147,8 @@ class Collector:
                 lines.append({"key": entry_key("specialist", self._fp(spec), department, image, question),
                               "kind": "specialist", "model": self._fp(spec), "name": spec.name,
                               "department": department, "answer": op.answer, "reasoning": op.reasoning,
-                              "raw": op.raw, "error": op.error, **base})
+                              "raw": op.raw, "error": op.error, "valid": op.valid, "invalid": op.invalid,
+                              "probability": op.probability, "constrained": op.constrained, **base})
             out[item_key(item)] = (department, list(record.specialists))
         self.store.add(lines)
         return out
