@@ -133,3 +133,26 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
                         settings=vision.VisionSettings(epochs=1, batch_size=8), log=lambda _: None)
     with pytest.raises(ConfigError, match="does not match"):
         vision.load_into(model, tmp_path / "other")
+
+
+def test_freeze_vision_leaves_only_the_language_model_trainable(tiny_model_dir):
+    from trainer.config import load_config
+    from trainer.models import load_model
+
+    model = load_model(str(tiny_model_dir), load_config("specialist", sets=["model.freeze_vision=true"]))
+    assert not any(p.requires_grad for p in model.model.visual.parameters())
+    assert all(p.requires_grad for p in model.model.language_model.parameters())
+
+
+def test_generated_rows_see_seeded_augmented_copies(tmp_path):
+    from trainer.datasets import ImageCache, sft_rows
+
+    items = _train_items(_slake(tmp_path))
+    labels = image_labels.gather(items)
+    generated = image_labels.generated_items(labels)[:3]
+    rows = sft_rows(items[:1] + generated, ImageCache(64), labels, augment=True)
+    again = sft_rows(items[:1] + generated, ImageCache(64), labels, augment=True)
+    plain = sft_rows(items[:1], ImageCache(64), labels)
+    assert rows[0]["image"] == plain[0]["image"]  # a dataset question keeps the image as it is
+    assert len({r["image"]["bytes"] for r in rows}) == len(rows)  # each generated one its own copy
+    assert [r["image"] for r in rows] == [r["image"] for r in again]  # seeded: the same on every build

@@ -63,6 +63,7 @@ class DataConfig:
     # SFT (specialists): add closed questions generated from the training images' own annotations (organ
     # presence, modality, region, plane, abnormality; trainer/image_labels.py), which only the image answers.
     generated: bool = False
+    augment: bool = False  # each generated question sees its own augmented copy of the image
     # The attending: this share of its cases' images (a second, independent hash) is held back from training and
     # answered after every stage (trainer/validation.py), beside majority vote and each specialist on the same
     # cases. 0: off.

@@ -195,7 +195,15 @@ class ImageCache:
             self._small[key] = downscale(self.full(item), self.max_side)
         return self._small[key]
 
-    def cell(self, item: Item) -> dict:
+    def cell(self, item: Item, variant: int | None = None) -> dict:
+        """The encoded image; with ``variant``, a seeded augmented copy (a crop, a small rotation, brightness and
+        contrast): repeated questions about one image then do not all show the model the same pixels."""
+        if variant is not None:
+            import random
+
+            from trainer.vision import augment
+
+            return encode_image(augment(self.small(item), random.Random(variant)))
         key = self.key(item)
         if key not in self._cells:
             self._cells[key] = encode_image(self.small(item))
@@ -285,14 +293,17 @@ def specialist_department(item: Item) -> str:
     return item.department or department_for_modality(item.modality, "Radiologist") or "Radiologist"
 
 
-def sft_rows(items: Iterable[Item], images: ImageCache, labels: dict | None = None) -> list[dict]:
-    """Specialist SFT rows; ``labels`` (``image_labels.gather``) word each row's reasoning target."""
+def sft_rows(items: Iterable[Item], images: ImageCache, labels: dict | None = None,
+             augment: bool = False) -> list[dict]:
+    """Specialist SFT rows; ``labels`` (``image_labels.gather``) word each row's reasoning target; ``augment``
+    shows each generated question its own augmented copy of the image."""
     rows = []
-    for item in items:
+    for n, item in enumerate(items):
         case = item_case(item, images.small(item))
         prompt = roles.specialist_prompt(case, specialist_department(item))
+        variant = n if augment and item.meta.get("generated") else None
         rows.append({"prompt": prompt_messages(prompt), "completion": gold_completion(item, labels),
-                     "image": images.cell(item), "item": item_json(item)})
+                     "image": images.cell(item, variant), "item": item_json(item)})
     return rows
 
 

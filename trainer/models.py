@@ -79,9 +79,15 @@ def load_model(path: str, cfg: TrainConfig):
     from transformers import AutoModelForImageTextToText
 
     try:
-        return AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(cfg), use_safetensors=True)
+        model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(cfg), use_safetensors=True)
     except (OSError, ValueError) as exc:
         raise ConfigError(f"{path}: cannot load the model: {str(exc).splitlines()[0]}") from exc
+    if cfg.model.freeze_vision:  # the Trainer's optimizer only takes parameters that require a gradient
+        tower = getattr(getattr(model, "model", model), "visual", None)
+        if tower is None:
+            raise ConfigError(f"{path}: model.freeze_vision: the model has no vision tower (model.visual)")
+        tower.requires_grad_(False)
+    return model
 
 
 def lora_config(cfg: TrainConfig):

@@ -77,7 +77,7 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     labels = image_labels.gather(items)
     if cfg.data.generated:
         items = items + image_labels.generated_items(labels, cfg.data.seed)
-    rows = datasets.sft_rows(items, images, labels)
+    rows = datasets.sft_rows(items, images, labels, augment=cfg.data.augment)
     start = starting_model(cfg, run, datasets.corpus(rows))  # the tokenizer sees each question once
     rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat)
     console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
@@ -306,6 +306,7 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
     from mmedtui import DISCLAIMER
 
     from trainer.io import atomic_write_text, read_jsonl
+    from trainer.model_card import ROLE_TAGS, front_matter, hub_datasets, hub_id, model_ref, portable
 
     tasks = sorted({it.task for it in items})
     licences = []
@@ -322,12 +323,13 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
               "attending": curriculum.describe(cfg)}[cfg.role]
     logged = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
                        if k in ("reward", "accuracy", "entropy", "loss") and isinstance(v, (int, float)))
+    start = model_ref(cfg.model.path) if cfg.model.path else None
     text = f"""# mmedtui {cfg.role} model
 
 {DISCLAIMER}
 
 - Role: {cfg.role}; trained by `mmedtui train {cfg.role} --profile {cfg.profile}` ({method}).
-- Starting model: {cfg.model.path or f'random-init tiny Qwen2.5-VL ({cfg.model.tiny_size}), trainer/tiny.py'}.
+- Starting model: {start or f'random-init tiny Qwen2.5-VL ({cfg.model.tiny_size}), trainer/tiny.py'}.
 - Training data ({len(items)} questions; test splits never used):
 {chr(10).join(licences)}
 - Steps: {last.get('step', 0)}; last logged: {logged}.
@@ -335,4 +337,6 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
 {''.join(f'- {line}.{chr(10)}' for line in measured)}
 Attribution: VQA-RAD (Lau et al., Sci Data 2018, CC0 1.0); SLAKE (Liu et al., ISBI 2021, CC BY 4.0).
 """
-    atomic_write_text(Path(target) / "README.md", text)
+    meta = front_matter(f"mmedtui-{cfg.role}", hub_datasets(tasks), base_model=hub_id(cfg.model.path),
+                        tags=ROLE_TAGS[cfg.role])
+    atomic_write_text(Path(target) / "README.md", meta + portable(text))

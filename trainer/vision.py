@@ -38,7 +38,7 @@ class VisionSettings:
     min_organ_images: int = 4  # organs / findings named on fewer training images get no output
 
 
-def _augment(image: Image.Image, rng: random.Random) -> Image.Image:
+def augment(image: Image.Image, rng: random.Random) -> Image.Image:
     """A random crop of 85-100 %, a small rotation and a brightness / contrast change. No flips: "left kidney"
     is a label."""
     from PIL import ImageEnhance
@@ -168,7 +168,7 @@ def train_vision(items, output: Path, *, size: str, image_max_side: int | None, 
         tower.train()
         for start in range(0, len(order), settings.batch_size):
             batch = order[start:start + settings.batch_size]
-            feats = pooled(tower, processor, [_augment(pictures[i], rng) for i in batch])
+            feats = pooled(tower, processor, [augment(pictures[i], rng) for i in batch])
             cls = torch.stack([encoded[i][0] for i in batch])
             loss = losses(heads, feats, cls, torch.stack([encoded[i][1] for i in batch]),
                           torch.stack([encoded[i][2] for i in batch]))

@@ -1,0 +1,138 @@
+"""Write the measured tables of ``assets/README.md`` from the result files, so no figure is copied by hand.
+
+    python scripts/results_page.py --bench runs/bench-all/results.json --runs runs/embedded   # keep + regenerate
+    python scripts/results_page.py                                                            # regenerate only
+
+``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
+pre-training, each run's ``state.json``) into ``assets/results/``; the page is then generated from those two
+files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
+prose around them is kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RESULTS = ROOT / "assets" / "results"
+PAGE = ROOT / "assets" / "README.md"
+TASK_NAMES = {("vqa-rad", "test"): "VQA-RAD test", ("slake", "validation"): "SLAKE validation"}
+
+
+def _cell(row: dict | None, metric: str = "mc") -> str:
+    if not row or row["metrics"].get(metric) is None:
+        return "–"
+    lo_hi = (row.get("ci95") or {}).get(metric)
+    ci = f" [{lo_hi[0]:.1f}, {lo_hi[1]:.1f}]" if lo_hi else ""
+    return f"{row['metrics'][metric]:.1f}{ci}"
+
+
+def bench_table(doc: dict) -> str:
+    rows = doc["results"]
+    tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
+    systems = list(dict.fromkeys(r["system"] for r in rows))
+    by = {(r["system"], r["task"], r["split"]): r for r in rows}
+    gain = any("image_gain" in r["metrics"] for r in rows)
+    head = ["system"] + [f"{TASK_NAMES[t]} (n={by.get((systems[0], *t), {}).get('n', '?')})" for t in tasks]
+    head += ["in-domain avg"] + ([f"image gain, {TASK_NAMES[t]}" for t in tasks] if gain else [])
+    head += ["invalid answers"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" + "---:|" * (len(head) - 1)]
+    averages = doc.get("averages", {}).get("systems", {})
+    for system in systems:
+        cells = [_cell(by.get((system, *t))) for t in tasks]
+        avg = averages.get(system, {}).get("in_domain")
+        cells.append("–" if avg is None else f"{avg:.1f}")
+        if gain:
+            cells += [_cell(by.get((system, *t)), "image_gain") for t in tasks]
+        cells.append(str(sum((by.get((system, *t)) or {}).get("invalid", {}).get("mc", 0) for t in tasks)))
+        name = f"**{system}**" if system == "mmedagent-rl" else system
+        lines.append("| " + " | ".join([name] + cells) + " |")
+    return "\n".join(lines)
+
+
+def paired_table(doc: dict) -> str:
+    pairs = doc.get("paired") or []
+    tasks = [k for k in TASK_NAMES if any((p["task"], p["split"]) == k for p in pairs)]
+    lines = ["| mmedagent-rl minus | " + " | ".join(TASK_NAMES[t] for t in tasks) + " |",
+             "|---|" + "---:|" * len(tasks)]
+    for other in dict.fromkeys(p["minus"] for p in pairs):
+        cells = []
+        for t in tasks:
+            p = next((p for p in pairs if p["minus"] == other and (p["task"], p["split"]) == t), None)
+            cells.append("–" if p is None else f"{p['diff']:+.1f} [{p['ci95'][0]:+.1f}, {p['ci95'][1]:+.1f}]")
+        lines.append(f"| {other} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def vision_table(training: dict) -> str:
+    lines = ["| tower | images | epochs | wall | modality | body region | plane | organ answers |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, info in sorted(training.get("vision", {}).items()):
+        h = info.get("held_out", {})
+        lines.append(f"| {name} | {info['images']} | {info['epochs']} | {info['seconds'] / 60:.1f} min | "
+                     f"{h.get('modality', '–')} | {h.get('region', '–')} | {h.get('plane', '–')} | "
+                     f"{h.get('organ_answers', '–')} (n={h.get('n_organ_answers', '?')}) |")
+    return "\n".join(lines)
+
+
+def stage_table(training: dict) -> str:
+    """Per run and stage: what state.json recorded (validation accuracy, signal, entropy, wall time)."""
+    lines = ["| run | stage | steps | wall | held-back VQA-RAD / SLAKE | frac_reward_zero_std | groups kept |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for run, state in sorted(training.get("runs", {}).items()):
+        for stage in state.get("stages", []):
+            val = stage.get("validation") or {}
+            acc = " / ".join(f"{val[t]:.1f}" for t in ("vqa-rad", "slake") if isinstance(val.get(t), (int, float)))
+            lines.append(f"| {run} | {stage.get('name', '?')} | {stage.get('steps', '–')} | "
+                         f"{stage.get('seconds', 0) / 60:.1f} min | {acc or '–'} | "
+                         f"{stage.get('frac_reward_zero_std', '–')} | {stage.get('kept', '–')} |")
+    return "\n".join(lines)
+
+
+def collect(bench: Path | None, runs: Path | None) -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if bench:
+        shutil.copyfile(bench, RESULTS / "bench.json")
+    if runs:
+        training: dict = {"vision": {}, "runs": {}}
+        for info in sorted(runs.glob("*/vision.json")):
+            training["vision"][info.parent.name] = json.loads(info.read_text(encoding="utf-8"))
+        for state in sorted(runs.glob("*/state.json")):
+            data = json.loads(state.read_text(encoding="utf-8"))
+            data.pop("output", None)  # a machine path
+            training["runs"][state.parent.name] = data
+        (RESULTS / "training.json").write_text(json.dumps(training, indent=1, default=str) + "\n",
+                                               encoding="utf-8")
+
+
+def render(page: str, blocks: dict[str, str]) -> str:
+    for name, text in blocks.items():
+        pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated -->)", re.S)
+        if not pattern.search(page):
+            raise SystemExit(f"{PAGE}: no <!-- generated:{name} --> block")
+        page = pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), page)
+    return page
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--bench", type=Path, help="a bench's results.json to keep in assets/results/")
+    parser.add_argument("--runs", type=Path, help="a build's work folder (runs/embedded) to keep figures of")
+    args = parser.parse_args()
+    collect(args.bench, args.runs)
+    doc = json.loads((RESULTS / "bench.json").read_text(encoding="utf-8"))
+    training_file = RESULTS / "training.json"
+    training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
+    blocks = {"bench": bench_table(doc), "paired": paired_table(doc)}
+    if training:
+        blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
+    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), blocks), encoding="utf-8")
+    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)})")
+
+
+if __name__ == "__main__":
+    main()
