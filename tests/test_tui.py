@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from tui_support import GateBackend, plain, screen_text, settle, synthetic_scan, wait_for
@@ -218,7 +220,8 @@ async def test_saving_the_transcript_writes_markdown_and_json_without_paths(tmp_
         await pilot.press("s")
         assert isinstance(app.screen, PathPrompt)
         prompt = app.screen.query_one("#path-input")
-        assert prompt.value == "head-consult.md"
+        name = Path(prompt.value).name  # the per-user folder, a time-and-hash name: never the image's name
+        assert re.fullmatch(r"\d{8}-\d{6}-[0-9a-f]{6}\.md", name) and "head" not in name
         prompt.value = str(out_dir / "visit.md")
         await pilot.press("enter")
         await pilot.pause()
@@ -240,8 +243,8 @@ async def test_saving_into_a_folder_and_to_a_bad_place(tmp_path):
     app = app_for()
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        assert app.save_transcript(str(tmp_path)) is not None
-        assert (tmp_path / "scan-consult.md").exists() and (tmp_path / "scan-consult.json").exists()
+        md, js = app.save_transcript(str(tmp_path))
+        assert md.parent == tmp_path and md.exists() and js.exists() and md.stem == app.default_transcript_stem()
         assert app.save_transcript(str(tmp_path / "missing" / "x.md")) is None
         await pilot.pause()
         assert any("does not exist" in n for n in notifications(app))
@@ -354,7 +357,7 @@ def test_importing_the_package_is_free_and_run_app_keeps_the_cli_signature():
     from mmedtui.tui import run_app
 
     assert list(inspect.signature(run_app).parameters) == ["scan", "question", "panel", "image_mode", "options",
-                                                           "auto_options"]
+                                                           "auto_options", "save_dir", "image_path"]
 
 
 def test_transcript_paths(tmp_path):

@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import get_current_worker
 
 from mmedtui import DISCLAIMER
@@ -25,7 +25,10 @@ from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
 from mmedtui.consult.case import MAX_QUESTION_CHARS
 from mmedtui.tasks.choices import question_options
 from mmedtui.tui import transcript
+from mmedtui.tui.history import consultations_dir, free_stem, transcript_stem
 from mmedtui.tui.image import renderer_label
+from mmedtui.tui.scan_tools import SCAN_BINDINGS, ScanToolsMixin
+from mmedtui.tui.session import SessionEntry, SessionList
 from mmedtui.tui.widgets import (
     SPINNER,
     Card,
@@ -65,9 +68,11 @@ class ConsultFailed(Message):
 
 
 class ScanLoaded(Message):
-    def __init__(self, ticket: int, scan) -> None:
+    """A file (re)loaded: ``restart`` for a new scan (a new consultation), not for another frame or window."""
+
+    def __init__(self, ticket: int, scan, path: Path | None = None, restart: bool = True) -> None:
         super().__init__()
-        self.ticket, self.scan = ticket, scan
+        self.ticket, self.scan, self.path, self.restart = ticket, scan, path, restart
 
 
 class ScanFailed(Message):
@@ -85,10 +90,10 @@ def _one_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
 
 
-class ConsultApp(App):
+class ConsultApp(ScanToolsMixin, App):
     CSS_PATH = "app.tcss"
     TITLE = "mmedtui"
-    ENABLE_COMMAND_PALETTE = False
+    ENABLE_COMMAND_PALETTE = True  # ctrl+p: the app's actions below, and Textual's themes
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-normal"), (170, "-wide")]
     BINDINGS = [
         Binding("a", "ask", "Ask"),
@@ -99,6 +104,8 @@ class ConsultApp(App):
         Binding("question_mark,f1", "help", "Help", key_display="?"),
         Binding("q", "quit", "Quit"),
         Binding("escape", "leave_input", "Leave", show=False),
+        Binding("h", "history", "History", show=False),
+        *SCAN_BINDINGS,
     ]
 
     def __init__(self, scan, question: str, panel, image_cls: type | None, options: list[str] | None = None,
@@ -147,8 +154,21 @@ class ConsultApp(App):
     def on_mount(self) -> None:
         self._status_timer = self.set_interval(0.1, self._tick_status, pause=True)  # runs while consulting
         self._show_options()
+        self.mount_scan_tools()
+        self.session = SessionList(id="session")
+        self.scan_pane.mount(self.session)
         self.cards.focus()
+        if self.start_warning:
+            self.notify(self.start_warning, title="Image renderer", severity="warning", markup=False, timeout=10)
         self.start_consult(self.question, self.options)
+
+    def get_system_commands(self, screen):
+        """The command palette (ctrl+p): Textual's own (themes, keys, quit) and every action of the app."""
+        from textual.app import SystemCommand
+
+        yield from super().get_system_commands(screen)
+        for title, help_text, action in PALETTE:
+            yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
 
     # -- running a consultation -------------------------------------------------------------------
     def start_consult(self, question: str, options: list[str] | None = None) -> int:
@@ -240,6 +260,7 @@ class ConsultApp(App):
         if message.generation != self.generation:
             return
         self.record, self.running = message.record, False
+        self.session.add(SessionEntry(self.scan, message.record, self.image_path))
         self._finished = time.monotonic() - self._started
         self._status_timer.pause()
         self._tick_status()
@@ -328,28 +349,79 @@ class ConsultApp(App):
             self.scan_ticket += 1
             self._load_scan(self.scan_ticket, path)
 
+    def reload_scan(self, path: str | Path, frame: int | None = None, window: tuple[float, float] | None = None,
+                    restart: bool = True) -> None:
+        """Load ``path`` in a worker; ``restart``: a new scan, consulted at once (else the same one redrawn)."""
+        self.scan_ticket += 1
+        self._load_scan(self.scan_ticket, str(path), frame, window, restart)
+
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
-    def _load_scan(self, ticket: int, path: str) -> None:
+    def _load_scan(self, ticket: int, path: str, frame: int | None = None, window: tuple[float, float] | None = None,
+                   restart: bool = True) -> None:
         import os
 
         from mmedtui.imaging import load_scan
 
+        full = Path(os.path.expanduser(path)).absolute()
         try:
-            scan = load_scan(os.path.expanduser(path))
+            scan = load_scan(full, frame=frame, window=window)
         except Exception as exc:  # noqa: BLE001 - ImageError is one line naming the file; others too
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.post_message(ScanFailed(ticket, message))
         else:
-            self.post_message(ScanLoaded(ticket, scan))
+            self.post_message(ScanLoaded(ticket, scan, full, restart))
 
     @on(ScanLoaded)
     def _on_scan_loaded(self, message: ScanLoaded) -> None:
         if message.ticket != self.scan_ticket:
             return
-        self.scan = message.scan
+        self.scan, self.image_path = message.scan, message.path
+        if message.restart:
+            self.reset_scan_tools()
         self.scan_pane.set_scan(self.scan)
-        self.notify(f"Opened {self.scan.meta.source}.", markup=False, timeout=3)
-        self.start_consult(self.question, self.options)
+        self.show_scan_tools()
+        if message.restart:
+            self.notify(f"Opened {self.scan.meta.source}.", markup=False, timeout=3)
+            self.start_consult(self.question, self.options)
+        else:
+            self.notify("Shown. Press r to consult on what is shown.", markup=False, timeout=3)
+
+    def action_history(self) -> None:
+        if len(self.session.entries) < 2:
+            self.notify("The session list appears from the second consultation on.", timeout=3)
+            return
+        self.session.focus()
+
+    @on(OptionList.OptionSelected, "#session")
+    def _review(self, event: OptionList.OptionSelected) -> None:
+        """Show an earlier consultation of this session again: its scan, question and cards."""
+        entry = self.session.entries[event.option_index]
+        if self.running:
+            self.generation += 1  # the running one is superseded (its messages are dropped)
+            self.running = False
+            self._status_timer.pause()
+        self.scan, self.image_path, self.record = entry.scan, entry.image_path, entry.record
+        self.reset_scan_tools()
+        self.scan_pane.set_scan(self.scan)
+        self.show_scan_tools()
+        record = entry.record
+        self.question, self.options = record.case.question, record.case.options
+        self.question_box.value = self.question
+        self._show_options()
+        self.cards.reset()
+        if record.triage is not None:
+            self.cards.ensure("triage", lambda: TriageCard(self.panel.triage.name)).show(record.triage,
+                                                                                       record.triage.error)
+        for i, opinion in enumerate(record.specialists):
+            card = self.cards.ensure(f"specialist-{i}", lambda o=opinion: OpinionCard(o.name, o.department))
+            card.show(opinion, opinion.error)
+        if record.attending is not None:
+            card = self.cards.ensure("attending", lambda: DecisionCard(self.panel.attending.name, self.show_reasoning))
+            card.show(record.attending, record.attending.error)
+        self._phase = "" if record.attending is None or not record.attending.error else "failed"
+        self._finished = record.seconds
+        self._tick_status()
+        self.notify(f"Consultation {event.option_index + 1} of this session.", timeout=2)
 
     @on(ScanFailed)
     def _on_scan_failed(self, message: ScanFailed) -> None:
@@ -357,16 +429,22 @@ class ConsultApp(App):
             self.notify(message.error, title="Cannot open the image", severity="error", markup=False, timeout=8)
 
     def default_transcript_stem(self) -> str:
-        return f"{Path(self.scan.meta.source).stem or 'scan'}-consult"
+        """Time and a short hash, never the image's name (it may name the patient)."""
+        return transcript_stem(self.record) if self.record is not None else "consultation"
+
+    def transcript_folder(self) -> Path:
+        return Path(self.save_dir).expanduser() if self.save_dir else consultations_dir()
 
     def action_save(self) -> None:
         if self.record is None:
             what = "still running" if self.running else "not finished"
             self.notify(f"Nothing to save yet: the consultation is {what}.", severity="warning")
             return
-        hint = f"Writes NAME.md and NAME.json (no patient data, no full paths). Folder: {Path.cwd()}"
-        self.push_screen(PathPrompt("Save the transcript as", f"{self.default_transcript_stem()}.md", hint),
-                         self._save_to)
+        folder = self.transcript_folder()
+        hint = ("Writes NAME.md and NAME.json (no patient data, no full paths); an existing name gets -2, -3 "
+                "(nothing is overwritten). `mmedtui history` lists this folder.")
+        self.push_screen(PathPrompt("Save the transcript as", str(folder / f"{self.default_transcript_stem()}.md"),
+                                    hint), self._save_to)
 
     def _save_to(self, target: str | None) -> None:
         if not target or self.record is None:
@@ -374,8 +452,14 @@ class ConsultApp(App):
         self.save_transcript(target)
 
     def save_transcript(self, target: str) -> tuple[Path, Path] | None:
-        """Write the latest consultation as Markdown + JSON at ``target``; errors become a notification."""
+        """Write the consultation shown as Markdown + JSON at ``target`` (a free name: never over an existing
+        transcript); the per-user folder is created when it is the target. Errors become a notification."""
+        md_path, _ = transcript.transcript_paths(target, self.default_transcript_stem())
+        folder = self.transcript_folder()
         try:
+            if md_path.parent == folder:
+                folder.mkdir(parents=True, exist_ok=True)
+            target = str(md_path.parent / free_stem(md_path.parent, md_path.stem)) if md_path.parent.is_dir() else target
             md_path, json_path = transcript.save(
                 self.record, self.scan.meta.source, target, self.default_transcript_stem(),
                 triage_name=self.panel.triage.name, attending_name=self.panel.attending.name)
@@ -393,3 +477,23 @@ class ConsultApp(App):
             box.update(Content.assemble(("options  ", "dim"), transcript.clean(
                 "   ".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(self.options)))))
         box.display = bool(self.options)
+
+
+# (title, help, action) of the command palette: every key's action, findable by name.
+PALETTE = (
+    ("Ask a question", "Edit the question and ask it (a)", "ask"),
+    ("Rerun", "Run the consultation again (r)", "rerun"),
+    ("Open an image by path", "Type the path of another scan (o)", "open"),
+    ("Open with the file picker", "Browse folders for a scan (f)", "pick"),
+    ("Next image", "The next scan in the same folder (n)", "step_image(1)"),
+    ("Previous image", "The previous scan in the same folder (p)", "step_image(-1)"),
+    ("Zoom in", "Zoom into the centre of the scan (+)", "zoom(1)"),
+    ("Zoom out", "Back towards the whole scan (-)", "zoom(-1)"),
+    ("Window preset", "CT window: file's own, brain, lung, bone, abdomen (w)", "window"),
+    ("Next frame", "The next frame of a multi-frame DICOM (])", "frame(1)"),
+    ("Previous frame", "The previous frame of a multi-frame DICOM ([)", "frame(-1)"),
+    ("Show or hide the reasoning", "Toggle the reasoning of every card (t)", "toggle_reasoning"),
+    ("Save the transcript", "Markdown + JSON in the consultations folder (s)", "save"),
+    ("Session history", "Review an earlier consultation of this session (h)", "history"),
+    ("Help", "The keys and what the app shows (?)", "help"),
+)

@@ -1,0 +1,131 @@
+"""Scan tools of the app: zoom, DICOM window presets, frames of a multi-frame file, next / previous image,
+the file picker. A mixin of ``ConsultApp``: it reads ``scan``, ``image_path`` and ``scan_pane`` and asks the
+app to (re)load a file with ``reload_scan``.
+
+Zoom only changes what is drawn (a centred crop); a window preset or another frame reloads the file, and the
+next question (or ``r``) is asked about what is shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PIL import Image as PILImage
+from textual.binding import Binding
+from textual.content import Content
+from textual.widgets import Static
+
+from mmedtui.imaging import WINDOW_PRESETS
+from mmedtui.tui.image import display_copy
+from mmedtui.tui.picker import FilePicker, neighbour
+
+ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
+WINDOWS = ("", *WINDOW_PRESETS)  # "": the file's own window
+BAR = 16  # cells of the frame slider
+
+SCAN_BINDINGS = [
+    Binding("f", "pick", "Files", show=False),
+    Binding("n", "step_image(1)", "Next image", show=False),
+    Binding("p", "step_image(-1)", "Previous image", show=False),
+    Binding("plus,equals_sign", "zoom(1)", "Zoom in", show=False),
+    Binding("minus", "zoom(-1)", "Zoom out", show=False),
+    Binding("w", "window", "Window preset", show=False),
+    Binding("right_square_bracket", "frame(1)", "Next frame", show=False),
+    Binding("left_square_bracket", "frame(-1)", "Previous frame", show=False),
+]
+
+def zoomed(image: PILImage.Image, zoom: float) -> PILImage.Image:
+    """The centred 1/zoom part of ``image``, as a display copy (the model still gets the whole scan)."""
+    if zoom <= 1.0:
+        return display_copy(image)
+    w, h = image.size
+    cw, ch = max(1, round(w / zoom)), max(1, round(h / zoom))
+    left, top = (w - cw) // 2, (h - ch) // 2
+    return display_copy(image.crop((left, top, left + cw, top + ch)))
+
+
+def frame_slider(frame: int, frames: int, width: int = BAR) -> Content:
+    """``frame 3/10 ━━━━●─────────`` : where the shown frame lies in the file."""
+    at = round(frame / max(1, frames - 1) * (width - 1))
+    return Content.assemble(("frame ", "dim"), f"{frame + 1}/{frames} ", ("━" * at, "$accent"), ("●", "bold $accent"),
+                            ("─" * (width - 1 - at), "dim"))
+
+
+class ScanToolsMixin:
+    zoom_index = 0
+    window_index = 0
+
+    def mount_scan_tools(self) -> None:
+        self.scan_tools_line = Static(id="scan-tools")
+        self.scan_pane.mount(self.scan_tools_line, before=self.scan_pane.query_one("#scan-meta"))
+        self.show_scan_tools()
+
+    def show_scan_tools(self) -> None:
+        """Draw the scan at the current zoom and say what is not the default (zoom, window, frame)."""
+        image_widget = self.scan_pane.query("#scan-image")
+        if image_widget:
+            image_widget.first().image = zoomed(self.scan.image, ZOOMS[self.zoom_index])
+        meta, parts = self.scan.meta, []
+        if self.zoom_index:
+            parts.append(Content.assemble(("zoom ", "dim"), f"{ZOOMS[self.zoom_index]:g}×"))
+        if self.window_index:
+            center, width = WINDOW_PRESETS[WINDOWS[self.window_index]]
+            parts.append(Content.assemble(("window ", "dim"), f"{WINDOWS[self.window_index]} ({center:g}/{width:g})"))
+        if meta.frames > 1:
+            parts.append(frame_slider(meta.frame, meta.frames))
+        self.scan_tools_line.update(Content("  ").join(parts))
+        self.scan_tools_line.display = bool(parts)
+
+    def reset_scan_tools(self) -> None:
+        self.zoom_index = self.window_index = 0
+
+    # -- actions -------------------------------------------------------------------------------------
+    def action_zoom(self, step: int) -> None:
+        index = min(max(self.zoom_index + step, 0), len(ZOOMS) - 1)
+        if index == self.zoom_index:
+            self.notify(f"Zoom is already {'at its most' if step > 0 else 'the whole scan'}.", timeout=2)
+            return
+        self.zoom_index = index
+        self.show_scan_tools()
+
+    def _file_or_warn(self, what: str) -> Path | None:
+        if self.image_path is None:
+            self.notify(f"{what} needs a scan opened from a file.", severity="warning", timeout=4)
+        return self.image_path
+
+    def action_window(self) -> None:
+        meta = self.scan.meta
+        if self._file_or_warn("A window preset") is None:
+            return
+        if meta.format != "DICOM" or (meta.modality or "").upper() != "CT":
+            self.notify("Window presets are in Hounsfield units: for CT DICOM files only.", severity="warning",
+                        timeout=4)
+            return
+        self.window_index = (self.window_index + 1) % len(WINDOWS)
+        name = WINDOWS[self.window_index]
+        self.reload_scan(self.image_path, frame=meta.frame, window=WINDOW_PRESETS.get(name), restart=False)
+
+    def action_frame(self, step: int) -> None:
+        meta = self.scan.meta
+        if self._file_or_warn("Another frame") is None:
+            return
+        if meta.frames <= 1:
+            self.notify("This scan has one frame.", timeout=2)
+            return
+        frame = min(max(meta.frame + step, 0), meta.frames - 1)
+        if frame != meta.frame:
+            window = WINDOW_PRESETS.get(WINDOWS[self.window_index])
+            self.reload_scan(self.image_path, frame=frame, window=window, restart=False)
+
+    def action_step_image(self, step: int) -> None:
+        if self._file_or_warn("Next and previous") is None:
+            return
+        other = neighbour(self.image_path, step)
+        if other is None:
+            self.notify(f"No other scan in {self.image_path.parent}.", timeout=3)
+            return
+        self.reload_scan(other)
+
+    def action_pick(self) -> None:
+        folder = self.image_path.parent if self.image_path else Path.cwd()
+        self.push_screen(FilePicker(folder), lambda path: self.reload_scan(path) if path else None)
