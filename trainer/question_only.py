@@ -17,6 +17,7 @@ from pathlib import Path
 from mmedtui.bench.question_only import QuestionPrior, features
 from mmedtui.errors import DataError
 from mmedtui.tasks.scoring import normalize
+from trainer.model_card import front_matter, hub_datasets
 
 TASKS = ("vqa-rad", "slake")
 
@@ -92,7 +93,9 @@ def train_question_only(root: Path | None, output: Path, settings: PriorSettings
     model.save(output, {"trained_on": {"split": split, "tasks": list(TASKS), "slake_lang": "en",
                                        "vqa_rad_frame_rows": "excluded"},
                         "settings": asdict(settings), "summary": summary})
-    (output / "README.md").write_text(_card(summary, settings), encoding="utf-8")
+    meta = front_matter("mmedtui-question-only", hub_datasets(TASKS), tags=["baseline", "bag-of-words"],
+                        transformers=False)
+    (output / "README.md").write_text(meta + _card(summary, settings), encoding="utf-8")
     return summary
 
 
