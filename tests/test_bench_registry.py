@@ -56,8 +56,8 @@ def test_a_named_ablation_runs_on_the_shared_opinions_as_its_own_row(root):
     report = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), ("no-entropy", "reverse-curriculum",
                                                                           "mmedagent-rl")))
     mc = {r["system"]: r["metrics"]["mc"] for r in report.rows}
-    assert mc == {"no-entropy": pytest.approx(200 / 3, abs=0.01), "reverse-curriculum": pytest.approx(100 / 3, abs=0.01),
-                  "mmedagent-rl": 100.0}
+    assert mc == {"no-entropy": pytest.approx(200 / 3, abs=0.01),
+                  "reverse-curriculum": pytest.approx(100 / 3, abs=0.01), "mmedagent-rl": 100.0}
     # Paired against the headline system, like no-curriculum.
     assert {p["minus"] for p in report.document["paired"]} == {"no-entropy", "reverse-curriculum"}
     # The triage doctor ran once per item for the three rows (one shared panel unit).

@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from mmedtui.agents.panel import Panel
@@ -52,7 +52,7 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
     from mmedtui.bench.paired import comparisons
     from mmedtui.bench.table import render
 
-    started, clock = datetime.now(timezone.utc), time.perf_counter()
+    started, clock = datetime.now(UTC), time.perf_counter()
     if output is not None and config.work_dir is None:
         config = replace(config, work_dir=output / ".work")
     sink = SamplesWriter(output / "samples.jsonl") if output is not None else None

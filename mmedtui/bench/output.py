@@ -18,8 +18,8 @@ from statistics import fmean
 from mmedtui import DISCLAIMER, __version__
 from mmedtui.bench.runner import BLANK, TaskResult
 from mmedtui.bench.score import MC_METRICS, Cell
-from mmedtui.tasks.scoring import paired_bootstrap_ci
 from mmedtui.fileio import atomic_write_text, make_readable
+from mmedtui.tasks.scoring import paired_bootstrap_ci
 
 CSV_FIELDS = ("task", "split", "system", "metric", "n", "accuracy", "ci95_lo", "ci95_hi", "unparsed", "failed",
               "disclaimer")

@@ -4,7 +4,9 @@ paired interval answers "is the gap real on this benchmark?" directly."""
 
 from __future__ import annotations
 
-from mmedtui.bench.registry import HEADLINE as SYSTEM, SPECIALIST_PREFIX, system as registry_entry
+from mmedtui.bench.registry import HEADLINE as SYSTEM
+from mmedtui.bench.registry import SPECIALIST_PREFIX
+from mmedtui.bench.registry import system as registry_entry
 from mmedtui.bench.runner import TaskResult
 from mmedtui.tasks.scoring import paired_bootstrap_ci
 

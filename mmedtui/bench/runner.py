@@ -22,8 +22,8 @@ from PIL import Image
 
 from mmedtui import DISCLAIMER
 from mmedtui.agents.panel import Panel
-from mmedtui.bench.score import METRICS, Cell, Outcome, outcome, score
 from mmedtui.bench.registry import needed_units, unit_owner
+from mmedtui.bench.score import METRICS, Cell, Outcome, outcome, score
 from mmedtui.bench.systems import Baselines
 from mmedtui.bench.units import Settings, Units, unit_failures
 from mmedtui.bench.work import WorkCache, digest
@@ -182,7 +182,8 @@ class Runner:
         cases: dict[int, Case | str] = {}  # loaded lazily: a fully cached chunk decodes no image
         touched: set[int] = set()
         for unit in self.needed:
-            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if unit_owner(unit).on_opinions else None])
+            on_opinions = unit_owner(unit).on_opinions  # keyed by the opinions it was computed from, too
+            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if on_opinions else None])
                     for i, fp in enumerate(case_fps)]
             todo = []
             for i, key in enumerate(keys):

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mmedtui.bench.registry import SPECIALIST_PREFIX, system as registry_entry
+from mmedtui.bench.registry import SPECIALIST_PREFIX
+from mmedtui.bench.registry import system as registry_entry
 from mmedtui.bench.units import backend_error
 from mmedtui.consult.voting import majority
 from mmedtui.tasks.base import Item

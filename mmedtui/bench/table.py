@@ -8,9 +8,10 @@ from rich.table import Table
 from rich.text import Text
 
 from mmedtui import DISCLAIMER
-from mmedtui.bench.runner import TaskResult
 from mmedtui.bench.output import GAIN
-from mmedtui.bench.registry import GROUPS, SPECIALIST_PREFIX, system as registry_entry
+from mmedtui.bench.registry import GROUPS, SPECIALIST_PREFIX
+from mmedtui.bench.registry import system as registry_entry
+from mmedtui.bench.runner import TaskResult
 
 TABLE_ORDER = ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med")
 TITLES = {"vqa-rad": "VQA-RAD", "slake": "SLAKE", "pathvqa": "PathVQA", "omnimedvqa": "OmniMedVQA",

@@ -7,9 +7,9 @@ specialists answer each item once for every system that reads them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Callable
 
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.agents.roles import Opinion, TriageDecision

@@ -35,7 +35,8 @@ def _metrics(value: str) -> tuple[str, ...]:
     names = list(METRICS) if names == ["all"] else names
     bad = [m for m in names if m not in METRICS]
     if bad or not names:
-        raise UserError(f"--metrics: unknown metric {', '.join(bad) or '(none)'} (choose from {', '.join(METRICS)}, all)")
+        raise UserError(f"--metrics: unknown metric {', '.join(bad) or '(none)'} "
+                        f"(choose from {', '.join(METRICS)}, all)")
     return tuple(m for m in METRICS if m in names)
 
 
@@ -92,13 +93,19 @@ def bench(
 ) -> None:
     """Benchmark the systems (specialists, majority vote, baselines, MMedAgent-RL, ablations) on medical VQA."""
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
-        TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     from mmedtui.bench import run_bench
     from mmedtui.bench.runner import BenchConfig
-    from mmedtui.bench.units import Settings
     from mmedtui.bench.systems import available_systems, load_bench_panel, resolve_systems
+    from mmedtui.bench.units import Settings
     from mmedtui.tasks.choices import PROTOCOLS
 
     for flag, value in (("--limit", limit), ("--samples", samples), ("--chunk-size", chunk_size)):
