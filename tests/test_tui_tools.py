@@ -178,6 +178,10 @@ async def test_the_command_palette_lists_the_apps_actions_and_themes():
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert type(app.screen).__name__ == "CommandPalette"
+        await pilot.press(*"zoom in")
+        await pilot.pause(0.8)  # the palette searches in the background
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: app.zoom_index == 1)
 
 
 async def test_a_forced_graphics_protocol_inside_tmux_warns_once():
@@ -202,3 +206,16 @@ async def test_toasts_leave_the_disclaimer_line_visible():
         app.notify("A rather long notification that would cover the bottom lines of the screen", timeout=30)
         await pilot.pause(0.3)
         assert DISCLAIMER in screen_text(app)
+
+
+def test_the_consultations_folder_follows_xdg_and_names_never_collide(tmp_path):
+    from pathlib import Path
+
+    from mmedtui.tui.history import consultations_dir, free_stem
+
+    assert consultations_dir({}) == Path.home() / ".local" / "share" / "mmedtui" / "consultations"
+    assert consultations_dir({"XDG_DATA_HOME": "relative/dir"}) == consultations_dir({})  # XDG: absolute only
+    assert consultations_dir({"XDG_DATA_HOME": str(tmp_path)}) == tmp_path / "mmedtui" / "consultations"
+    (tmp_path / "a.json").write_text("{}")  # either half taken makes the name taken
+    (tmp_path / "a-2.md").write_text("")
+    assert free_stem(tmp_path, "a") == "a-3" and free_stem(tmp_path, "b") == "b"
