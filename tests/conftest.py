@@ -18,6 +18,19 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 VQA_RAD_SCAN = SHARED_DATA / "vqa-rad" / "VQA_RAD Image Folder" / "synpic54610.jpg"
 
 
+# Modules whose every test trains, fuzzes or drives the Textual app: minutes on two cores, so `-m "not slow"` skips
+# them (CI runs everything). A test elsewhere that loads a real model (the tiny_model_dir fixture) is slow too.
+SLOW_MODULES = {"test_train_runs", "test_train_resume", "test_train_grpo", "test_train_sft_loss",
+                "test_transformers_backend", "test_hardening_fuzz", "test_tui", "test_tui_snapshots", "test_tui_tools",
+                "test_validity_views", "test_smoke_paper"}
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.stem in SLOW_MODULES or "tiny_model_dir" in item.fixturenames:
+            item.add_marker(pytest.mark.slow)
+
+
 def needs_shared_data(path: Path = SHARED_DATA):
     return pytest.mark.skipif(not path.exists(), reason=f"{path} not present")
 
