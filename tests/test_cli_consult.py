@@ -123,6 +123,7 @@ def test_plain_view_prints_every_step(tmp_path, tiny_model_dir, scan_image, caps
         assert title in out
 
 
+@pytest.mark.slow  # loads the embedded panel in a fresh process
 @needs_shared_data(VQA_RAD_SCAN)
 def test_readme_consult_on_a_real_scan_with_the_default_panel():
     """The README's main command, as a user runs it (a real process, the embedded default panel)."""
@@ -146,6 +147,7 @@ def test_help_lists_the_commands_without_importing_torch():
     assert proc.stdout.strip().endswith("False")
 
 
+@pytest.mark.slow  # a fresh process that imports torch
 def test_a_process_that_loaded_torch_keeps_its_exit_code_and_message(tmp_path, scan_image):
     """`run` leaves quickly once torch is loaded; the error line and exit code 2 still come through."""
     scan = tmp_path / "scan.png"
