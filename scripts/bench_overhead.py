@@ -29,7 +29,6 @@ from pathlib import Path
 
 def _rows(base: Path, per_kind: int):
     from mmedtui.agents.panel import load_panel
-
     from trainer import curriculum, datasets, opinions
     from trainer.config import load_config
     from trainer.testing import fake_vqa_rad, scripted_panel_file

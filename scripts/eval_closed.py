@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 
-
 IMAGE_MAX_SIDE = 336  # the tiny profile's data.image_max_side: scans as the specialists saw them in training
 
 

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import time
 
-
 # What loading the embedded (Qwen2.5-VL) models imports, before any model file is read.
 IMPORTS = "import torch, transformers; from transformers import AutoProcessor, Qwen2_5_VLForConditionalGeneration"
 

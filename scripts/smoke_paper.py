@@ -46,7 +46,8 @@ PANEL = {
         "spec-c": {"backend": "scripted", "replies": ["<think>c</think><answer>yes</answer>"]},
     },
     "triage": {"name": "Triage doctor", "model": "triage"},
-    "specialists": {"default": [{"name": "Specialist A", "model": "spec-a"}, {"name": "Specialist B", "model": "spec-b"},
+    "specialists": {"default": [{"name": "Specialist A", "model": "spec-a"},
+                                {"name": "Specialist B", "model": "spec-b"},
                                 {"name": "Specialist C", "model": "spec-c"}]},
     "attending": {"name": "Attending physician", "model": "spec-c"},
 }
