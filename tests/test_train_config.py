@@ -250,7 +250,7 @@ def test_cli_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path):
                       "--output", str(tmp_path / "run"))
     assert code == 2 and "data root not found" in err and len(err.strip().splitlines()) == 1
     code, err = _main(monkeypatch, capsys, "train", "triage", "--profile", "huge")
-    assert code == 2 and "unknown profile" in err
+    assert code == 2 and "'huge' is not one of 'tiny', 'paper'" in err
     code, err = _main(monkeypatch, capsys, "train", "attending", "--resume", "--output", str(tmp_path / "none"))
     assert code == 2 and "nothing to resume" in err
     code, err = _main(monkeypatch, capsys, "train", "plot", str(tmp_path))
