@@ -167,9 +167,13 @@ def gather(cfg: TrainConfig, items: list | None = None) -> tuple[list[TriageExam
         if cfg.triage.max_radiology is not None:
             picked = picked[: cfg.triage.max_radiology]
         images = ImageCache(cfg.data.image_max_side)
+        from trainer.image_labels import gather, image_key
+
+        labels = gather(items)  # a VQA-RAD image's modality, where its training answers say it
         for item in picked:
             dept = item.department or department_for_modality(item.modality, "Radiologist")
-            examples.append(TriageExample(images.small(item), item.question, dept, item.task, item.modality))
+            modality = item.modality or labels[image_key(item)].modality
+            examples.append(TriageExample(images.small(item), item.question, dept, item.task, modality))
     notes: list[str] = []
     if cfg.triage.extra_sources:
         root = None
