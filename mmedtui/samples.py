@@ -25,8 +25,8 @@ class Sample:
 
 
 SAMPLES: tuple[Sample, ...] = (
-    Sample("brain-mri", "brain-mri.jpg", "Are regions of the brain infarcted?", "diffusion-weighted brain MRI (VQA-RAD)"),
     Sample("spine-ct", "spine-ct.dcm", "Is there a fracture of the vertebra?", "axial CT, DICOM (pydicom test file)"),
+    Sample("mr-slice", "mr-slice.dcm", "Is this image taken via MRI?", "MR slice, DICOM (pydicom test file)"),
     Sample("retina-fundus", "retina-fundus.jpg", "Is there diabetic retinopathy in this fundus photograph?",
            "colour fundus photograph (scikit-image)"),
 )

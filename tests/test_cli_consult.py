@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 
-from conftest import VQA_RAD_SCAN, needs_shared_data
+from conftest import SHARED_DATA, VQA_RAD_SCAN, needs_shared_data
 from mmedtui.cli import main
 
 
@@ -223,7 +223,7 @@ def test_samples_are_small_licensed_and_readable():
 
 def test_usage_errors_exit_2_in_one_line(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    for args, words in ((["--json", "--plain"], "exclude"), (["--sample", "nope"], "brain-mri"),
+    for args, words in ((["--json", "--plain"], "exclude"), (["--sample", "nope"], "spine-ct"),
                         ([str(tmp_path / "scan.png"), "--sample", "spine-ct", "--json"], "exclude")):
         code, out, err = run_cli(capsys, monkeypatch, "consult", *args)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, (args, err)
@@ -240,5 +240,18 @@ def test_help_names_the_argument_in_capitals_and_flags_without_a_type(capsys, mo
     code, out, _ = run_cli(capsys, monkeypatch, "consult", "--help")
     assert code == 0
     assert "[IMAGE]" in out and "{image}" not in out and "<bool>" not in out
-    for name in ("brain-mri", "spine-ct", "retina-fundus", "--save-dir"):
+    for name in ("spine-ct", "mr-slice", "retina-fundus", "--save-dir"):
         assert name in out
+
+
+@needs_shared_data()
+def test_no_sample_is_a_copy_of_a_data_pack_file():
+    """The data pack is read in place, never redistributed: no shipped sample has the bytes of one of its files."""
+    import hashlib
+
+    from mmedtui.samples import SAMPLES
+
+    shipped = {hashlib.sha256(s.path.read_bytes()).hexdigest() for s in SAMPLES}
+    for path in SHARED_DATA.rglob("*"):
+        if path.is_file() and path.stat().st_size < 50_000_000:
+            assert hashlib.sha256(path.read_bytes()).hexdigest() not in shipped, path
