@@ -80,31 +80,34 @@ def vision_table(training: dict) -> str:
 
 
 def stage_table(training: dict) -> str:
-    """Per run and stage: what state.json recorded (validation accuracy, signal, entropy, wall time)."""
-    lines = ["| run | stage | steps | wall | held-back VQA-RAD / SLAKE | frac_reward_zero_std | groups kept |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    """Per run and stage, what its state.json recorded: steps, held-back accuracy after the stage, and the dynamic
+    sampling's figures (cases, kept, mean pass rate, share of groups with one reward before filtering)."""
+    lines = ["| run | stage | steps | held-back VQA-RAD / SLAKE | cases | kept | mean pass rate | all-equal groups |",
+             "|---|---|---:|---:|---:|---:|---:|---:|"]
     for run, state in sorted(training.get("runs", {}).items()):
-        for stage in state.get("stages", []):
+        for name in state.get("order", []):
+            stage = state["stages"][name]
             val = stage.get("validation") or {}
-            acc = " / ".join(f"{val[t]:.1f}" for t in ("vqa-rad", "slake") if isinstance(val.get(t), (int, float)))
-            lines.append(f"| {run} | {stage.get('name', '?')} | {stage.get('steps', '–')} | "
-                         f"{stage.get('seconds', 0) / 60:.1f} min | {acc or '–'} | "
-                         f"{stage.get('frac_reward_zero_std', '–')} | {stage.get('kept', '–')} |")
+            acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
+            ds = stage.get("dynamic_sampling") or {}
+            share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
+            lines.append(f"| {run} | {name} | {stage.get('steps', '–')} | {acc} | {stage.get('cases', '–')} | "
+                         f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |")
     return "\n".join(lines)
 
 
-def collect(bench: Path | None, runs: Path | None) -> None:
+def collect(bench: Path | None, runs: list[Path]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if bench:
         shutil.copyfile(bench, RESULTS / "bench.json")
     if runs:
         training: dict = {"vision": {}, "runs": {}}
-        for info in sorted(runs.glob("*/vision.json")):
+        for info in sorted(p for folder in runs for p in folder.glob("*/vision.json")):
             training["vision"][info.parent.name] = json.loads(info.read_text(encoding="utf-8"))
-        for state in sorted(runs.glob("*/state.json")):
+        for state in sorted(p for folder in runs for p in folder.glob("*/state.json")):
             data = json.loads(state.read_text(encoding="utf-8"))
-            data.pop("output", None)  # a machine path
-            training["runs"][state.parent.name] = data
+            if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
+                training["runs"][state.parent.name] = {k: data[k] for k in ("role", "order", "stages")}
         (RESULTS / "training.json").write_text(json.dumps(training, indent=1, default=str) + "\n",
                                                encoding="utf-8")
 
@@ -114,14 +117,15 @@ def render(page: str, blocks: dict[str, str]) -> str:
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated -->)", re.S)
         if not pattern.search(page):
             raise SystemExit(f"{PAGE}: no <!-- generated:{name} --> block")
-        page = pattern.sub(lambda m: m.group(1) + text + "\n" + m.group(2), page)
+        page = pattern.sub(lambda m, text=text: m.group(1) + text + "\n" + m.group(2), page)
     return page
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, help="a bench's results.json to keep in assets/results/")
-    parser.add_argument("--runs", type=Path, help="a build's work folder (runs/embedded) to keep figures of")
+    parser.add_argument("--runs", type=Path, action="append", default=[],
+                        help="a build's work folder (runs/embedded) to keep figures of (repeatable)")
     args = parser.parse_args()
     collect(args.bench, args.runs)
     doc = json.loads((RESULTS / "bench.json").read_text(encoding="utf-8"))

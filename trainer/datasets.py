@@ -30,7 +30,6 @@ if TYPE_CHECKING:
     from datasets import Dataset
 
     from mmedtui.tasks.base import Item
-
     from trainer.config import TrainConfig
 
 
@@ -248,7 +247,8 @@ def _rows(rows: list[dict]):
 def build(rows: list[dict], cache_dir: Path | None = None) -> Dataset:
     """Rows -> ``datasets.Dataset`` with an ``Image`` column. With ``cache_dir`` the table is written there and
     memory-mapped (rows share their image bytes in Python; an in-memory table would copy them per row)."""
-    from datasets import Dataset, Image as ImageFeature
+    from datasets import Dataset
+    from datasets import Image as ImageFeature
 
     if not rows:
         raise DataError("no training rows")

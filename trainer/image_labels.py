@@ -15,8 +15,9 @@ import json
 import random
 import re
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
@@ -57,7 +58,8 @@ def image_key(item: Item) -> tuple:
     return (item.task, item.image_ref.key)
 
 
-def _modality(text: str | None) -> str | None:
+def normal_modality(text: str | None) -> str | None:
+    """CT, MRI or X-Ray from a dataset's or an answer's spelling (None: another or unknown)."""
     t = (text or "").strip().lower().replace("-", "").replace(" ", "")
     if t in ("ct", "ctscan", "computedtomography"):
         return "CT"
@@ -117,7 +119,7 @@ def gather(items: Iterable[Item]) -> dict[tuple, ImageLabels]:
             lab = labels[key] = ImageLabels(item)
             if item.task == "slake":
                 lab.organs.update(_detections(item))
-        lab.modality = lab.modality or _modality(item.modality)
+        lab.modality = lab.modality or normal_modality(item.modality)
         lab.region = lab.region or region_of(item)
         _read_answer(lab, item)
     for lab in labels.values():
@@ -144,7 +146,7 @@ def _read_answer(lab: ImageLabels, item: Item) -> None:
     elif "plane" in kind or "plane" in q:
         lab.plane = lab.plane or _plane(a)
     elif "modality" in kind:
-        lab.modality = lab.modality or _modality(a)
+        lab.modality = lab.modality or normal_modality(a)
 
 
 # --- words ---------------------------------------------------------------------------------------
@@ -153,10 +155,6 @@ def modality_words(modality: str) -> str:
     words = {"x-ray": "X-ray", "xray": "X-ray", "mri": "MRI", "mr": "MRI", "ct": "CT", "us": "ultrasound",
              "nm": "nuclear medicine", "cr": "X-ray", "dx": "X-ray"}
     return words.get(modality.strip().lower(), modality)
-
-
-def normal_modality(text: str | None) -> str | None:
-    return _modality(text)
 
 
 def region_of(item: Item) -> str | None:
@@ -212,22 +210,33 @@ _COUNTABLE = {"mass", "nodule", "tumor", "brain tumor", "brain enhancing tumor",
               "pneumothorax", "pleural effusion", "effusion"}
 
 
+def organ_regions(labs: Iterable[ImageLabels]) -> dict[str, set]:
+    """Organ or finding -> the body regions of the images that show it."""
+    seen_in: dict[str, set] = defaultdict(set)
+    for lab in labs:
+        for organ in lab.organs:
+            seen_in[organ].add(lab.region)
+    return seen_in
+
+
+def safely_absent(lab: ImageLabels, organ: str, seen_in: dict[str, set]) -> bool:
+    """Said absent by a training answer, or never seen in this image's body region."""
+    return organ in lab.absent or bool(lab.region) and lab.region not in seen_in.get(organ, ())
+
+
 # --- generated questions -------------------------------------------------------------------------
 def generated_items(labels: dict[tuple, ImageLabels], seed: int = 0, organs_per_image: int = 3) -> list[Item]:
     """Closed yes/no questions whose answers differ between images of the same wording, so that only the image
     answers them: organ presence (present organs; absent ones said by a training answer or never seen in the
     image's region), modality, body region, plane and abnormality."""
     rng = random.Random(seed)
-    seen_in: dict[str, set[str]] = defaultdict(set)  # organ -> regions where some image shows it
-    for lab in labels.values():
-        for organ in lab.organs:
-            seen_in[organ].add(lab.region or "")
+    seen_in = organ_regions(labels.values())
     out: list[Item] = []
     for lab in labels.values():
         asked: list[tuple[str, str]] = []
         present = sorted(lab.organs)
         rng.shuffle(present)
-        absent = sorted(lab.absent | {o for o, where in seen_in.items() if lab.region and lab.region not in where})
+        absent = sorted(lab.absent | {o for o in seen_in if safely_absent(lab, o, seen_in)})
         rng.shuffle(absent)
         asked += [(f"Does the picture contain {o}?", "Yes") for o in present[:organs_per_image]]
         # about as many "no" as "yes": an image with few known organs would otherwise teach "no" as a prior

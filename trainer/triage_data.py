@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 from PIL import Image, ImageEnhance, ImageOps
 
 from mmedtui.departments import department_for_modality
-
 from trainer.datasets import TriageExample
 
 if TYPE_CHECKING:

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmedtui.errors import ConfigError
-
 from trainer import image_labels as labels_mod
 
 if TYPE_CHECKING:
@@ -60,11 +59,7 @@ class Targets:
 
         counts = Counter(o for lab in labs for o in lab.organs)
         self.organs = sorted(o for o, n in counts.items() if n >= min_images)
-        seen_in: dict[str, set] = {}
-        for lab in labs:
-            for o in lab.organs:
-                seen_in.setdefault(o, set()).add(lab.region)
-        self.seen_in = seen_in
+        self.seen_in = labels_mod.organ_regions(labs)
 
     def of(self, lab: labels_mod.ImageLabels):
         import torch
@@ -79,8 +74,8 @@ class Targets:
         for i, organ in enumerate(self.organs):
             if organ in lab.organs:
                 target[i], mask[i] = 1.0, 1.0
-            elif organ in lab.absent or (lab.region and lab.region not in self.seen_in.get(organ, ())):
-                mask[i] = 1.0  # said absent, or never seen in this body region: a safe negative
+            elif labels_mod.safely_absent(lab, organ, self.seen_in):
+                mask[i] = 1.0
             elif lab.item.task == "slake":
                 mask[i] = 0.3  # SLAKE's boxes list most organs of an image: a likely negative, weighted less
         return cls, target, mask
@@ -108,7 +103,7 @@ def make_model(size: str, n_organs: int):
     return tower, heads
 
 
-def pooled(tower, processor, images: list) -> "torch.Tensor":  # noqa: F821
+def pooled(tower, processor, images: list) -> torch.Tensor:  # noqa: F821
     """The mean of each image's merged tokens (what the language model receives, averaged)."""
     import torch
 
@@ -134,8 +129,9 @@ def losses(heads, feats, cls, target, mask):
 
 
 def train_vision(items, output: Path, *, size: str, image_max_side: int | None, seed: int,
-                 settings: VisionSettings = VisionSettings(), eval_items=None, log=print) -> dict:
+                 settings: VisionSettings | None = None, eval_items=None, log=print) -> dict:
     """Pre-train the tower of ``size`` on the labels of ``items``' images; write it to ``output``."""
+    settings = settings or VisionSettings()
     import torch
     from safetensors.torch import save_file
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -238,12 +234,11 @@ def load_into(model, path: str | Path) -> None:
 def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
     """``mmedtui train vision``: the items of ``cfg.data`` (train split, its fit / holdout part); held-out
     figures on SLAKE's validation images when the data has them (for choosing settings, never for training)."""
+    import torch
+
     from mmedtui.errors import DataError
     from mmedtui.tasks import get_task
-
     from trainer.datasets import load_items
-
-    import torch
 
     if cfg.train.torch_threads:  # one thread: OpenMP threads spin against the other jobs on a small machine
         torch.set_num_threads(cfg.train.torch_threads)
