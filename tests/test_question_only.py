@@ -10,7 +10,7 @@ from PIL import Image
 
 from bench_fixtures import panel_data, write_vqa_rad
 from mmedtui.bench import run_bench
-from mmedtui.bench.question_only import QuestionPrior, features
+from mmedtui.agents.question_prior import QuestionPrior, features
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import panel_with_baselines
 from mmedtui.errors import ConfigError, DataError

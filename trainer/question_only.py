@@ -1,4 +1,4 @@
-"""Fit the ``question-only`` baseline (the language prior; model in ``mmedtui/bench/question_only.py``).
+"""Fit the ``question-only`` baseline (the language prior; model in ``mmedtui/agents/question_prior.py``).
 
 Trained on the specialists' training split: VQA-RAD train (without the MEVF "frame" rows, templated copies of
 test questions) + SLAKE train.json, English. Never a test or validation split. Full-batch AdamW on
@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from mmedtui.bench.question_only import QuestionPrior, features
+from mmedtui.agents.question_prior import QuestionPrior, features
 from mmedtui.errors import DataError
 from mmedtui.tasks.scoring import normalize
 from trainer.model_card import front_matter, hub_datasets

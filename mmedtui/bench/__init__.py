@@ -3,7 +3,6 @@
     registry.py every system (row) in one entry: table group, unit, stages, agent, paired baseline
     systems.py  the baseline / ablation agents a panel file names; the rows for a panel
     units.py    computing shared agent outputs ("units") with the one consultation Pipeline
-    question_only.py  the question-only row's model (the language prior; trained by trainer/question_only.py)
     work.py     the resumable per-run work cache
     runner.py   loading benchmarks, chunking, scoring every system on the shared outputs
     score.py    one answer per system, its correctness, cells with bootstrap CIs

@@ -70,7 +70,7 @@ def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
 def _checkpoint(section: dict, shipped: tuple[str, ...], where: str, panel: Panel) -> tuple[Path, str | None]:
     """A non-agent model's folder (the panel's ``path``, relative to the panel file, else the shipped one), and
     why it cannot run (None: it can)."""
-    from mmedtui.bench.question_only import model_present
+    from mmedtui.agents.question_prior import model_present
 
     raw = section.get("path")
     if raw is not None and not isinstance(raw, str):

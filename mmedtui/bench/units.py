@@ -13,7 +13,7 @@ from importlib import resources
 
 from mmedtui.agents.panel import AgentSpec, Panel
 from mmedtui.agents.roles import Opinion, TriageDecision
-from mmedtui.bench.question_only import QuestionPrior
+from mmedtui.agents.question_prior import QuestionPrior
 from mmedtui.bench.registry import ALL_STAGES, unit_owner
 from mmedtui.bench.systems import Baselines
 from mmedtui.bench.work import digest, weights_stamp
