@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "assets" / "results"
 PAGE = ROOT / "assets" / "README.md"
+README = ROOT / "README.md"  # only its headline table
 TASK_NAMES = {("vqa-rad", "test"): "VQA-RAD test", ("slake", "validation"): "SLAKE validation"}
 
 
@@ -49,6 +50,24 @@ def bench_table(doc: dict) -> str:
         if gain:
             cells += [_cell(by.get((system, *t)), "image_gain") for t in tasks]
         cells.append(str(sum((by.get((system, *t)) or {}).get("invalid", {}).get("mc", 0) for t in tasks)))
+        name = f"**{system}**" if system == "mmedagent-rl" else system
+        lines.append("| " + " | ".join([name] + cells) + " |")
+    return "\n".join(lines)
+
+
+def headline_table(doc: dict) -> str:
+    """The README's one table: ``mc`` per benchmark (no intervals), the in-domain average and the image gain."""
+    rows = doc["results"]
+    tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
+    by = {(r["system"], r["task"], r["split"]): r for r in rows}
+    averages = doc.get("averages", {}).get("systems", {})
+    lines = ["| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
+             "|---|" + "---:|" * (len(tasks) + 2)]
+    for system in dict.fromkeys(r["system"] for r in rows):
+        cells = [f"{by[(system, *t)]['metrics']['mc']:.1f}" if (system, *t) in by else "–" for t in tasks]
+        avg = averages.get(system, {})
+        cells += [f"{avg['in_domain']:.1f}" if avg.get("in_domain") is not None else "–",
+                  f"{avg['image_gain']:+.1f}" if avg.get("image_gain") is not None else "–"]
         name = f"**{system}**" if system == "mmedagent-rl" else system
         lines.append("| " + " | ".join([name] + cells) + " |")
     return "\n".join(lines)
@@ -112,13 +131,14 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
                                                encoding="utf-8")
 
 
-def render(page: str, blocks: dict[str, str]) -> str:
+def render(path: Path, blocks: dict[str, str]) -> None:
+    page = path.read_text(encoding="utf-8")
     for name, text in blocks.items():
         pattern = re.compile(rf"(<!-- generated:{name} -->\n).*?(<!-- /generated -->)", re.S)
         if not pattern.search(page):
-            raise SystemExit(f"{PAGE}: no <!-- generated:{name} --> block")
+            raise SystemExit(f"{path}: no <!-- generated:{name} --> block")
         page = pattern.sub(lambda m, text=text: m.group(1) + text + "\n" + m.group(2), page)
-    return page
+    path.write_text(page, encoding="utf-8")
 
 
 def main() -> None:
@@ -134,8 +154,9 @@ def main() -> None:
     blocks = {"bench": bench_table(doc), "paired": paired_table(doc)}
     if training:
         blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
-    PAGE.write_text(render(PAGE.read_text(encoding="utf-8"), blocks), encoding="utf-8")
-    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)})")
+    render(PAGE, blocks)
+    render(README, {"headline": headline_table(doc)})
+    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}) and the headline table of README.md")
 
 
 if __name__ == "__main__":
