@@ -3,6 +3,10 @@
 The app holds no model logic: a thread worker runs ``Pipeline(panel).run`` and turns each pipeline
 ``Event`` into a message. Every run is tagged with a generation number; a message from an older run
 (an earlier question, a previous image) is dropped, and the older run stops at its next step.
+
+The app wires widgets, keys and messages; the rest lives beside it: ``messages`` (what the workers post),
+``scan_tools`` (zoom, windows, frames, other files), ``session`` (the consultations kept this session and
+reviewing one), ``saving`` (the ``s`` key's transcript).
 """
 
 from __future__ import annotations
@@ -16,7 +20,6 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
-from textual.message import Message
 from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import get_current_worker
 
@@ -25,10 +28,11 @@ from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
 from mmedtui.consult.case import MAX_QUESTION_CHARS
 from mmedtui.tasks.choices import question_options
 from mmedtui.tui import transcript
-from mmedtui.tui.history import consultations_dir, free_stem, transcript_stem
 from mmedtui.tui.image import renderer_label
+from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, ScanFailed, ScanLoaded, Superseded, one_line
+from mmedtui.tui.saving import TranscriptSavingMixin
 from mmedtui.tui.scan_tools import SCAN_BINDINGS, ScanToolsMixin
-from mmedtui.tui.session import SessionEntry, SessionList
+from mmedtui.tui.session import SessionMixin
 from mmedtui.tui.widgets import (
     SPINNER,
     Card,
@@ -44,53 +48,7 @@ from mmedtui.tui.widgets import (
 )
 
 
-# --- messages the workers post (thread-safe) ----------------------------------------------------
-class ConsultStep(Message):
-    """One pipeline event (a step started, finished or failed) of run ``generation``."""
-
-    def __init__(self, generation: int, event: Event) -> None:
-        super().__init__()
-        self.generation, self.event = generation, event
-
-
-class ConsultDone(Message):
-    def __init__(self, generation: int, record: ConsultRecord) -> None:
-        super().__init__()
-        self.generation, self.record = generation, record
-
-
-class ConsultFailed(Message):
-    """The run itself broke (e.g. a model could not be loaded); per-agent failures arrive as steps."""
-
-    def __init__(self, generation: int, error: str) -> None:
-        super().__init__()
-        self.generation, self.error = generation, error
-
-
-class ScanLoaded(Message):
-    """A file (re)loaded: ``restart`` for a new scan (a new consultation), not for another frame or window."""
-
-    def __init__(self, ticket: int, scan, path: Path | None = None, restart: bool = True) -> None:
-        super().__init__()
-        self.ticket, self.scan, self.path, self.restart = ticket, scan, path, restart
-
-
-class ScanFailed(Message):
-    def __init__(self, ticket: int, error: str) -> None:
-        super().__init__()
-        self.ticket, self.error = ticket, error
-
-
-class _Superseded(Exception):
-    """Raised inside an outdated run's emit callback to stop that run early."""
-
-
-def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
-
-
-class ConsultApp(ScanToolsMixin, App):
+class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
     CSS_PATH = "app.tcss"
     TITLE = "mmedtui"
     ENABLE_COMMAND_PALETTE = True  # ctrl+p: the app's actions below, and Textual's themes
@@ -155,8 +113,7 @@ class ConsultApp(ScanToolsMixin, App):
         self._status_timer = self.set_interval(0.1, self._tick_status, pause=True)  # runs while consulting
         self._show_options()
         self.mount_scan_tools()
-        self.session = SessionList(id="session")
-        self.scan_pane.mount(self.session)
+        self.mount_session()
         self.cards.focus()
         if self.start_warning:
             self.notify(self.start_warning, title="Image renderer", severity="warning", markup=False, timeout=10)
@@ -205,7 +162,7 @@ class ConsultApp(ScanToolsMixin, App):
 
         def emit(event: Event) -> None:
             if not current():
-                raise _Superseded
+                raise Superseded
             self.post_message(ConsultStep(generation, event))
 
         def run() -> None:
@@ -215,10 +172,10 @@ class ConsultApp(ScanToolsMixin, App):
                         return
                     try:
                         record = Pipeline(self.panel).run([case], emit=emit)[0]
-                    except _Superseded:
+                    except Superseded:
                         return
                     except Exception as exc:  # noqa: BLE001 - a broken run is shown, never a crash
-                        self.post_message(ConsultFailed(generation, _one_line(exc)))
+                        self.post_message(ConsultFailed(generation, one_line(exc)))
                         return
                 self.post_message(ConsultDone(generation, record))
             finally:
@@ -260,7 +217,7 @@ class ConsultApp(ScanToolsMixin, App):
         if message.generation != self.generation:
             return
         self.record, self.running = message.record, False
-        self.session.add(SessionEntry(self.scan, message.record, self.image_path))
+        self.keep_consultation(message.record)
         self._finished = time.monotonic() - self._started
         self._status_timer.pause()
         self._tick_status()
@@ -386,90 +343,14 @@ class ConsultApp(ScanToolsMixin, App):
         else:
             self.notify("Shown. Press r to consult on what is shown.", markup=False, timeout=3)
 
-    def action_history(self) -> None:
-        if len(self.session.entries) < 2:
-            self.notify("The session list appears from the second consultation on.", timeout=3)
-            return
-        self.session.focus()
-
     @on(OptionList.OptionSelected, "#session")
     def _review(self, event: OptionList.OptionSelected) -> None:
-        """Show an earlier consultation of this session again: its scan, question and cards."""
-        entry = self.session.entries[event.option_index]
-        if self.running:
-            self.generation += 1  # the running one is superseded (its messages are dropped)
-            self.running = False
-            self._status_timer.pause()
-        self.scan, self.image_path, self.record = entry.scan, entry.image_path, entry.record
-        self.reset_scan_tools()
-        self.scan_pane.set_scan(self.scan)
-        self.show_scan_tools()
-        record = entry.record
-        self.question, self.options = record.case.question, record.case.options
-        self.question_box.value = self.question
-        self._show_options()
-        self.cards.reset()
-        if record.triage is not None:
-            self.cards.ensure("triage", lambda: TriageCard(self.panel.triage.name)).show(record.triage,
-                                                                                       record.triage.error)
-        for i, opinion in enumerate(record.specialists):
-            card = self.cards.ensure(f"specialist-{i}", lambda o=opinion: OpinionCard(o.name, o.department))
-            card.show(opinion, opinion.error)
-        if record.attending is not None:
-            card = self.cards.ensure("attending", lambda: DecisionCard(self.panel.attending.name, self.show_reasoning))
-            card.show(record.attending, record.attending.error)
-        self._phase = "" if record.attending is None or not record.attending.error else "failed"
-        self._finished = record.seconds
-        self._tick_status()
-        self.notify(f"Consultation {event.option_index + 1} of this session.", timeout=2)
+        self.review(event.option_index)
 
     @on(ScanFailed)
     def _on_scan_failed(self, message: ScanFailed) -> None:
         if message.ticket == self.scan_ticket:
             self.notify(message.error, title="Cannot open the image", severity="error", markup=False, timeout=8)
-
-    def default_transcript_stem(self) -> str:
-        """Time and a short hash, never the image's name (it may name the patient)."""
-        return transcript_stem(self.record) if self.record is not None else "consultation"
-
-    def transcript_folder(self) -> Path:
-        return Path(self.save_dir).expanduser() if self.save_dir else consultations_dir()
-
-    def action_save(self) -> None:
-        if self.record is None:
-            what = "still running" if self.running else "not finished"
-            self.notify(f"Nothing to save yet: the consultation is {what}.", severity="warning")
-            return
-        folder = self.transcript_folder()
-        hint = ("Writes NAME.md and NAME.json (no patient data, no full paths); an existing name gets -2, -3 "
-                "(nothing is overwritten). `mmedtui history` lists this folder.")
-        self.push_screen(PathPrompt("Save the transcript as", str(folder / f"{self.default_transcript_stem()}.md"),
-                                    hint), self._save_to)
-
-    def _save_to(self, target: str | None) -> None:
-        if not target or self.record is None:
-            return
-        self.save_transcript(target)
-
-    def save_transcript(self, target: str) -> tuple[Path, Path] | None:
-        """Write the consultation shown as Markdown + JSON at ``target`` (a free name: never over an existing
-        transcript); the per-user folder is created when it is the target. Errors become a notification."""
-        md_path, _ = transcript.transcript_paths(target, self.default_transcript_stem())
-        folder = self.transcript_folder()
-        try:
-            if md_path.parent == folder:
-                folder.mkdir(parents=True, exist_ok=True)
-            target = str(md_path.parent / free_stem(md_path.parent, md_path.stem)) if md_path.parent.is_dir() else target
-            md_path, json_path = transcript.save(
-                self.record, self.scan.meta.source, target, self.default_transcript_stem(),
-                triage_name=self.panel.triage.name, attending_name=self.panel.attending.name)
-        except OSError as exc:
-            reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
-            self.notify(reason, title="Cannot save the transcript", severity="error", markup=False, timeout=8)
-            return None
-        self.notify(f"Saved {md_path.name} and {json_path.name}\nin {md_path.parent}", title="Transcript saved",
-                    markup=False, timeout=5)
-        return md_path, json_path
 
     def _show_options(self) -> None:
         box = self.options_line

@@ -1,4 +1,8 @@
-"""The consultations of this session, kept in a side list so that a new question never loses an earlier one."""
+"""The consultations of this session, kept in a side list so that a new question never loses an earlier one.
+
+``SessionMixin`` is the app's side of it (a mixin of ``ConsultApp``): it keeps each finished consultation and
+shows an earlier one again, its scan, question and cards, when one is picked from the list (``h``, enter).
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from mmedtui.tui.transcript import clean
+from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
 
 
 @dataclass
@@ -52,3 +57,49 @@ class SessionList(OptionList):
         self.display = len(self.entries) > 1
         self.highlighted = len(self.entries) - 1
         return len(self.entries) - 1
+
+
+class SessionMixin:
+    def mount_session(self) -> None:
+        self.session = SessionList(id="session")
+        self.scan_pane.mount(self.session)
+
+    def keep_consultation(self, record) -> None:
+        """Keep a finished consultation (with the scan and file it was asked about) in the session list."""
+        self.session.add(SessionEntry(self.scan, record, self.image_path))
+
+    def action_history(self) -> None:
+        if len(self.session.entries) < 2:
+            self.notify("The session list appears from the second consultation on.", timeout=3)
+            return
+        self.session.focus()
+
+    def review(self, index: int) -> None:
+        """Show consultation ``index`` of this session again: its scan, question and cards."""
+        entry = self.session.entries[index]
+        if self.running:
+            self.generation += 1  # the running one is superseded (its messages are dropped)
+            self.running = False
+            self._status_timer.pause()
+        self.scan, self.image_path, self.record = entry.scan, entry.image_path, entry.record
+        self.reset_scan_tools()
+        self.scan_pane.set_scan(self.scan)
+        self.show_scan_tools()
+        record = entry.record
+        self.question, self.options = record.case.question, record.case.options
+        self.question_box.value = self.question
+        self._show_options()
+        self.cards.reset()
+        if record.triage is not None:
+            self.cards.ensure("triage", lambda: TriageCard(self.panel.triage.name)).show(record.triage,
+                                                                                       record.triage.error)
+        for i, opinion in enumerate(record.specialists):
+            card = self.cards.ensure(f"specialist-{i}", lambda o=opinion: OpinionCard(o.name, o.department))
+            card.show(opinion, opinion.error)
+        if record.attending is not None:
+            card = self.cards.ensure("attending", lambda: DecisionCard(self.panel.attending.name, self.show_reasoning))
+            card.show(record.attending, record.attending.error)
+        self._phase = "" if record.attending is None or not record.attending.error else "failed"
+        self._finished = record.seconds
+        self._tick_status()
+        self.notify(f"Consultation {index + 1} of this session.", timeout=2)
