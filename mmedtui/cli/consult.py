@@ -2,6 +2,8 @@
 
 With no IMAGE it opens a shipped sample scan (``--sample NAME``) with a question that fits it. Exit 3 when no
 decision was reached (the attending physician failed): the record is still printed, the reason goes to stderr.
+In the app, the consultation that counts is the session's latest finished one, and the reason is printed once
+the app has closed.
 """
 
 from __future__ import annotations
@@ -87,7 +89,13 @@ def consult(
             view.finish(record)
     finally:
         panel.close()
-    reason = no_decision_reason(record)
+    from mmedtui.tui.transcript import no_decision_reason
+
+    _exit_if_undecided(no_decision_reason(record))
+
+
+def _exit_if_undecided(reason: str | None) -> None:
+    """Exit 3 with the one-line reason on stderr when the consultation reached no decision."""
     if reason:
         sys.stdout.flush()
         typer.echo(f"mmedtui: no decision: {reason}", err=True)
@@ -106,21 +114,13 @@ def _image_and_question(image: Path | None, sample: str | None, question: str | 
     return chosen.path, chosen.question if question is None else question
 
 
-def no_decision_reason(record) -> str | None:
-    """Why no decision was reached (the attending, the one agent that decides, failed), else None."""
-    attending = record.attending
-    if attending is not None and attending.error is None:
-        return None
-    failed = sum(1 for o in record.specialists if o.error)
-    panel = f"; {failed} of {len(record.specialists)} specialists failed too" if failed else ""
-    return f"the attending physician failed ({attending.error if attending else 'it did not run'}){panel}"
-
-
 def _run_tui(scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path) -> None:
+    """The app until the user quits; then exit 3 if the session's latest consultation reached no decision."""
     from mmedtui.tui import run_app
 
     try:
-        run_app(scan=scan, question=question, panel=panel, image_mode=image_mode, options=choices,
-                auto_options=not free_text, save_dir=save_dir, image_path=image_path)
+        reason = run_app(scan=scan, question=question, panel=panel, image_mode=image_mode, options=choices,
+                         auto_options=not free_text, save_dir=save_dir, image_path=image_path)
     finally:
         panel.close()
+    _exit_if_undecided(reason)

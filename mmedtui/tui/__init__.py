@@ -55,12 +55,13 @@ def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
 
 def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
             options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
-            image_path: Path | None = None) -> None:
-    """Create the app and run it until the user quits."""
+            image_path: Path | None = None) -> str | None:
+    """Create the app and run it until the user quits. Returns why the session's latest finished consultation
+    reached no decision (for exit 3), None when it reached one or none finished."""
     app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options,
                      save_dir=save_dir, image_path=image_path)
     _warm_up(panel)
-    app.run()
+    return app.run()
 
 
 def _warm_up(panel: Panel) -> None:

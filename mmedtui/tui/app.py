@@ -227,6 +227,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         if message.generation != self.generation:
             return
         self.running = False
+        self.note_broken_run(message.error)
         self._status_timer.pause()
         for card in self.cards.query(Card):
             if card.state == "running":
@@ -261,6 +262,11 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         if self.screen is not self.screen_stack[0] and action not in ("quit", "help"):
             return False
         return True
+
+    async def action_quit(self) -> None:
+        """Quit (q, ctrl+q, the palette); the app's result is why the latest consultation reached no decision
+        (None when it did, or when none finished), which the CLI turns into exit 3."""
+        self.exit(self.no_decision)
 
     def action_ask(self) -> None:
         self.question_box.focus()

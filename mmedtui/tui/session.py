@@ -2,6 +2,8 @@
 
 ``SessionMixin`` is the app's side of it (a mixin of ``ConsultApp``): it keeps each finished consultation and
 shows an earlier one again, its scan, question and cards, when one is picked from the list (``h``, enter).
+It also remembers whether the latest finished consultation reached a decision: what the app reports when the
+user quits, so that ``mmedtui consult`` exits 3 as ``--plain`` and ``--json`` do.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from mmedtui.tui.transcript import clean
+from mmedtui.tui.transcript import clean, no_decision_reason
 from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
 
 
@@ -60,6 +62,8 @@ class SessionList(OptionList):
 
 
 class SessionMixin:
+    no_decision: str | None = None  # why the latest finished consultation reached no decision; None: it did
+
     def mount_session(self) -> None:
         self.session = SessionList(id="session")
         self.scan_pane.mount(self.session)
@@ -67,6 +71,11 @@ class SessionMixin:
     def keep_consultation(self, record) -> None:
         """Keep a finished consultation (with the scan and file it was asked about) in the session list."""
         self.session.add(SessionEntry(self.scan, record, self.image_path))
+        self.no_decision = no_decision_reason(record)
+
+    def note_broken_run(self, error: str) -> None:
+        """A run that broke (e.g. a model could not be loaded) reached no decision either."""
+        self.no_decision = f"the consultation failed ({error})"
 
     def action_history(self) -> None:
         if len(self.session.entries) < 2:
