@@ -1,4 +1,5 @@
-"""The app's history, saving, file picker, next / previous, zoom, window presets, frames and palette (pilot)."""
+"""The app's history, saving, file picker, next / previous, zoom and panning, window presets, frames and palette
+(pilot)."""
 
 from __future__ import annotations
 
@@ -156,6 +157,52 @@ async def test_zoom_window_presets_and_frames(tmp_path):
         await pilot.press("w")  # lung: -600 / 1500 shows -1350..150 HU -> 100 HU is (1450 / 1500) of white
         await wait_for(pilot, lambda: app.scan.meta.window == (-600.0, 1500.0))
         assert abs(np.asarray(app.scan.image).mean() - 255 * 1450 / 1500) < 1.5
+
+
+async def test_a_zoomed_scan_pans_with_shift_and_the_arrow_keys():
+    from PIL import Image
+
+    from mmedtui.imaging import Scan, ScanMeta
+
+    # Red grows to the right, green downwards: the drawn part's mean colour says where it lies on the scan.
+    xs, ys = np.meshgrid(np.arange(256), np.arange(256))
+    pixels = np.stack([xs, ys, np.zeros_like(xs)], axis=-1).astype(np.uint8)
+    scan = Scan(Image.fromarray(pixels), ScanMeta("ramp.png", "PNG", 256, 256, "CT", "HEAD"))
+    app = create_app(scan, "Is it normal?", scripted_panel(), image_mode="unicode")
+
+    def shown() -> tuple[float, float]:
+        red, green, _ = np.asarray(app.scan_pane.query_one("#scan-image").image, dtype=float).mean(axis=(0, 1))
+        return red, green
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        whole = shown()
+        await pilot.press("shift+right")  # not zoomed: nothing to pan, and no hint in the footer
+        assert shown() == whole and "⇧+arrows" not in screen_text(app)
+        assert not any(c.title.startswith("Pan") for c in app.get_system_commands(app.screen))
+        await pilot.press("plus", "plus")  # 2x: the centre half of the scan
+        await pilot.pause()
+        centre = shown()
+        assert abs(centre[0] - whole[0]) < 2 and abs(centre[1] - whole[1]) < 2
+        assert "⇧+arrows Pan" in screen_text(app)
+        assert "Pan right" in [c.title for c in app.get_system_commands(app.screen)]
+        await pilot.press("shift+right")
+        right = shown()
+        assert right[0] > centre[0] + 20 and abs(right[1] - centre[1]) < 2
+        await pilot.press("shift+down", "shift+down")  # a quarter of the part shown per press: at the edge
+        bottom = shown()
+        assert bottom[1] > centre[1] + 40 and bottom[0] == right[0]
+        await pilot.press("shift+down")
+        assert shown() == bottom and any("bottom edge" in n.message for n in app._notifications)
+        for key in ("shift+left", "shift+left", "shift+left", "shift+up", "shift+up", "shift+up", "shift+up"):
+            await pilot.press(key)
+        top_left = shown()
+        assert top_left[0] < centre[0] - 40 and top_left[1] < centre[1] - 40
+        await pilot.press("minus")  # 1.5x keeps the place, clamped to the scan
+        assert shown()[0] < whole[0] - 20
+        await pilot.press("minus", "plus", "plus")  # back to the whole scan, then 2x at the centre again
+        await pilot.pause()
+        assert shown() == centre and app.pan == (0.0, 0.0)
 
 
 async def test_scan_tools_say_why_they_cannot_act():

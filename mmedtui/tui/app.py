@@ -125,6 +125,8 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
 
         yield from super().get_system_commands(screen)
         for title, help_text, action in PALETTE:
+            if not self.scan_action_available(action.split("(")[0]):
+                continue
             yield SystemCommand(title, help_text, lambda a=action: self.run_action(a))
 
     # -- running a consultation -------------------------------------------------------------------
@@ -261,7 +263,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         # While a dialog or the help screen is open, only quitting and the dialog's own keys work.
         if self.screen is not self.screen_stack[0] and action not in ("quit", "help"):
             return False
-        return True
+        return super().check_action(action, parameters)  # the scan tools hide panning until zoomed
 
     async def action_quit(self) -> None:
         """Quit (q, ctrl+q, the palette); the app's result is why the latest consultation reached no decision
@@ -376,6 +378,10 @@ PALETTE = (
     ("Previous image", "The previous scan in the same folder (p)", "step_image(-1)"),
     ("Zoom in", "Zoom into the centre of the scan (+)", "zoom(1)"),
     ("Zoom out", "Back towards the whole scan (-)", "zoom(-1)"),
+    ("Pan left", "Move a zoomed view of the scan left (shift+left)", "pan(-1, 0)"),
+    ("Pan right", "Move a zoomed view of the scan right (shift+right)", "pan(1, 0)"),
+    ("Pan up", "Move a zoomed view of the scan up (shift+up)", "pan(0, -1)"),
+    ("Pan down", "Move a zoomed view of the scan down (shift+down)", "pan(0, 1)"),
     ("Window preset", "CT window: file's own, brain, lung, bone, abdomen (w)", "window"),
     ("Next frame", "The next frame of a multi-frame DICOM (])", "frame(1)"),
     ("Previous frame", "The previous frame of a multi-frame DICOM ([)", "frame(-1)"),

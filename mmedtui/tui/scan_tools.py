@@ -1,9 +1,9 @@
-"""Scan tools of the app: zoom, DICOM window presets, frames of a multi-frame file, next / previous image,
-the file picker. A mixin of ``ConsultApp``: it reads ``scan``, ``image_path`` and ``scan_pane`` and asks the
-app to (re)load a file with ``reload_scan``.
+"""Scan tools of the app: zoom and panning, DICOM window presets, frames of a multi-frame file, next / previous
+image, the file picker. A mixin of ``ConsultApp``: it reads ``scan``, ``image_path`` and ``scan_pane`` and asks
+the app to (re)load a file with ``reload_scan``.
 
-Zoom only changes what is drawn (a centred crop); a window preset or another frame reloads the file, and the
-next question (or ``r``) is asked about what is shown.
+Zoom only changes what is drawn (a crop, centred until shift + an arrow key pans it across the scan); a window
+preset or another frame reloads the file, and the next question (or ``r``) is asked about what is shown.
 """
 
 from __future__ import annotations
@@ -29,19 +29,35 @@ SCAN_BINDINGS = [
     Binding("p", "step_image(-1)", "Previous image", show=False),
     Binding("plus,equals_sign", "zoom(1)", "Zoom in", show=False),
     Binding("minus", "zoom(-1)", "Zoom out", show=False),
+    # Shown in the footer only while zoomed (check_action); plain arrows scroll the consultation.
+    Binding("shift+left", "pan(-1, 0)", "Pan", key_display="⇧+arrows"),
+    Binding("shift+right", "pan(1, 0)", "Pan right", show=False),
+    Binding("shift+up", "pan(0, -1)", "Pan up", show=False),
+    Binding("shift+down", "pan(0, 1)", "Pan down", show=False),
     Binding("w", "window", "Window preset", show=False),
     Binding("right_square_bracket", "frame(1)", "Next frame", show=False),
     Binding("left_square_bracket", "frame(-1)", "Previous frame", show=False),
 ]
 
-def zoomed(image: PILImage.Image, zoom: float) -> PILImage.Image:
-    """The centred 1/zoom part of ``image``, as a display copy (the model still gets the whole scan)."""
+def zoomed(image: PILImage.Image, zoom: float, pan: tuple[float, float] = (0.0, 0.0)) -> PILImage.Image:
+    """The 1/zoom part of ``image``, as a display copy (the model still gets the whole scan). ``pan`` places it:
+    (0, 0) centred, -1 / +1 against the left / right (top / bottom) edge, in between in proportion."""
     if zoom <= 1.0:
         return display_copy(image)
     w, h = image.size
     cw, ch = max(1, round(w / zoom)), max(1, round(h / zoom))
-    left, top = (w - cw) // 2, (h - ch) // 2
+    left, top = _offset(w, cw, pan[0]), _offset(h, ch, pan[1])
     return display_copy(image.crop((left, top, left + cw, top + ch)))
+
+
+def _offset(size: int, crop: int, pan: float) -> int:
+    """Where a ``crop`` wide part of ``size`` starts, for a pan from -1 (first edge) to +1 (last edge)."""
+    return int((size - crop) * (min(max(pan, -1.0), 1.0) + 1) / 2)
+
+
+def pan_step(zoom: float) -> float:
+    """How far one key press pans, in ``zoomed``'s units: a quarter of the part shown (at most edge to centre)."""
+    return min(1.0, 1 / (2 * (zoom - 1))) if zoom > 1.0 else 0.0
 
 
 def frame_slider(frame: int, frames: int, width: int = BAR) -> Content:
@@ -54,6 +70,7 @@ def frame_slider(frame: int, frames: int, width: int = BAR) -> Content:
 class ScanToolsMixin:
     zoom_index = 0
     window_index = 0
+    pan = (0.0, 0.0)  # where the zoomed part lies (see zoomed); back to the centre at zoom 1 and on a new scan
 
     def mount_scan_tools(self) -> None:
         self.scan_tools_line = Static(id="scan-tools")
@@ -64,7 +81,7 @@ class ScanToolsMixin:
         """Draw the scan at the current zoom and say what is not the default (zoom, window, frame)."""
         image_widget = self.scan_pane.query("#scan-image")
         if image_widget:
-            image_widget.first().image = zoomed(self.scan.image, ZOOMS[self.zoom_index])
+            image_widget.first().image = zoomed(self.scan.image, ZOOMS[self.zoom_index], self.pan)
         meta, parts = self.scan.meta, []
         if self.zoom_index:
             parts.append(Content.assemble(("zoom ", "dim"), f"{ZOOMS[self.zoom_index]:g}×"))
@@ -78,6 +95,15 @@ class ScanToolsMixin:
 
     def reset_scan_tools(self) -> None:
         self.zoom_index = self.window_index = 0
+        self.pan = (0.0, 0.0)
+        self.refresh_bindings()
+
+    def scan_action_available(self, action: str) -> bool:
+        """False for panning until the scan is zoomed: its keys do nothing, the footer and the palette hide it."""
+        return action != "pan" or self.zoom_index > 0
+
+    def check_action(self, action: str, parameters: tuple) -> bool | None:
+        return self.scan_action_available(action) and super().check_action(action, parameters)
 
     # -- actions -------------------------------------------------------------------------------------
     def action_zoom(self, step: int) -> None:
@@ -86,6 +112,19 @@ class ScanToolsMixin:
             self.notify(f"Zoom is already {'at its most' if step > 0 else 'the whole scan'}.", timeout=2)
             return
         self.zoom_index = index
+        if not index:
+            self.pan = (0.0, 0.0)
+        self.refresh_bindings()
+        self.show_scan_tools()
+
+    def action_pan(self, dx: int, dy: int) -> None:
+        step = pan_step(ZOOMS[self.zoom_index])
+        pan = tuple(round(min(max(p + d * step, -1.0), 1.0), 6) for p, d in zip(self.pan, (dx, dy)))
+        if pan == self.pan:
+            edge = {(-1, 0): "left", (1, 0): "right", (0, -1): "top", (0, 1): "bottom"}[(dx, dy)]
+            self.notify(f"The view is at the {edge} edge of the scan.", timeout=2)
+            return
+        self.pan = pan
         self.show_scan_tools()
 
     def _file_or_warn(self, what: str) -> Path | None:

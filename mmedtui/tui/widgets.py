@@ -338,6 +338,7 @@ HELP_KEYS = (
     ("o f", "open another image by path / with the file picker"),
     ("n p", "next / previous image in the same folder"),
     ("+ -", "zoom in / out"),
+    ("shift+arrows", "pan a zoomed scan"),
     ("w  [ ]", "CT window (brain, lung, bone, abdomen) / DICOM frame"),
     ("t", "show / hide the reasoning"),
     ("s", "save the transcript (Markdown + JSON; see mmedtui history)"),
