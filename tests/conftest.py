@@ -1,4 +1,7 @@
-"""Shared fixtures. Offline by design: the hub variables are set before anything imports transformers."""
+"""Pytest fixtures and hooks only; the helpers behind them live in tests/support/.
+
+Offline by design: the hub variables are set before anything imports transformers.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,15 @@ for _var, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DAT
                      "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
     os.environ.setdefault(_var, _value)
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 from PIL import Image  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED_DATA = REPO.parent / "shared" / "data"
-VQA_RAD_SCAN = SHARED_DATA / "vqa-rad" / "VQA_RAD Image Folder" / "synpic54610.jpg"
-
+from support.bench import bench_files  # noqa: E402
+from support.fake_openai import FakeOpenAI  # noqa: E402
+from support.mode_server import ModeServer  # noqa: E402
 
 # Modules whose every test trains, fuzzes or drives the Textual app: minutes on two cores, so `-m "not slow"` skips
 # them (CI runs everything). A test elsewhere that loads a real model (the tiny_model_dir fixture) is slow too.
@@ -29,10 +32,6 @@ def pytest_collection_modifyitems(items):
     for item in items:
         if item.path.stem in SLOW_MODULES or "tiny_model_dir" in item.fixturenames:
             item.add_marker(pytest.mark.slow)
-
-
-def needs_shared_data(path: Path = SHARED_DATA):
-    return pytest.mark.skipif(not path.exists(), reason=f"{path} not present")
 
 
 @pytest.fixture(scope="session")
@@ -53,23 +52,21 @@ def scan_image() -> Image.Image:
     return image
 
 
-def scripted_panel(specialist_replies=None, **overrides):
-    """A panel of scripted backends: triage names Radiologist, three specialists, an attending."""
-    from mmedtui.agents.panel import parse_panel
+@pytest.fixture
+def fake_openai() -> Iterator[FakeOpenAI]:
+    """A fresh fake OpenAI server per test (so request counts and modes never leak between tests)."""
+    with FakeOpenAI() as server:
+        yield server
 
-    replies = specialist_replies or ["<think>a</think><answer>yes</answer>",
-                                     "<think>b</think><answer>yes</answer>",
-                                     "<think>c</think><answer>no</answer>"]
-    models = {
-        "triage": {"backend": "scripted", "replies": ["<think>CT of the head</think><answer>Radiologist</answer>"]},
-        "attending": {"backend": "scripted", "replies": ["<think>weighing</think><answer>yes</answer>"]},
-    }
-    specialists = []
-    for i, reply in enumerate(replies):
-        models[f"s{i}"] = {"backend": "scripted", "replies": [reply]}
-        specialists.append({"name": f"Specialist {chr(65 + i)}", "model": f"s{i}"})
-    data = {"models": models, "triage": {"model": "triage"}, "attending": {"model": "attending"},
-            "specialists": {"default": specialists}}
-    for key, value in overrides.items():
-        data[key] = value
-    return parse_panel(data)
+
+@pytest.fixture
+def mode_server() -> Iterator[ModeServer]:
+    """A fresh fake server whose answer depends on the ``model`` a request names (support/mode_server.py)."""
+    with ModeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def bench_setup(tmp_path) -> tuple[Path, Path]:
+    """A tiny VQA-RAD and its scripted panel file: ``(data root, panel.yaml)``."""
+    return bench_files(tmp_path)

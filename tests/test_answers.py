@@ -5,12 +5,17 @@ from __future__ import annotations
 import math
 
 import pytest
-from fake_openai_server import fake_openai  # noqa: F401 - a fixture
 
-from conftest import scripted_panel
 from mmedtui.agents import roles
-from mmedtui.agents.answers import (DEGENERATE, NO_OPTION, OptionScores, invalid_reason, reply_prefix,
-                                    score_answers, settle)
+from mmedtui.agents.answers import (
+    DEGENERATE,
+    NO_OPTION,
+    OptionScores,
+    invalid_reason,
+    reply_prefix,
+    score_answers,
+    settle,
+)
 from mmedtui.agents.base import Continuations, Generation, Prompt
 from mmedtui.agents.openai_backend import OpenAIBackend
 from mmedtui.agents.parsing import degenerate
@@ -18,6 +23,7 @@ from mmedtui.agents.roles import Opinion
 from mmedtui.bench.score import Cell, outcome, score
 from mmedtui.consult import Case, Pipeline
 from mmedtui.consult.voting import agreement, panel_majority
+from support.panels import scripted_panel
 
 CELLS = ["Neutrophil", "Lymphocyte", "Monocyte", "Eosinophil"]
 

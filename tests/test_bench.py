@@ -7,11 +7,11 @@ import json
 import pytest
 from rich.console import Console
 
-from bench_fixtures import EXPECTED_CLOSED, EXPECTED_MC, EXPECTED_OPEN, calls, make_panel, write_vqa_rad
 from mmedtui.bench import run_bench
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import FIXED_SYSTEMS, available_systems, parse_baselines, resolve_systems
 from mmedtui.errors import ConfigError, UserError
+from support.bench import EXPECTED_CLOSED, EXPECTED_MC, EXPECTED_OPEN, calls, make_panel, write_vqa_rad
 
 
 def config(root, systems, **kw) -> BenchConfig:

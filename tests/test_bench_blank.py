@@ -8,10 +8,10 @@ import json
 import pytest
 from rich.console import Console
 
-from bench_fixtures import make_panel, write_vqa_rad
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
 from mmedtui.bench import run_bench
 from mmedtui.bench.runner import GREY, BenchConfig
+from support.bench import make_panel, write_vqa_rad
 
 SYSTEMS = ("majority-vote", "mmedagent-rl", "question-only")
 

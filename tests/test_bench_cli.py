@@ -12,11 +12,11 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from bench_fixtures import EXPECTED_MC, panel_data, write_vqa_rad
-from conftest import REPO, SHARED_DATA, needs_shared_data
 from mmedtui import DISCLAIMER
 from mmedtui.cli.bench import bench
 from mmedtui.errors import UserError
+from support.bench import EXPECTED_MC, panel_data
+from support.paths import REPO, SHARED_DATA, needs_shared_data
 
 
 def invoke(args: list[str]) -> tuple[int, str, str]:
@@ -33,16 +33,8 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-@pytest.fixture
-def setup(tmp_path):
-    root = write_vqa_rad(tmp_path / "data")
-    panel = tmp_path / "panel.yaml"
-    panel.write_text(yaml.safe_dump(panel_data(), sort_keys=False), encoding="utf-8")
-    return root, panel
-
-
-def test_bench_prints_the_table_and_writes_three_files(setup, tmp_path):
-    root, panel = setup
+def test_bench_prints_the_table_and_writes_three_files(bench_setup, tmp_path):
+    root, panel = bench_setup
     out = tmp_path / "run"
     code, stdout, _ = invoke(["--task", "vqa-rad", "--agents", str(panel), "--data-root", str(root),
                               "--output", str(out), "--metrics", "mc,closed"])
@@ -80,8 +72,8 @@ def test_bench_prints_the_table_and_writes_three_files(setup, tmp_path):
     (["--mc-protocol", "random"], "unknown protocol"),
     (["--limit", "x"], None),  # click's own usage error
 ])
-def test_bad_flags_exit_2_with_one_line(setup, args, message):
-    root, panel = setup
+def test_bad_flags_exit_2_with_one_line(bench_setup, args, message):
+    root, panel = bench_setup
     full = ["--agents", str(panel), "--task", "vqa-rad", "--data-root", str(root), *args]
     if "--all" in args:
         full.remove("--task"), full.remove("vqa-rad")
@@ -94,19 +86,19 @@ def test_bad_flags_exit_2_with_one_line(setup, args, message):
         assert message in err and "\n" not in err.strip()
 
 
-def test_a_missing_panel_file_is_a_usage_error(setup):
-    root, _ = setup
+def test_a_missing_panel_file_is_a_usage_error(bench_setup):
+    root, _ = bench_setup
     code, _, err = invoke(["--agents", "/no/panel.yaml", "--data-root", str(root)])
     assert code == 2 and "panel file not found" in err
 
 
-def test_the_real_entry_point_exits_2(setup):
+def test_the_real_entry_point_exits_2(bench_setup):
     """Through ``python -m mmedtui`` when the whole CLI imports (other commands may still be in progress)."""
     probe = subprocess.run([sys.executable, "-m", "mmedtui", "bench", "--help"], cwd=REPO, capture_output=True,
                            text=True, timeout=60)
     if probe.returncode:
         pytest.skip("`mmedtui bench` is not registered yet: " + (probe.stderr.strip().splitlines() or [""])[-1])
-    root, panel = setup
+    root, panel = bench_setup
     run = subprocess.run([sys.executable, "-m", "mmedtui", "bench", "--task", "nope", "--data-root", str(root)],
                          cwd=REPO, capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "unknown task" in run.stderr and "Traceback" not in run.stderr
@@ -133,17 +125,17 @@ def test_real_vqa_rad_with_a_scripted_panel(tmp_path):
     assert "VQA-RAD" in stdout
 
 
-def test_the_throughput_script_compares_batched_and_unbatched(setup, capsys):
+def test_the_throughput_script_compares_batched_and_unbatched(bench_setup, capsys):
     from speed import main  # scripts/speed.py
 
-    root, panel = setup
+    root, panel = bench_setup
     result = main([str(root), "--limit", "3", "--chunk", "2", "--agents", str(panel)])
     assert result["batched"] > 0 and result["unbatched"] > 0
     assert "speed-up" in capsys.readouterr().out
 
 
-def test_a_missing_default_data_root_lists_every_benchmark_as_missing(setup, tmp_path, monkeypatch):
-    _, panel = setup
+def test_a_missing_default_data_root_lists_every_benchmark_as_missing(bench_setup, tmp_path, monkeypatch):
+    _, panel = bench_setup
     monkeypatch.delenv("MMEDTUI_DATA", raising=False)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "empty"))
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -154,8 +146,8 @@ def test_a_missing_default_data_root_lists_every_benchmark_as_missing(setup, tmp
         assert f"missing {name}" in stdout
 
 
-def test_a_split_the_benchmark_lacks_exits_2(setup):
-    root, panel = setup
+def test_a_split_the_benchmark_lacks_exits_2(bench_setup):
+    root, panel = bench_setup
     code, _, err = invoke(["--task", "vqa-rad", "--split", "validation", "--data-root", str(root),
                            "--agents", str(panel)])
     assert code == 2 and "--split validation" in err and "train, test" in err

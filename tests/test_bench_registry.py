@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from bench_fixtures import calls, make_panel, panel_data, write_vqa_rad
 from mmedtui.bench import run_bench
 from mmedtui.bench.registry import GROUPS, SYSTEMS, needed_units, system
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import available_systems, panel_with_baselines
 from mmedtui.bench.units import Settings, Units
+from support.bench import calls, make_panel, panel_data, write_vqa_rad
 
 ATTENDING_ABLATIONS = ("no-curriculum", "no-entropy", "fixed-entropy", "reverse-curriculum")
 

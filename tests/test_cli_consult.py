@@ -8,16 +8,8 @@ import zlib
 
 import pytest
 
-from conftest import SHARED_DATA, VQA_RAD_SCAN, needs_shared_data
-from mmedtui.cli import main
-
-
-def run_cli(capsys, monkeypatch, *args):
-    monkeypatch.setattr(sys, "argv", ["mmedtui", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
+from support.cli import run_cli
+from support.paths import SHARED_DATA, VQA_RAD_SCAN, needs_shared_data
 
 
 def _png_header_claiming(width, height):
@@ -89,8 +81,8 @@ def test_json_on_a_dicom_keeps_identifying_tags_out(tmp_path, tiny_model_dir, ca
 
     path = get_testdata_file("CT_small.dcm")
     ds = pydicom.dcmread(path)
-    secrets = [str(ds.PatientName), str(ds.PatientID)] + [str(ds.get(t, "")) for t in
-                                                          ("PatientBirthDate", "InstitutionName", "ReferringPhysicianName")]
+    tags = ("PatientBirthDate", "InstitutionName", "ReferringPhysicianName")
+    secrets = [str(ds.PatientName), str(ds.PatientID)] + [str(ds.get(t, "")) for t in tags]
     code, out, err = run_cli(capsys, monkeypatch, "consult", path, "-q", "Is there a mass?", "--json",
                              "--agents", str(_panel_file(tmp_path, tiny_model_dir)))
     assert code == 0, err
@@ -189,9 +181,8 @@ def test_no_decision_exits_3_with_the_reason_and_json_still_prints(tmp_path, sca
 
 
 def test_with_no_image_a_sample_opens_from_any_folder(tmp_path, capsys, monkeypatch):
-    from trainer.testing import scripted_panel_file
-
     from mmedtui.samples import SAMPLES
+    from trainer.testing import scripted_panel_file
 
     monkeypatch.chdir(tmp_path)
     panel = str(scripted_panel_file(tmp_path / "panel.yaml"))

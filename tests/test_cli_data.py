@@ -1,7 +1,7 @@
 """`mmedtui data list|verify|fetch` through the real entry point."""
 
-from conftest import SHARED_DATA, needs_shared_data
-from test_cli_consult import run_cli
+from support.cli import run_cli
+from support.paths import SHARED_DATA, needs_shared_data
 
 
 def test_list_names_every_benchmark_and_how_to_get_the_missing(tmp_path, capsys, monkeypatch):

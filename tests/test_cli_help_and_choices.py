@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from test_cli_consult import run_cli
+from support.cli import run_cli
 
 
 def test_train_profile_is_a_choice(capsys, monkeypatch):

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from mmedtui.consult.case import MAX_QUESTION_CHARS
-from test_imaging import write_dicom
+from support.dicom import write_dicom
 
 
 def _consult(monkeypatch, capsys, *args) -> tuple[int, str, str]:
@@ -49,10 +49,9 @@ def test_an_over_long_question_is_refused_in_one_line(tmp_path, scan_image, monk
 
 
 async def test_the_question_box_stops_at_the_limit():
-    from tui_support import synthetic_scan
-
-    from conftest import scripted_panel
     from mmedtui.tui import create_app
+    from support.panels import scripted_panel
+    from support.tui import synthetic_scan
 
     app = create_app(synthetic_scan(), "Is there a lesion?", scripted_panel(), image_mode="unicode")
     async with app.run_test(size=(120, 40)):

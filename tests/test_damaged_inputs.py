@@ -7,8 +7,6 @@ import sys
 
 import pytest
 
-from test_bench_cli import setup  # noqa: F401 - the fixture: a tiny VQA-RAD and its scripted panel
-
 RELEASE = "VQA_RAD Dataset Public.json"
 
 
@@ -28,10 +26,10 @@ def _bench(root, panel, out, *more):
             "--metrics", "mc", "--system", "majority-vote", *more]
 
 
-def test_a_damaged_work_line_is_skipped_and_recomputed(setup, tmp_path, monkeypatch, capsys):
+def test_a_damaged_work_line_is_skipped_and_recomputed(bench_setup, tmp_path, monkeypatch, capsys):
     from mmedtui.bench.work import WorkCache
 
-    root, panel = setup
+    root, panel = bench_setup
     out = tmp_path / "run"
     code, _, err = _main(monkeypatch, capsys, *_bench(root, panel, out))
     assert code == 0, err
@@ -64,8 +62,8 @@ def test_a_damaged_work_line_is_skipped_and_recomputed(setup, tmp_path, monkeypa
     (b'{"qid": 1}', "expected a JSON array of records, found a dict"),
     (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
 ], ids=["truncated", "not-utf8", "empty", "not-a-list", "deep"])
-def test_a_damaged_benchmark_file_stops_bench_and_verify(setup, tmp_path, monkeypatch, capsys, content, why):
-    root, panel = setup
+def test_a_damaged_benchmark_file_stops_bench_and_verify(bench_setup, tmp_path, monkeypatch, capsys, content, why):
+    root, panel = bench_setup
     release = root / "vqa-rad" / RELEASE
     release.write_bytes(content)
     code, _, err = _main(monkeypatch, capsys, *_bench(root, panel, tmp_path / "run"))
@@ -75,8 +73,8 @@ def test_a_damaged_benchmark_file_stops_bench_and_verify(setup, tmp_path, monkey
     assert code == 2 and why in err
 
 
-def test_verify_refuses_an_empty_split(setup, monkeypatch, capsys):
-    root, _ = setup
+def test_verify_refuses_an_empty_split(bench_setup, monkeypatch, capsys):
+    root, _ = bench_setup
     release = root / "vqa-rad" / RELEASE
     records = [r for r in json.loads(release.read_text()) if r["phrase_type"].startswith("test")]
     release.write_text(json.dumps(records))  # every row a test row: the train split is empty
@@ -85,8 +83,8 @@ def test_verify_refuses_an_empty_split(setup, monkeypatch, capsys):
 
 
 @pytest.mark.parametrize("where", ["file", "proc"])
-def test_an_output_folder_that_cannot_exist_is_refused(setup, tmp_path, monkeypatch, capsys, where):
-    root, panel = setup
+def test_an_output_folder_that_cannot_exist_is_refused(bench_setup, tmp_path, monkeypatch, capsys, where):
+    root, panel = bench_setup
     (tmp_path / "a-file").write_text("x")
     out = tmp_path / "a-file" / "run" if where == "file" else "/proc/mmedtui-run"
     code, _, err = _main(monkeypatch, capsys, *_bench(root, panel, out))

@@ -1,6 +1,6 @@
 """Hardening: every way a remote specialist can fail becomes a failed opinion, in every view, and the run goes on.
 
-One local server (``ModeServer``, built on tests/fake_openai_server.py) answers each request according to the
+One local server (``ModeServer``, tests/support/mode_server.py) answers each request according to the
 ``model`` it names, so one panel file can hold a specialist per failure shape. Triage and attending are scripted.
 Tiny timeouts, retries and backoff keep every failure path in the milliseconds.
 """
@@ -9,19 +9,13 @@ from __future__ import annotations
 
 import gzip
 import json
-import socket
-import sys
 import threading
 import time
-from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 import yaml
-from fake_openai_server import FakeOpenAI, _completion, _json
 
-from bench_fixtures import write_vqa_rad
 from mmedtui.agents import openai_backend as ob
 from mmedtui.agents.base import Prompt
 from mmedtui.agents.openai_backend import OpenAIBackend
@@ -29,11 +23,11 @@ from mmedtui.agents.panel import load_panel
 from mmedtui.bench import run_bench
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import load_bench_panel
-from mmedtui.cli import main
 from mmedtui.consult import Case, Pipeline
-
-OK = "<think>looked at it</think><answer>yes</answer>"
-TRIES = 2  # max_retries 1 in every panel below
+from support.bench import write_vqa_rad
+from support.cli import run_cli
+from support.fake_openai import completion_body
+from support.mode_server import OK, TRIES, panel_dict, write_panel
 
 #: mode -> the opinion's error (None: a real answer). "backend" failures count as failed items in the bench;
 #: the "garbage" ones ("empty answer": the model answered, with nothing usable) count as wrong answers.
@@ -58,120 +52,11 @@ GARBAGE = {"empty", "null-content", "bad-parts", "think-only"}
 FAILING = [m for m, e in EXPECTED.items() if e is not None]
 
 
-class ModeServer(FakeOpenAI):
-    """The shared fake server, with the behaviour chosen per request by the ``model`` field of its body."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.retry_after = "0"
-        self.stall_s = 2.0  # longer than any client timeout below; released at shutdown anyway
-        self.per_model: Counter[str] = Counter()
-
-    def _answer(self, n: int, body: dict, headers: dict) -> tuple[int, dict[str, str], bytes]:
-        mode = str(body.get("model", "ok"))
-        with self._lock:
-            k = self.per_model[mode]
-            self.per_model[mode] += 1
-        if mode == "always-500":
-            return 500, {}, _json({"error": {"message": "internal error"}})
-        if mode == "always-429" or (mode == "429-then-ok" and k == 0):
-            return 429, {"Retry-After": self.retry_after}, _json({"error": {"message": "slow down"}})
-        if mode == "503-then-ok" and k == 0:  # overloaded, back in Retry-After seconds
-            return 503, {"Retry-After": self.retry_after}, _json({"error": {"message": "overloaded"}})
-        if mode == "400":
-            return 400, {}, _json({"error": {"message": "bad request: unknown field"}})
-        if mode == "400-leaky":
-            return 400, {}, _json({"error": {"message": f"bad key {headers.get('authorization')}"}})
-        if mode == "stall":
-            self._stop.wait(self.stall_s)
-            return 503, {}, b""
-        if mode == "malformed":
-            return 200, {}, b"{not json"
-        if mode == "html":
-            return 200, {}, b"<html><body>502 Bad Gateway</body></html>"
-        if mode == "no-choices":
-            return 200, {}, _json({"object": "chat.completion"})
-        if mode == "choices-empty":
-            return 200, {}, _json({"choices": []})
-        if mode == "json-list":
-            return 200, {}, _json([{"choices": "nope"}])
-        if mode == "empty":
-            return 200, {}, _completion("   \n ")
-        if mode == "null-content":
-            return 200, {}, _json({"choices": [{"message": {"role": "assistant", "content": None}}]})
-        if mode == "bad-parts":  # content parts whose "text" is not a string
-            return 200, {}, _json({"choices": [{"message": {"content": [{"type": "text", "text": None}, 7]}}]})
-        if mode == "think-only":
-            return 200, {}, _completion("<think>I cannot decide</think>")
-        if mode == "control":  # terminal escapes and bidi overrides in model text and in an error
-            return 200, {}, _completion("<think>\x1b[2Jcleared\u202e</think><answer>\x1b]0;pwned\x07yes</answer>")
-        if mode == "echo":
-            user = body.get("messages", [{}, {}])[-1].get("content", [])
-            text = next((p["text"] for p in user if p.get("type") == "text"), "")
-            return 200, {}, _completion(f"<think>echo</think><answer>{text}</answer>")
-        return 200, {}, _completion(OK)  # "ok", "429-then-ok" after its first answer
-
-
-@pytest.fixture
-def server():
-    with ModeServer() as srv:
-        yield srv
-
-
-def free_port() -> int:
-    with socket.socket() as s:  # free a moment ago: nothing listens there
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def openai_model(url: str, mode: str, **extra) -> dict:
-    return {"backend": "openai", "base_url": url, "model": mode, "timeout": 0.3, "max_retries": TRIES - 1,
-            "backoff": 0.01, **extra}
-
-
-def panel_dict(url: str, modes, *, key_env: str | None = None, remote_roles: bool = False,
-               triage: str | None = None) -> dict:
-    """A panel with one openai specialist per mode ("Spec <mode>"); scripted triage and attending unless
-    ``remote_roles`` (then triage echoes and the attending answers "yes" over HTTP too); ``triage`` names a
-    mode for a remote triage doctor alone."""
-    extra = {"api_key_env": key_env} if key_env else {}
-    refused = f"http://127.0.0.1:{free_port()}/v1"
-    models = {
-        "triage": {"backend": "scripted", "replies": ["<think>CT of the head</think><answer>Radiologist</answer>"]},
-        "attending": {"backend": "scripted", "replies": ["<think>weighed the panel</think><answer>yes</answer>"]},
-    }
-    if remote_roles:
-        models["triage"] = openai_model(url, "echo", **extra)
-        models["attending"] = openai_model(url, "ok", **extra)
-    if triage:
-        models["triage"] = openai_model(url, triage, **extra)
-    specialists = []
-    for mode in modes:
-        models[f"m-{mode}"] = openai_model(refused if mode == "refused" else url, mode, **extra)
-        specialists.append({"name": f"Spec {mode}", "model": f"m-{mode}", "max_new_tokens": 16})
-    return {"models": models, "triage": {"name": "Triage doctor", "model": "triage"},
-            "attending": {"name": "Attending physician", "model": "attending"},
-            "specialists": {"default": specialists}}
-
-
-def write_panel(path: Path, url: str, modes, **kw) -> Path:
-    path.write_text(yaml.safe_dump(panel_dict(url, modes, **kw), sort_keys=False), encoding="utf-8")
-    return path
-
-
-def run_cli(capsys, monkeypatch, *args) -> tuple[int, str, str]:
-    monkeypatch.setattr(sys, "argv", ["mmedtui", *args])
-    with pytest.raises(SystemExit) as exit_info:
-        main()
-    out, err = capsys.readouterr()
-    return exit_info.value.code, out, err
-
-
 # -- (a) the pipeline ----------------------------------------------------------------------------------------
 
 
-def test_every_failure_shape_is_a_failed_opinion_and_the_attending_proceeds(server, tmp_path, scan_image):
-    panel = load_panel(write_panel(tmp_path / "panel.yaml", server.url, EXPECTED))
+def test_every_failure_shape_is_a_failed_opinion_and_the_attending_proceeds(mode_server, tmp_path, scan_image):
+    panel = load_panel(write_panel(tmp_path / "panel.yaml", mode_server.url, EXPECTED))
     events = []
     try:
         record = Pipeline(panel).run([Case(scan_image, "Is there a lesion?")], emit=events.append)[0]
@@ -191,13 +76,13 @@ def test_every_failure_shape_is_a_failed_opinion_and_the_attending_proceeds(serv
     assert "Spec ok" in attending_prompt and not any(f"Spec {m}" in attending_prompt for m in FAILING)
     # Retries are bounded: retryable failures were tried exactly TRIES times, the rest once.
     for mode in ("always-500", "always-429", "stall"):
-        assert server.per_model[mode] == TRIES, mode
+        assert mode_server.per_model[mode] == TRIES, mode
     for mode in ("400", "malformed", "html", "no-choices", "empty", "null-content", "think-only"):
-        assert server.per_model[mode] == 1, mode
+        assert mode_server.per_model[mode] == 1, mode
 
 
-def test_a_panel_where_every_specialist_fails_still_reaches_a_decision(server, tmp_path, scan_image):
-    panel = load_panel(write_panel(tmp_path / "panel.yaml", server.url, ["always-500", "malformed", "refused"]))
+def test_a_panel_where_every_specialist_fails_still_reaches_a_decision(mode_server, tmp_path, scan_image):
+    panel = load_panel(write_panel(tmp_path / "panel.yaml", mode_server.url, ["always-500", "malformed", "refused"]))
     try:
         record = Pipeline(panel).run([Case(scan_image, "Is there a lesion?")])[0]
         prompt = panel.backend("attending").calls[0].user
@@ -208,14 +93,14 @@ def test_a_panel_where_every_specialist_fails_still_reaches_a_decision(server, t
     assert record.attending.answer == "yes" and record.attending.followed == record.attending.overruled == []
 
 
-def test_a_batch_keeps_going_when_one_case_s_image_cannot_be_encoded(server, tmp_path, scan_image):
+def test_a_batch_keeps_going_when_one_case_s_image_cannot_be_encoded(mode_server, tmp_path, scan_image):
     class Broken:  # not an image: encoding fails for this case's prompt only
         mode, size, width, height = "RGB", (1, 1), 1, 1
 
         def save(self, *a, **k):
             raise OSError("cannot encode")
 
-    panel = load_panel(write_panel(tmp_path / "panel.yaml", server.url, ["ok"]))
+    panel = load_panel(write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"]))
     try:
         records = Pipeline(panel).run([Case(scan_image, "q1?"), Case(Broken(), "q2?"), Case(scan_image, "q3?")])
     finally:
@@ -224,10 +109,10 @@ def test_a_batch_keeps_going_when_one_case_s_image_cannot_be_encoded(server, tmp
     assert all(r.attending.answer == "yes" for r in records)
 
 
-def test_a_failing_triage_falls_back_says_why_and_the_panel_still_runs(server, tmp_path, scan_image, capsys,
+def test_a_failing_triage_falls_back_says_why_and_the_panel_still_runs(mode_server, tmp_path, scan_image, capsys,
                                                                        monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, ["ok"], triage="always-500")
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], triage="always-500")
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
                              "--agents", str(panel_path))
     assert code == 0, err
@@ -261,11 +146,11 @@ class _Clock:
     ("2", 2.0), ("0", 0.0), ("-5", 0.0), ("3600", ob.MAX_RETRY_AFTER), ("1e999", ob.MAX_RETRY_AFTER),
     ("nan", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("", None),
 ])
-def test_429_waits_as_told_within_bounds_and_then_succeeds(server, monkeypatch, retry_after, expected):
+def test_429_waits_as_told_within_bounds_and_then_succeeds(mode_server, monkeypatch, retry_after, expected):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
-    server.retry_after = retry_after
-    backend = OpenAIBackend(name="x", base_url=server.url, model="429-then-ok", timeout=20, max_retries=2,
+    mode_server.retry_after = retry_after
+    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="429-then-ok", timeout=20, max_retries=2,
                             backoff=0.25)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
@@ -277,32 +162,32 @@ def test_429_waits_as_told_within_bounds_and_then_succeeds(server, monkeypatch, 
         assert wait == expected
 
 
-def test_503_with_retry_after_waits_as_told(server, monkeypatch):
+def test_503_with_retry_after_waits_as_told(mode_server, monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
-    server.retry_after = "3"
-    backend = OpenAIBackend(name="x", base_url=server.url, model="503-then-ok", timeout=5, max_retries=1)
+    mode_server.retry_after = "3"
+    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="503-then-ok", timeout=5, max_retries=1)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert gen.ok and gen.meta["tries"] == 2 and clock.waits == [3.0]
 
 
-def test_a_server_that_always_rate_limits_costs_bounded_tries(server, monkeypatch):
+def test_a_server_that_always_rate_limits_costs_bounded_tries(mode_server, monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
-    server.retry_after = "7"
-    backend = OpenAIBackend(name="x", base_url=server.url, model="always-429", timeout=10, max_retries=3)
+    mode_server.retry_after = "7"
+    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="always-429", timeout=10, max_retries=3)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert gen.error == "rate limited (HTTP 429) after 4 tries" and gen.text == ""
-    assert server.per_model["always-429"] == 4 and clock.waits == [7.0, 7.0, 7.0]  # no wait after the last try
+    assert mode_server.per_model["always-429"] == 4 and clock.waits == [7.0, 7.0, 7.0]  # no wait after the last try
 
 
-def test_retry_after_waits_fit_in_timeout_times_tries(server, monkeypatch):
+def test_retry_after_waits_fit_in_timeout_times_tries(mode_server, monkeypatch):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
-    server.retry_after = "30"  # the cap a server may ask for; with `timeout: 2` and 3 retries, 8 s in all
-    backend = OpenAIBackend(name="x", base_url=server.url, model="always-429", timeout=2, max_retries=3)
+    mode_server.retry_after = "30"  # the cap a server may ask for; with `timeout: 2` and 3 retries, 8 s in all
+    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="always-429", timeout=2, max_retries=3)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert sum(clock.waits) <= 8.0 and len(clock.waits) == 1 and clock.waits[0] > 7.0
@@ -312,7 +197,7 @@ def test_retry_after_waits_fit_in_timeout_times_tries(server, monkeypatch):
 class _Trickle(BaseHTTPRequestHandler):
     """Sends a valid answer one byte at a time: never idle long enough to trip a read timeout."""
 
-    payload = _completion(OK)
+    payload = completion_body(OK)
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -337,7 +222,7 @@ class _Gzipped(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        payload = gzip.compress(_completion(OK))
+        payload = gzip.compress(completion_body(OK))
         self.send_response(200)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Encoding", "gzip")
@@ -377,20 +262,20 @@ def test_the_timeout_bounds_a_whole_try_even_when_the_server_trickles():
     assert elapsed < len(_Trickle.payload) * 0.05 / 2
 
 
-def test_an_oversized_answer_is_refused_not_buffered(server, monkeypatch):
+def test_an_oversized_answer_is_refused_not_buffered(mode_server, monkeypatch):
     monkeypatch.setattr(ob, "MAX_RESPONSE_BYTES", 100)  # a normal completion is about 250 bytes
-    backend = OpenAIBackend(name="x", base_url=server.url, model="ok", timeout=0.5, max_retries=2)
+    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="ok", timeout=0.5, max_retries=2)
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
-    assert gen.error == "response too large" and server.per_model["ok"] == 1  # not retried
+    assert gen.error == "response too large" and mode_server.per_model["ok"] == 1  # not retried
 
 
 # -- (b), (c) the consult command ----------------------------------------------------------------------------
 
 
-def test_consult_json_reports_each_failure_and_exits_0(server, tmp_path, scan_image, capsys, monkeypatch):
+def test_consult_json_reports_each_failure_and_exits_0(mode_server, tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    panel = write_panel(tmp_path / "panel.yaml", server.url, EXPECTED)
+    panel = write_panel(tmp_path / "panel.yaml", mode_server.url, EXPECTED)
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
                              "--agents", str(panel), "-q", "Is there a lesion?")
     assert code == 0, err
@@ -406,10 +291,10 @@ def test_consult_json_reports_each_failure_and_exits_0(server, tmp_path, scan_im
     assert "Traceback" not in err
 
 
-def test_consult_plain_shows_every_failed_opinion(server, tmp_path, scan_image, capsys, monkeypatch):
+def test_consult_plain_shows_every_failed_opinion(mode_server, tmp_path, scan_image, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")  # one card line per reason, no wrapping
     scan_image.save(tmp_path / "scan.png")
-    panel = write_panel(tmp_path / "panel.yaml", server.url, EXPECTED)
+    panel = write_panel(tmp_path / "panel.yaml", mode_server.url, EXPECTED)
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",
                              "--agents", str(panel))
     assert code == 0, err
@@ -420,10 +305,10 @@ def test_consult_plain_shows_every_failed_opinion(server, tmp_path, scan_image, 
     assert "Attending physician" in out and "Research use only" in out
 
 
-def test_consult_plain_never_passes_terminal_control_through(server, tmp_path, scan_image, capsys, monkeypatch):
+def test_consult_plain_never_passes_terminal_control_through(mode_server, tmp_path, scan_image, capsys, monkeypatch):
     """Model text and server errors are untrusted: no escape sequence or bidi override reaches the terminal."""
     scan_image.save(tmp_path / "scan[red].png")  # Rich markup in a file name must not break the header either
-    data = panel_dict(server.url, ["control", "400"])
+    data = panel_dict(mode_server.url, ["control", "400"])
     data["attending"] = {"model": "m-control"}
     (tmp_path / "panel.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan[red].png"), "--plain",
@@ -437,13 +322,12 @@ TUI_MODES = ["ok", "always-500", "always-429", "malformed", "empty", "refused"]
 
 
 @pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")  # textual-image 0.12
-async def test_the_tui_shows_each_failed_opinion_and_saves_it(server, tmp_path):
-    from tui_support import plain, settle, synthetic_scan
-
+async def test_the_tui_shows_each_failed_opinion_and_saves_it(mode_server, tmp_path):
     from mmedtui.tui import create_app
     from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
+    from support.tui import plain, settle, synthetic_scan
 
-    panel = load_panel(write_panel(tmp_path / "panel.yaml", server.url, TUI_MODES, triage="always-500"))
+    panel = load_panel(write_panel(tmp_path / "panel.yaml", mode_server.url, TUI_MODES, triage="always-500"))
     app = create_app(synthetic_scan(), "Is there a lesion?", panel, image_mode="unicode")
     try:
         async with app.run_test(size=(120, 40)) as pilot:
@@ -471,9 +355,9 @@ async def test_the_tui_shows_each_failed_opinion_and_saves_it(server, tmp_path):
 BENCH_MODES = ["ok", "always-500", "always-429", "malformed", "refused", "empty", "think-only"]
 
 
-def test_the_bench_records_each_failure_per_item_and_completes(server, tmp_path):
+def test_the_bench_records_each_failure_per_item_and_completes(mode_server, tmp_path):
     root = write_vqa_rad(tmp_path / "data")
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, BENCH_MODES)
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, BENCH_MODES)
     systems = tuple(f"specialist:Spec {m}" for m in BENCH_MODES) + ("majority-vote", "mmedagent-rl")
     out = tmp_path / "run"
     panel, baselines = load_bench_panel(panel_path)
@@ -504,20 +388,20 @@ def test_the_bench_records_each_failure_per_item_and_completes(server, tmp_path)
     assert (out / "results.csv").is_file()
 
     # Failed units are not kept in the work cache: a rerun asks the failing servers again.
-    before = dict(server.per_model)
+    before = dict(mode_server.per_model)
     panel, baselines = load_bench_panel(panel_path)
     try:
         again = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), systems, chunk_size=2), output=out)
     finally:
         panel.close()
-    assert server.per_model["always-500"] == before["always-500"] + n * TRIES
+    assert mode_server.per_model["always-500"] == before["always-500"] + n * TRIES
     assert again.rows == report.rows
 
 
-def test_a_bench_retries_items_whose_triage_failed(server, tmp_path):
+def test_a_bench_retries_items_whose_triage_failed(mode_server, tmp_path):
     """A fallback department after a transient triage failure is not kept in the work cache."""
     root = write_vqa_rad(tmp_path / "data")
-    data = panel_dict(server.url, ["ok"], triage="429-then-ok")
+    data = panel_dict(mode_server.url, ["ok"], triage="429-then-ok")
     data["models"]["triage"]["max_retries"] = 0  # the first item's triage fails once, on its only try
     (tmp_path / "panel.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
     config = BenchConfig(root, ("vqa-rad",), ("mmedagent-rl",), chunk_size=1)
@@ -528,16 +412,16 @@ def test_a_bench_retries_items_whose_triage_failed(server, tmp_path):
         finally:
             panel.close()
     # Run 1: three triage requests (the first one rate limited). Run 2: only the failed item is asked again.
-    assert server.per_model["429-then-ok"] == 4
+    assert mode_server.per_model["429-then-ok"] == 4
     assert report.tasks[0].computed == 1
     samples = [json.loads(x) for x in (tmp_path / "run" / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     assert all(s["agents"]["triage"]["error"] is None for s in samples)
 
 
-def test_bench_command_with_failing_specialists_exits_0(server, tmp_path, capsys, monkeypatch):
+def test_bench_command_with_failing_specialists_exits_0(mode_server, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("COLUMNS", "200")
     root = write_vqa_rad(tmp_path / "data")
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, ["ok", "always-500"])
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok", "always-500"])
     code, out, err = run_cli(capsys, monkeypatch, "bench", "--task", "vqa-rad", "--agents", str(panel_path),
                              "--data-root", str(root), "--output", str(tmp_path / "run"),
                              "--system", "specialist:Spec always-500", "--system", "mmedagent-rl")

@@ -14,8 +14,6 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench_fixtures import ROWS, calls, make_panel, write_vqa_rad
-from conftest import scripted_panel
 from mmedtui.agents import cache as cache_mod
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
 from mmedtui.agents.cache import CachedBackend, cache_key
@@ -27,6 +25,8 @@ from mmedtui.consult import Case, Pipeline
 from mmedtui.errors import ConfigError
 from mmedtui.tasks import TASKS
 from mmedtui.tui import transcript
+from support.bench import ROWS, calls, make_panel, write_vqa_rad
+from support.panels import scripted_panel
 
 IMAGE_DIR = "VQA_RAD Image Folder"
 JSON_NAME = "VQA_RAD Dataset Public.json"
@@ -228,6 +228,12 @@ class _Recorder:
 def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, monkeypatch, extra, trusted):
     import transformers
 
+    # Imported (and so registered with AutoProcessor) before the stand-ins replace the Auto classes: imported
+    # first under the patch, it would bind the stand-in and leave the real AutoProcessor unregistered for every
+    # later test in the process (a tiny model's processor would then load as a bare tokenizer).
+    from mmedtui.agents import qwen_processor
+
+    assert qwen_processor.AutoProcessor is transformers.AutoProcessor
     _Recorder.calls = []
     for name in ("AutoConfig", "AutoProcessor", "AutoModelForImageTextToText"):
         monkeypatch.setattr(transformers, name, _Recorder(name))

@@ -18,26 +18,21 @@ import pytest
 import yaml
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
-from test_hardening_backends import ModeServer, panel_dict, run_cli, write_panel
 
-from bench_fixtures import write_vqa_rad
 from mmedtui.bench import runner as bench_runner
 from mmedtui.bench import units as bench_stages
-from mmedtui.bench.units import Settings, Units
 from mmedtui.bench.systems import load_bench_panel
+from mmedtui.bench.units import Settings, Units
 from mmedtui.imaging import load_scan
+from support.bench import write_vqa_rad
+from support.cli import run_cli
+from support.mode_server import panel_dict, write_panel
 
 KEY_ENV = "MMEDTUI_HARDENING_KEY"
 SECRET = "sk-hardening-PLANTED-7f3a9c0e5b1d2468"
 FRAGMENTS = (SECRET, SECRET[-12:], base64.b64encode(SECRET.encode()).decode()[:24])
 KEY_MODES = ["ok", "400-leaky", "always-500", "malformed", "echo"]
 SAFE_PNG_CHUNKS = {b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"sRGB", b"gAMA", b"cHRM", b"pHYs", b"iCCP", b"sBIT"}
-
-
-@pytest.fixture
-def server():
-    with ModeServer() as srv:
-        yield srv
 
 
 def assert_no_key(text: str | bytes, where: str) -> None:
@@ -54,18 +49,17 @@ def every_file(root) -> list:
 
 
 @pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")  # textual-image 0.12
-async def test_the_api_key_appears_in_no_output_file_log_or_screen(server, tmp_path, scan_image, capsys,
+async def test_the_api_key_appears_in_no_output_file_log_or_screen(mode_server, tmp_path, scan_image, capsys,
                                                                    monkeypatch, caplog):
-    from tui_support import screen_text, settle
-
     from mmedtui.agents.panel import load_panel
     from mmedtui.tui import create_app
+    from support.tui import screen_text, settle
 
     caplog.set_level(logging.DEBUG)  # httpx / httpcore debug lines included
     monkeypatch.setenv(KEY_ENV, SECRET)
     monkeypatch.setenv("COLUMNS", "200")
     scan_image.save(tmp_path / "scan.png")
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, KEY_MODES, key_env=KEY_ENV, remote_roles=True)
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, KEY_MODES, key_env=KEY_ENV, remote_roles=True)
     assert SECRET not in panel_path.read_text() and KEY_ENV in panel_path.read_text()
     outputs: dict[str, str] = {}
 
@@ -109,8 +103,9 @@ async def test_the_api_key_appears_in_no_output_file_log_or_screen(server, tmp_p
     assert r"Bearer \*\*\*" in (tmp_path / "tui" / "visit.md").read_text(encoding="utf-8")  # Markdown-escaped
 
     # The key did go out, in the header and nowhere else in the requests.
-    assert server.requests and all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in server.requests)
-    for r in server.requests:
+    requests = mode_server.requests
+    assert requests and all(r["headers"]["authorization"] == f"Bearer {SECRET}" for r in requests)
+    for r in mode_server.requests:
         assert_no_key(json.dumps(r["body"]), "a request body")
 
     for where, text in outputs.items():
@@ -126,10 +121,10 @@ async def test_the_api_key_appears_in_no_output_file_log_or_screen(server, tmp_p
         assert_no_key(f"{rec.getMessage()} {rec.args!r}", f"log record of {rec.name}")
 
 
-def test_the_key_is_in_no_fingerprint_and_rotating_it_keeps_the_caches(server, tmp_path, monkeypatch):
+def test_the_key_is_in_no_fingerprint_and_rotating_it_keeps_the_caches(mode_server, tmp_path, monkeypatch):
     """Work-cache keys and response-cache identities are built from the panel, never from the key."""
     monkeypatch.setenv(KEY_ENV, SECRET)
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, ["ok"], key_env=KEY_ENV, remote_roles=True)
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], key_env=KEY_ENV, remote_roles=True)
     seen: list[str] = []
     for module in (bench_stages, bench_runner):
         real = module.digest
@@ -150,15 +145,15 @@ def test_the_key_is_in_no_fingerprint_and_rotating_it_keeps_the_caches(server, t
     panel.close()
 
 
-def test_a_missing_key_names_the_variable_and_nothing_else(server, tmp_path, scan_image, capsys, monkeypatch):
+def test_a_missing_key_names_the_variable_and_nothing_else(mode_server, tmp_path, scan_image, capsys, monkeypatch):
     monkeypatch.delenv(KEY_ENV, raising=False)
     scan_image.save(tmp_path / "scan.png")
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, ["ok"], key_env=KEY_ENV)
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], key_env=KEY_ENV)
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
                              "--agents", str(panel_path))
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and KEY_ENV in err and "unset or empty" in err
-    assert not server.requests
+    assert not mode_server.requests
 
 
 # -- DICOM and raster metadata never reach a remote backend --------------------------------------------------
@@ -216,7 +211,7 @@ def dicom_secrets(ds) -> list[str]:
     return [v for v in values if len(v) >= 3]
 
 
-def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(server, tmp_path, capsys,
+def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(mode_server, tmp_path, capsys,
                                                                            monkeypatch, caplog):
     import pydicom
     from pydicom.data import get_testdata_file
@@ -231,7 +226,7 @@ def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(ser
     shutil.copy(original, path)
     names = ["MRN-998877", "Smith^John", "smith_john_19500101", str(tmp_path)]
 
-    panel_path = write_panel(tmp_path / "panel.yaml", server.url, ["ok", "echo"], remote_roles=True)
+    panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok", "echo"], remote_roles=True)
     caplog.set_level(logging.DEBUG)
     code, out, err = run_cli(capsys, monkeypatch, "consult", str(path), "--json", "--agents", str(panel_path),
                              "-q", "Is there a mass?")
@@ -241,8 +236,8 @@ def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(ser
     assert record["image"] == "smith_john_19500101.dcm"  # locally, the base name is shown; never sent
 
     # triage + two specialists + attending, each one request with the scan.
-    assert len(server.requests) == 4
-    texts, pngs = split_requests(server.requests)
+    assert len(mode_server.requests) == 4
+    texts, pngs = split_requests(mode_server.requests)
     assert len(pngs) == 4
     for text in texts:
         for secret in secrets + names:
@@ -258,7 +253,7 @@ def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(ser
     assert caplog.records
 
 
-def test_text_and_exif_in_png_and_jpeg_files_are_not_sent(server, tmp_path, scan_image):
+def test_text_and_exif_in_png_and_jpeg_files_are_not_sent(mode_server, tmp_path, scan_image):
     """Raster files carry metadata too (PNG text chunks, JPEG EXIF and comments): only pixels go out."""
     from mmedtui.agents.panel import load_panel
     from mmedtui.consult import Case, Pipeline
@@ -275,12 +270,12 @@ def test_text_and_exif_in_png_and_jpeg_files_are_not_sent(server, tmp_path, scan
     scans = [load_scan(tmp_path / "a.png"), load_scan(tmp_path / "b.jpg")]
     assert name in str(scans[0].image.info) + str(scans[1].image.info)  # the decoded images do carry it
 
-    panel = load_panel(write_panel(tmp_path / "panel.yaml", server.url, ["ok"], remote_roles=True))
+    panel = load_panel(write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], remote_roles=True))
     try:
         Pipeline(panel).run([Case(s.image, "Is it normal?", meta=s.meta.to_dict(), id=s.meta.source) for s in scans])
     finally:
         panel.close()
-    texts, pngs = split_requests(server.requests)
+    texts, pngs = split_requests(mode_server.requests)
     assert len(pngs) == 6  # two cases x triage, one specialist, attending
     for text in texts:
         assert "Doe" not in text and "QX4455" not in text and "a.png" not in text and "b.jpg" not in text

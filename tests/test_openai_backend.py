@@ -11,8 +11,8 @@ import socket
 import time
 from pathlib import Path
 
+import httpx
 import pytest
-from fake_openai_server import FakeOpenAI, fake_openai  # noqa: F401 - fake_openai is a fixture
 from PIL import Image
 
 from mmedtui.agents import cache as cache_mod
@@ -21,6 +21,7 @@ from mmedtui.agents.base import Generation, Prompt, Sampling
 from mmedtui.agents.cache import CachedBackend, cache_key, cacheable
 from mmedtui.agents.openai_backend import OpenAIBackend
 from mmedtui.errors import ConfigError
+from support.fake_openai import FakeOpenAI
 
 KEY_ENV = "MMEDTUI_TEST_API_KEY"
 SECRET = "sk-test-PLANTED-0123456789abcdef"
@@ -65,9 +66,10 @@ def test_echo_request_shape_image_and_auth(fake_openai: FakeOpenAI, monkeypatch:
     assert body["chat_template_kwargs"] == {"x": 1}
     system, user = body["messages"]
     assert system == {"role": "system", "content": "You are a radiologist."}
-    assert user["role"] == "user" and user["content"][0] == {"type": "text", "text": "Is there a fracture?"}
-    url = user["content"][1]["image_url"]["url"]
-    assert user["content"][1]["type"] == "image_url" and url.startswith("data:image/png;base64,")
+    # the image first, then the text: the order of the local backend and of the training template
+    assert user["role"] == "user" and user["content"][1] == {"type": "text", "text": "Is there a fracture?"}
+    url = user["content"][0]["image_url"]["url"]
+    assert user["content"][0]["type"] == "image_url" and url.startswith("data:image/png;base64,")
     png = base64.b64decode(url.split(",", 1)[1], validate=True)
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     img = Image.open(io.BytesIO(png))
@@ -318,3 +320,22 @@ def test_backend_identity_separates_servers_and_models(fake_openai: FakeOpenAI, 
     b.generate([prompt()])
     assert b.misses == 1 and len(fake_openai.requests) == 2
     assert os.fspath(tmp_path) in repr(a)
+
+
+@pytest.mark.parametrize("field", ["reasoning_content", "reasoning"])
+def test_reasoning_returned_apart_is_put_back_as_think(field: str) -> None:
+    """Servers with a reasoning parser (transformers serve, vLLM) return the <think> text apart from the answer."""
+    backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")
+    message = {"role": "assistant", "content": "<answer>yes</answer>", field: "An axial CT of the chest."}
+    resp = httpx.Response(200, json={"choices": [{"index": 0, "message": message}]})
+    gen = backend._parse(resp, {})
+    backend.close()
+    assert gen.ok and gen.text == "<think>An axial CT of the chest.</think><answer>yes</answer>"
+
+
+def test_reasoning_inside_content_is_not_doubled() -> None:
+    backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")
+    message = {"content": "<think>own</think><answer>no</answer>", "reasoning_content": "apart"}
+    gen = backend._parse(httpx.Response(200, json={"choices": [{"message": message}]}), {})
+    backend.close()
+    assert gen.text == "<think>own</think><answer>no</answer>"

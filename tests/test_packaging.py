@@ -1,5 +1,7 @@
-"""The wheel's contents as pyproject declares them: every package, and every file of the shipped assets/."""
+"""The wheel's contents as pyproject declares them: every package, and every file of the shipped assets/; and the
+layout of tests/ (shared helpers in tests/support/, no test module importing another)."""
 
+import ast
 import tomllib
 from pathlib import Path
 
@@ -31,3 +33,31 @@ def test_asset_path_finds_the_embedded_panel():
     panel = load_panel()
     for model in panel.models.values():
         assert (panel.base_dir / model["path"]).is_dir(), model
+
+
+def _imported_modules(path: Path) -> list[str]:
+    """Every module a file imports, at any depth (function-local imports too); relative ones as ".NAME"."""
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            names.append("." * node.level + (node.module or ""))
+    return names
+
+
+def test_tests_import_helpers_only_from_the_support_package():
+    # Shared helpers live in tests/support/ (imported as `support.NAME`); a test module importing another test
+    # module or conftest runs that module's fixtures and tests twice over and hides where a helper lives.
+    tests = ROOT / "tests"
+    siblings = {p.stem for p in tests.glob("*.py")} | {p.name for p in tests.iterdir() if p.is_dir()}
+    allowed = {"support"}
+    wrong = []
+    for path in sorted(tests.rglob("*.py")):
+        for name in _imported_modules(path):
+            top = name.split(".")[0]
+            if name.startswith(".") or top in ("tests", "conftest") or top.startswith("test_") \
+                    or (top in siblings and top not in allowed):
+                wrong.append(f"{path.relative_to(ROOT)}: {name}")
+    assert wrong == [], "import shared helpers as `from support.NAME import ...`"
+    assert (tests / "support" / "__init__.py").is_file()

@@ -1,4 +1,5 @@
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mmedtui.agents.parsing import format_reward, parse_tagged
 from mmedtui.departments import DEFAULT_DEPARTMENTS, department_for_modality, match_department

@@ -1,8 +1,8 @@
 import pytest
 
-from conftest import scripted_panel
 from mmedtui.consult import Case, Pipeline
 from mmedtui.consult.pipeline import PipelineOptions
+from support.panels import scripted_panel
 
 
 def test_full_consultation_streams_events_in_order(scan_image):

@@ -8,13 +8,13 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from bench_fixtures import panel_data, write_vqa_rad
-from mmedtui.bench import run_bench
 from mmedtui.agents.question_prior import QuestionPrior, features
+from mmedtui.bench import run_bench
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import panel_with_baselines
 from mmedtui.errors import ConfigError, DataError
 from mmedtui.resources import asset_path
+from support.bench import panel_data, write_vqa_rad
 from trainer.question_only import PriorSettings, fit, train_question_only, training_items
 
 SMALL = PriorSettings(min_count=1, epochs=200, learning_rate=0.1)

@@ -5,8 +5,16 @@ from __future__ import annotations
 import pytest
 
 from mmedtui.tasks.base import ImageRef, Item
-from mmedtui.tasks.choices import (YES_NO, alternatives, build_pool, format_options, mc_options, mc_set,
-                                   open_mc_set, open_options)
+from mmedtui.tasks.choices import (
+    YES_NO,
+    alternatives,
+    build_pool,
+    format_options,
+    mc_options,
+    mc_set,
+    open_mc_set,
+    open_options,
+)
 from mmedtui.tasks.scoring import gold_index, is_correct, normalize
 
 

@@ -7,8 +7,18 @@ import math
 import pytest
 
 from mmedtui.tasks.base import ImageRef, Item
-from mmedtui.tasks.scoring import (bootstrap_ci, closed_correct, gold_index, is_correct, normalize, open_exact,
-                                   open_recall, paired_bootstrap_ci, parse_choice, yes_no)
+from mmedtui.tasks.scoring import (
+    bootstrap_ci,
+    closed_correct,
+    gold_index,
+    is_correct,
+    normalize,
+    open_exact,
+    open_recall,
+    paired_bootstrap_ci,
+    parse_choice,
+    yes_no,
+)
 
 
 def item(answer, kind="closed", options=None, task="vqa-rad", **meta) -> Item:

@@ -316,8 +316,8 @@ def test_paper_profile_builds_trl_configs(tmp_path, monkeypatch):
 
 def test_a_failed_triage_is_not_cached(tmp_path, scan_image):
     """A transient triage failure must be asked again, not frozen into the opinion cache as its fallback."""
-    from conftest import scripted_panel
     from mmedtui.tasks.base import ImageRef, ImageSource, Item
+    from support.panels import scripted_panel
     from trainer.datasets import ImageCache
     from trainer.opinions import Collector, OpinionStore
 

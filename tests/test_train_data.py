@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from PIL import Image
 
-from conftest import SHARED_DATA, needs_shared_data
 from mmedtui.agents.roles import Opinion
 from mmedtui.tasks.base import ImageRef, Item
+from support.paths import SHARED_DATA, needs_shared_data
 from trainer import curriculum
 from trainer.datasets import ImageCache, gold_text, in_part, repeat_closed, with_options
 
@@ -141,9 +141,9 @@ def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
 
 
 def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_dir, capsys):
+    from eval_closed import main  # scripts/eval_closed.py
     from trainer.config import load_config
     from trainer.datasets import load_items
-    from eval_closed import main  # scripts/eval_closed.py
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=6)

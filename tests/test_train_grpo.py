@@ -102,8 +102,8 @@ def test_filter_samples_with_the_stage_trainer_keeps_the_varying_cases_and_is_re
         raise AssertionError("a resumed stage must reuse the saved filter")
 
     monkeypatch.setattr(dynamic_sampling, "sample_groups", no_sampling)
-    again = make_grpo_trainer(cfg, [_no_format_reward, _varying_reward])(Stage("easy", stage.dataset, 0.0, 0.0, 1), tiny_model_dir,
-                                                      tmp_path / "easy", 1)
+    build = make_grpo_trainer(cfg, [_no_format_reward, _varying_reward])
+    again = build(Stage("easy", stage.dataset, 0.0, 0.0, 1), tiny_model_dir, tmp_path / "easy", 1)
     assert len(again.train_dataset) == len(varying)
 
 

@@ -14,12 +14,12 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from conftest import SHARED_DATA, needs_shared_data
+from support.paths import SHARED_DATA, needs_shared_data
 from trainer.io import read_jsonl
 
 FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
         "grpo.max_completion_length=12", "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]",
-        "grpo.micro_batch=null", "grpo.prompts_per_step=null"]  # the attending's 16 x 8 rollouts per step: too slow here
+        "grpo.micro_batch=null", "grpo.prompts_per_step=null"]  # the attending's 16 x 8 rollouts a step: too slow
 
 
 @pytest.fixture(scope="module")

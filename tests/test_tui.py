@@ -8,9 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from tui_support import GateBackend, plain, screen_text, settle, synthetic_scan, wait_for
 
-from conftest import scripted_panel
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision
 from mmedtui.consult import Event
@@ -19,6 +17,8 @@ from mmedtui.imaging import load_scan
 from mmedtui.tui import create_app
 from mmedtui.tui.app import ConsultStep
 from mmedtui.tui.widgets import DecisionCard, HelpScreen, OpinionCard, PathPrompt, TriageCard
+from support.panels import scripted_panel
+from support.tui import GateBackend, plain, screen_text, settle, synthetic_scan, wait_for
 
 SIZE = (120, 40)
 # textual-image 0.12 calls Pillow's deprecated Image.getdata when it draws.
@@ -112,7 +112,8 @@ async def test_a_second_question_replaces_the_answers_and_stale_results_are_drop
     rules = {"first question": "<think>old</think><answer>alpha</answer>",
              "second question": "<think>new</think><answer>beta</answer>"}
     for key in ("s0", "s1", "s2"):
-        panel.models[key] = {"backend": "scripted", "rules": rules, "delay": 1.5}  # slow enough that a loaded CI box cannot finish run 1 first
+        # Slow enough that a loaded CI box cannot finish run 1 first.
+        panel.models[key] = {"backend": "scripted", "rules": rules, "delay": 1.5}
     app = app_for(panel, question="first question?")
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: app.cards.query_one(TriageCard).state == "done")

@@ -8,12 +8,12 @@ import sys
 
 import pytest
 import yaml
-from tui_support import settle, synthetic_scan
 
-from conftest import scripted_panel
 from mmedtui.cli import main
 from mmedtui.tui import create_app
 from mmedtui.tui.app import ConsultApp
+from support.panels import scripted_panel
+from support.tui import settle, synthetic_scan
 
 SIZE = (120, 40)
 REFUSED = "connection refused after 3 tries"

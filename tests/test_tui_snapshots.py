@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 
 import pytest
-from tui_support import GateBackend, screen_text, settle, synthetic_scan, wait_for
 
-from conftest import scripted_panel
 from mmedtui.tui import create_app
 from mmedtui.tui.widgets import OpinionCard
+from support.panels import scripted_panel
+from support.tui import GateBackend, screen_text, settle, synthetic_scan, wait_for
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
 SIZES = [(80, 24), (200, 50)]

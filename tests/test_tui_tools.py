@@ -3,20 +3,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 import shutil
 
 import numpy as np
 import pytest
-from tui_support import screen_text, settle, synthetic_scan, wait_for
 
-from conftest import scripted_panel
 from mmedtui.imaging import load_scan
 from mmedtui.samples import SAMPLES
 from mmedtui.tui import create_app, multiplexer_warning
 from mmedtui.tui.picker import FilePicker, ScanTree, neighbour
 from mmedtui.tui.widgets import DecisionCard, PathPrompt
+from support.panels import scripted_panel
+from support.tui import screen_text, settle, synthetic_scan, wait_for
 
 SIZE = (120, 40)
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")
@@ -88,7 +87,7 @@ async def test_save_goes_to_the_consultations_folder_and_never_overwrites(tmp_pa
 
 
 def test_history_lists_the_saved_consultations(tmp_path, capsys, monkeypatch):
-    from test_cli_consult import run_cli
+    from support.cli import run_cli
 
     monkeypatch.setenv("COLUMNS", "200")
     code, out, _ = run_cli(capsys, monkeypatch, "history", "--save-dir", str(tmp_path))

@@ -7,13 +7,13 @@ import math
 
 import pytest
 import yaml
-from tui_support import plain, settle, synthetic_scan
 
-from conftest import scripted_panel
-from test_cli_consult import run_cli
 from mmedtui.tui import create_app
 from mmedtui.tui.transcript import to_markdown
 from mmedtui.tui.widgets import DecisionCard, OpinionCard
+from support.cli import run_cli
+from support.panels import scripted_panel
+from support.tui import plain, settle, synthetic_scan
 
 pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")
 OFF_OPTION = "<think>the mediastinum</think><answer>Paratracheal area</answer>"

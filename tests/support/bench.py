@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import yaml
 from PIL import Image
 
 from mmedtui.bench.systems import panel_with_baselines
@@ -93,3 +94,11 @@ def make_panel(baselines: bool = True):
 def calls(panel) -> int:
     """Prompts every built backend has received."""
     return sum(len(getattr(b, "calls", [])) for b in panel._backends.values())
+
+
+def bench_files(tmp_path: Path) -> tuple[Path, Path]:
+    """The tiny VQA-RAD under tmp_path/data and its scripted panel (with baselines) as tmp_path/panel.yaml."""
+    root = write_vqa_rad(tmp_path / "data")
+    panel = tmp_path / "panel.yaml"
+    panel.write_text(yaml.safe_dump(panel_data(), sort_keys=False), encoding="utf-8")
+    return root, panel

@@ -1,8 +1,6 @@
 """A real, local OpenAI-compatible chat server for tests: 127.0.0.1, port 0, a daemon thread, no network.
 
-    from fake_openai_server import fake_openai  # the fixture; pytest finds it in the test module
-
-    def test_x(fake_openai):
+    def test_x(fake_openai):  # the fixture, from tests/conftest.py
         fake_openai.mode = "500-then-ok"
         backend = OpenAIBackend(name="t", base_url=fake_openai.url, model="m")
 
@@ -30,10 +28,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import pytest
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -85,42 +80,42 @@ class FakeOpenAI:
         """Status, extra headers and body bytes for the n-th (0-based) request."""
         mode = self.mode
         if mode == "always-500" or (mode == "500-then-ok" and n == 0):
-            return 500, {}, _json({"error": {"message": "internal error"}})
+            return 500, {}, json_body({"error": {"message": "internal error"}})
         if mode == "429-then-ok" and n == 0:
-            return 429, {"Retry-After": self.retry_after}, _json({"error": {"message": "slow down"}})
+            return 429, {"Retry-After": self.retry_after}, json_body({"error": {"message": "slow down"}})
         if mode == "400":
-            return 400, {}, _json({"error": {"message": "bad request: unknown field"}})
+            return 400, {}, json_body({"error": {"message": "bad request: unknown field"}})
         if mode == "400-leaky":
-            return 400, {}, _json({"error": {"message": f"bad key {headers.get('authorization')}"}})
+            return 400, {}, json_body({"error": {"message": f"bad key {headers.get('authorization')}"}})
         if mode == "malformed":
             return 200, {}, b"{not json"
         if mode == "no-choices":
-            return 200, {}, _json({"object": "chat.completion"})
+            return 200, {}, json_body({"object": "chat.completion"})
         if mode == "stall" and self._stop.wait(self.stall_s):
             return 503, {}, b""  # shutting down
         if mode == "empty":
-            return 200, {}, _completion("")
+            return 200, {}, completion_body("")
         if mode == "no-logprobs" and body.get("logprobs"):
-            return 400, {}, _json({"error": {"message": "logprobs are not supported by this model"}})
+            return 400, {}, json_body({"error": {"message": "logprobs are not supported by this model"}})
         if mode in ("reply", "no-logprobs"):
             tokens = self.token_logprobs if body.get("logprobs") else None
-            return 200, {}, _completion(self.reply, tokens)
+            return 200, {}, completion_body(self.reply, tokens)
         user = body.get("messages", [{}, {}])[-1].get("content", [])
         text = next((p["text"] for p in user if p.get("type") == "text"), "")
         n_images = sum(p.get("type") == "image_url" for p in user)
-        return 200, {}, _completion(f"<think>saw {n_images} image(s)</think><answer>{text}</answer>")
+        return 200, {}, completion_body(f"<think>saw {n_images} image(s)</think><answer>{text}</answer>")
 
 
-def _json(obj: object) -> bytes:
+def json_body(obj: object) -> bytes:
     return json.dumps(obj).encode()
 
 
-def _completion(content: str, token_logprobs: list[tuple[str, float]] | None = None) -> bytes:
+def completion_body(content: str, token_logprobs: list[tuple[str, float]] | None = None) -> bytes:
     choice: dict = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
     if token_logprobs is not None:  # the OpenAI shape: logprobs.content[] of {token, logprob, bytes, top_logprobs}
         choice["logprobs"] = {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
                                           for t, lp in token_logprobs]}
-    return _json({
+    return json_body({
         "id": "chatcmpl-fake",
         "object": "chat.completion",
         "choices": [choice],
@@ -145,7 +140,7 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             try:
                 server._stop.wait(server.delay_s)
                 if self.path != "/v1/chat/completions":
-                    status, extra, payload = 404, {}, _json({"error": {"message": "not found"}})
+                    status, extra, payload = 404, {}, json_body({"error": {"message": "not found"}})
                 else:
                     status, extra, payload = server._answer(n, body, headers)
             finally:
@@ -164,9 +159,3 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
 
     return Handler
 
-
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAI]:
-    """A fresh fake server per test (so request counts and modes never leak between tests)."""
-    with FakeOpenAI() as server:
-        yield server
