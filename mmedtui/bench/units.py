@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from importlib import resources
 
 from mmedtui.agents.panel import AgentSpec, Panel
-from mmedtui.agents.roles import Opinion, TriageDecision
 from mmedtui.agents.question_prior import QuestionPrior
+from mmedtui.agents.roles import Opinion, TriageDecision
 from mmedtui.bench.registry import ALL_STAGES, unit_owner
 from mmedtui.bench.systems import Baselines
 from mmedtui.bench.work import digest, weights_stamp

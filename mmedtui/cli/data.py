@@ -78,7 +78,8 @@ def verify(name: str | None = typer.Argument(None, metavar="NAME", help="Benchma
     """Load a local copy, count items and check a sample of images; exit 2 on problems (listed on stderr)."""
     from mmedtui.errors import DataError
     from mmedtui.tasks import TASKS
-    from mmedtui.tasks.catalog import resolve_data_root, verify as run_verify
+    from mmedtui.tasks.catalog import resolve_data_root
+    from mmedtui.tasks.catalog import verify as run_verify
 
     root = resolve_data_root(data_root)
     if name is not None:
@@ -107,6 +108,7 @@ def verify(name: str | None = typer.Argument(None, metavar="NAME", help="Benchma
 def fetch(name: str = typer.Argument(..., metavar="NAME", help="Benchmark name, e.g. slake."),
           data_root: Path | None = DataRoot) -> None:
     """Download a benchmark from the Hugging Face hub into <data root>/<name> (needs network access)."""
-    from mmedtui.tasks.catalog import fetch as run_fetch, resolve_data_root
+    from mmedtui.tasks.catalog import fetch as run_fetch
+    from mmedtui.tasks.catalog import resolve_data_root
 
     typer.echo(str(run_fetch(resolve_data_root(data_root), name)))

@@ -126,7 +126,7 @@ def _train(role, profile, config, output, max_steps, resume, data_root, sets, fo
 
     run_dir = check_output_dir(Path(output) if output else default_output(role))
     cfg.output = str(run_dir)
-    cfg.data_root  # fail early (exit 2) on a missing data root, before any model is loaded
+    _ = cfg.data_root  # the property fails early (exit 2) on a missing data root, before any model is loaded
     console = Console(quiet=int(os.environ.get("RANK", "0")) != 0)  # accelerate launch: rank 0 speaks
     console.rule(f"mmedtui train {role} - profile {cfg.profile} - {run_dir}" + (" (resume)" if resume else ""))
     console.print(config_summary(cfg, run_dir), highlight=False)  # the full config: <run>/config.yaml
@@ -154,7 +154,8 @@ def config_summary(cfg, run_dir: Path) -> str:
     steps = train.get("max_steps")
     lines = [f"model   {model.get('path') or 'tiny ' + str(model.get('tiny_size'))}"
              + (" + LoRA" if model.get("lora") else ""),
-             f"data    {', '.join(data.get('tasks') or [])} / {data.get('split')} under {data.get('root') or '$MMEDTUI_DATA'}"
+             f"data    {', '.join(data.get('tasks') or [])} / {data.get('split')}"
+             f" under {data.get('root') or '$MMEDTUI_DATA'}"
              + (f", limit {data['limit']}" if data.get("limit") else ""),
              f"steps   {steps if steps and steps > 0 else str(train.get('num_train_epochs')) + ' epoch(s)'}, "
              f"lr {train.get('learning_rate')}, batch {train.get('per_device_train_batch_size')}"
@@ -224,7 +225,7 @@ def vision(profile: ProfileName = Profile, config: Path | None = ConfigFile, out
     from trainer.vision import VisionSettings, pretrain
 
     cfg = load_config("specialist", profile, config, sets, **{"data.root": str(data_root) if data_root else None})
-    cfg.data_root  # fail early (exit 2) on a missing data root
+    _ = cfg.data_root  # the property fails early (exit 2) on a missing data root
     out = Path(output) if output else default_output("vision")
     _quiet()
     console = Console(stderr=True)
@@ -253,7 +254,7 @@ def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFil
     cfg = load_config("attending", profile, config, sets, **flags)
     if all_items:
         cfg.data.limit = None
-    cfg.data_root
+    _ = cfg.data_root  # the property fails early (exit 2) on a missing data root
     _quiet()
     if cfg.train.torch_threads:  # the panel's local models run in this process
         import torch

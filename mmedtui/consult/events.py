@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal, Union
+from typing import Literal
 
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
 
 Step = Literal["triage", "specialist", "attending"]
 Status = Literal["started", "done", "failed"]
-Result = Union[TriageDecision, Opinion, Decision, None]
+Result = TriageDecision | Opinion | Decision | None
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 from mmedtui.agents import roles
 from mmedtui.agents.answers import score_answers

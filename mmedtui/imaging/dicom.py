@@ -15,9 +15,7 @@ import pydicom
 from PIL import Image
 from pydicom import uid
 from pydicom.multival import MultiValue
-from pydicom.pixels import (
-    apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, get_decoder, pixel_array,
-)
+from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, get_decoder, pixel_array
 from pydicom.pixels.utils import get_nr_frames
 
 from mmedtui.errors import ImageError

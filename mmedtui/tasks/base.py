@@ -6,7 +6,6 @@ Formats and quirks are documented in ``../shared/docs/benchmarks.md``; each task
 from __future__ import annotations
 
 import json
-
 import re
 import zipfile
 from collections import Counter

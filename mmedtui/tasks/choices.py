@@ -200,7 +200,8 @@ def open_options(item: Item, pool: AnswerPool, seed: int = 0, k: int = 4) -> lis
     rng = random.Random(f"{seed}:{item.task}:{item.split}:{item.id}")  # str seeds are stable across runs
     picked: list[str] = []
     for candidates in (pool.by_group.get(_group(item) or "", []), pool.overall):
-        picked += _draw(rng, candidates, k - 1 - len(picked), lambda c, out: ok(c, picked + out))
+        # Bound now: the picks of the earlier pools, which a candidate must not repeat either.
+        picked += _draw(rng, candidates, k - 1 - len(picked), lambda c, out, before=picked: ok(c, before + out))
         if len(picked) >= k - 1:
             break
     if not picked:
