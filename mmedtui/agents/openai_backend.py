@@ -57,6 +57,18 @@ def image_data_url(image: Image.Image) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+def _with_reasoning(message: dict, content: str) -> str:
+    """The reply with the reasoning that servers with a reasoning parser (``transformers serve``, vLLM, several
+    hosted APIs) return apart, as ``reasoning_content`` or ``reasoning``, put back as ``<think>..</think>``."""
+    if "<think>" in content.lower():
+        return content
+    for field in ("reasoning_content", "reasoning"):
+        reasoning = message.get(field)
+        if isinstance(reasoning, str) and reasoning.strip():
+            return f"<think>{reasoning.strip()}</think>{content}"
+    return content
+
+
 def _one_line(text: str, limit: int = 120) -> str:
     text = " ".join(str(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -160,8 +172,11 @@ class OpenAIBackend(Backend):
     # -- one prompt ---------------------------------------------------------------------------------------
 
     def _body(self, prompt: Prompt, sampling: Sampling) -> dict:
-        content: list[dict] = [{"type": "text", "text": prompt.user}]
-        content += [{"type": "image_url", "image_url": {"url": image_data_url(im)}} for im in prompt.images]
+        # Images before the text, as the local backend and the training template order them: a model served
+        # elsewhere then sees the same prompt, and gives the same greedy answer.
+        content: list[dict] = [{"type": "image_url", "image_url": {"url": image_data_url(im)}}
+                               for im in prompt.images]
+        content.append({"type": "text", "text": prompt.user})
         body: dict = {
             "model": self.model,
             "messages": [{"role": "system", "content": prompt.system}, {"role": "user", "content": content}],
@@ -253,13 +268,15 @@ class OpenAIBackend(Backend):
         try:
             data = resp.json()
             choice = data["choices"][0]
-            content = choice["message"]["content"]
+            message = choice["message"]
+            content = message["content"]
         except (ValueError, KeyError, IndexError, TypeError):
             return Generation(text="", error="malformed response", meta=meta)
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
         if not isinstance(content, str) or not content.strip():
             return Generation(text="", error="empty answer", meta=meta)
+        content = _with_reasoning(message, content)
         usage = data.get("usage") if isinstance(data, dict) else None
         if isinstance(usage, dict):
             meta["usage"] = {k: v for k, v in usage.items() if isinstance(v, int)}
