@@ -57,8 +57,8 @@ class DataConfig:
     holdout: float = 0.0
     part: str = "all"  # "all" | "fit" | "holdout"
     closed_as_mc: bool = True  # closed questions carry the options the bench's `mc` metric asks them with
-    # SFT (specialists, the attending's warm-up): each closed question appears this many times per epoch. Its one answer token is a
-    # sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
+    # SFT (specialists, the attending's warm-up): each closed question appears this many times per epoch. Its one
+    # answer token is a sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
     closed_repeat: int = 1
     # SFT (specialists): add closed questions generated from the training images' own annotations (organ
     # presence, modality, region, plane, abnormality; trainer/image_labels.py), which only the image answers.
@@ -382,7 +382,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not 0 <= cfg.sft.solo_share <= 1:
         raise ConfigError(f"sft.solo_share: {cfg.sft.solo_share} is not a share between 0 and 1")
     if not 0 <= cfg.data.val_share < 1:
-        raise ConfigError(f"data.val_share: {cfg.data.val_share} is not a share between 0 and 1 (1 leaves nothing to train)")
+        raise ConfigError(f"data.val_share: {cfg.data.val_share} is not a share between 0 and 1 "
+                          "(1 leaves nothing to train)")
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmedtui.errors import ConfigError
-
 from trainer.callbacks import CheckpointCommitMixin
 from trainer.models import common_args, load_model, load_processor, lora_config, world_size
 

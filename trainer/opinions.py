@@ -24,13 +24,11 @@ from typing import TYPE_CHECKING
 
 from mmedtui.agents import roles
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
-
 from trainer.datasets import ImageCache, item_case, item_key, refuse_test
 from trainer.io import append_jsonl, read_jsonl
 
 if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
-
     from trainer.config import TrainConfig
 
 # Parse outcomes worth caching; anything else (timeouts, HTTP errors) is asked again next time.

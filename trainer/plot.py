@@ -15,7 +15,6 @@ import math
 from pathlib import Path
 
 from mmedtui.errors import UserError
-
 from trainer.io import read_jsonl
 
 STEP_METRICS = ("reward", "accuracy", "entropy", "frac_reward_zero_std")

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmedtui.errors import UserError
-
 from trainer.io import atomic_write_json, clean_stale_tmp, read_jsonl, recover_dir, rewrite_jsonl
 
 COMPLETE = "COMPLETE"

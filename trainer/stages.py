@@ -182,7 +182,8 @@ def _checkpoint_step(checkpoint: Path | None) -> int:
 
 def quiet_default_callbacks(trainer) -> None:
     """Our Rich progress replaces the Trainer's tqdm bar and its dict printer."""
-    from transformers.trainer_callback import PrinterCallback, ProgressCallback as HFProgress
+    from transformers.trainer_callback import PrinterCallback
+    from transformers.trainer_callback import ProgressCallback as HFProgress
 
     for cb in (PrinterCallback, HFProgress):
         trainer.remove_callback(cb)

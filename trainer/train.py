@@ -19,7 +19,6 @@ from pathlib import Path
 
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import DataError
-
 from trainer import curriculum, datasets, image_labels, rewards, validation
 from trainer.callbacks import Interrupt
 from trainer.config import TrainConfig, save_config
@@ -37,9 +36,8 @@ class Result:
 
 
 def train(cfg: TrainConfig, run_dir: Path, resume: bool = False, console=None, callbacks: Sequence = ()) -> Result:
-    from rich.console import Console
-
     import torch
+    from rich.console import Console
 
     console = console or Console(stderr=True)
     threads = torch.get_num_threads()
@@ -271,7 +269,6 @@ def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
 
     from mmedtui.agents.panel import DEFAULT_PANEL, load_panel
     from mmedtui.errors import UserError
-
     from trainer.io import atomic_write_text
 
     if not is_main_process():
@@ -304,7 +301,6 @@ def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
 
 def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, measured: Sequence[str] = ()) -> None:
     from mmedtui import DISCLAIMER
-
     from trainer.io import atomic_write_text, read_jsonl
     from trainer.model_card import ROLE_TAGS, front_matter, hub_datasets, hub_id, model_ref, portable
 

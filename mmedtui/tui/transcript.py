@@ -12,8 +12,8 @@ import re
 from pathlib import Path
 
 from mmedtui import DISCLAIMER, __version__
-from mmedtui.fileio import atomic_write_text
 from mmedtui.consult.record import ConsultRecord
+from mmedtui.fileio import atomic_write_text
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
