@@ -77,6 +77,20 @@ def test_generated_questions_are_balanced_and_answered_by_the_labels(tmp_path):
     assert answers.count("Yes") >= 4 and answers.count("No") >= 4
 
 
+def test_a_generated_questions_reasoning_names_what_it_asks_beside_what_the_image_shows(tmp_path):
+    from trainer.datasets import rationale
+
+    labels = image_labels.gather(_train_items(_slake(tmp_path)))
+    by_question = {it.question: it for it in image_labels.generated_items(labels)}
+    seen = rationale(by_question["Is this image taken via CT?"], labels).split(". ", 1)[1]
+    for question, about in (("Is this image taken via CT?", "CT"), ("Is this a study of the abdomen?", "the abdomen"),
+                            ("Does the picture contain heart?", "heart")):
+        assert rationale(by_question[question], labels) == f"The question asks about {about}. {seen}"
+    # nothing to name: the reasoning says only what the image shows, as for every real question
+    assert rationale(by_question["Are there abnormalities in this image?"], labels) == seen
+    assert seen.startswith("An axial CT of the abdomen")
+
+
 @pytest.mark.parametrize("lab, expected", [
     (dict(modality="MRI", region="head", plane="sagittal"), "A sagittal MRI of the head."),
     (dict(modality="X-Ray", region="chest", organs={"mass"}, abnormal=True),

@@ -264,14 +264,18 @@ def build(rows: list[dict], cache_dir: Path | None = None) -> Dataset:
 # --- rows per role --------------------------------------------------------------------------------
 def rationale(item: Item, labels: dict | None = None) -> str:
     """A short, true reasoning line for SFT targets: what the training annotations say the image shows
-    (``image_labels.describe``), else the item's own modality and region."""
+    (``image_labels.describe``), else the item's own modality and region. A generated question's line first
+    names what it asks about: a tiny model learns to compare the question with what it sees only when the two
+    stand side by side (``scripts/probe_match.py``; assets/README.md)."""
     from trainer import image_labels
 
     lab = (labels or {}).get(image_labels.image_key(item))
     if lab is None:
         lab = image_labels.ImageLabels(item, modality=image_labels.normal_modality(item.modality),
                                        region=image_labels.region_of(item))
-    return image_labels.describe(lab)
+    seen = image_labels.describe(lab)
+    about = item.meta.get("asks_about")
+    return f"The question asks about {about}. {seen}" if about else seen
 
 
 def gold_text(item: Item) -> str:

@@ -233,31 +233,32 @@ def generated_items(labels: dict[tuple, ImageLabels], seed: int = 0, organs_per_
     seen_in = organ_regions(labels.values())
     out: list[Item] = []
     for lab in labels.values():
-        asked: list[tuple[str, str]] = []
+        asked: list[tuple[str, str, str | None]] = []  # question, answer, what it asks about
         present = sorted(lab.organs)
         rng.shuffle(present)
         absent = sorted(lab.absent | {o for o in seen_in if safely_absent(lab, o, seen_in)})
         rng.shuffle(absent)
-        asked += [(f"Does the picture contain {o}?", "Yes") for o in present[:organs_per_image]]
+        asked += [(f"Does the picture contain {o}?", "Yes", o) for o in present[:organs_per_image]]
         # about as many "no" as "yes": an image with few known organs would otherwise teach "no" as a prior
         n_absent = max(1, min(organs_per_image, len(present)))
-        asked += [(f"Does the picture contain {o}?", "No") for o in absent[:n_absent]]
+        asked += [(f"Does the picture contain {o}?", "No", o) for o in absent[:n_absent]]
         if lab.modality:
             other = rng.choice([m for m in MODALITIES if m != lab.modality])
             for m, answer in ((lab.modality, "Yes"), (other, "No")):
-                asked.append((f"Is this image taken via {modality_words(m)}?", answer))
+                asked.append((f"Is this image taken via {modality_words(m)}?", answer, modality_words(m)))
         if lab.region:
             other = rng.choice([r for r in REGIONS if r != lab.region])
             for r, answer in ((lab.region, "Yes"), (other, "No")):
-                asked.append((f"Is this a study of the {r}?", answer))
+                asked.append((f"Is this a study of the {r}?", answer, f"the {r}"))
         if lab.plane:
             other = rng.choice([p for p in PLANES if p != lab.plane])
             for p, answer in ((lab.plane, "Yes"), (other, "No")):
-                asked.append((f"Is this a {p} section?", answer))
+                asked.append((f"Is this a {p} section?", answer, f"a {p} section"))
         if lab.abnormal is not None:
-            asked.append(("Are there abnormalities in this image?", "Yes" if lab.abnormal else "No"))
+            asked.append(("Are there abnormalities in this image?", "Yes" if lab.abnormal else "No", None))
         base = lab.item
-        for n, (question, answer) in enumerate(asked):
+        for n, (question, answer, about) in enumerate(asked):
+            meta = {**base.meta, "generated": True, **({"asks_about": about} if about else {})}
             out.append(replace(base, id=f"{base.id}-gen{n}", question=question, answer=answer, kind="closed",
-                               options=["yes", "no"], meta={**base.meta, "generated": True}))
+                               options=["yes", "no"], meta=meta))
     return out
