@@ -107,3 +107,12 @@ def test_deeply_nested_config_and_run_state_exit_2(tmp_path, monkeypatch, capsys
     (run / "state.json").write_text(deep)
     code, _, err = _main(monkeypatch, capsys, "train", "specialist", "--resume", "--output", str(run))
     assert code == 2 and "state.json: unreadable run state (nested too deeply)" in err
+
+
+def test_an_exception_becomes_one_short_line_even_without_text():
+    from mmedtui.errors import error_line
+
+    assert error_line(ValueError("bad\nsecond line")) == "ValueError: bad"
+    assert error_line(ValueError("x" * 500)) == "ValueError: " + "x" * 199 + "…"
+    assert error_line(RuntimeError()) == "RuntimeError"  # an empty message must not raise IndexError
+    assert error_line(OSError("no such file"), typed=False) == "no such file"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmedtui.errors import ConfigError
+from mmedtui.errors import ConfigError, error_line
 from mmedtui.tasks.scoring import normalize
 
 if TYPE_CHECKING:
@@ -90,7 +90,7 @@ class QuestionPrior:
             doc = json.loads((folder / VOCAB).read_text(encoding="utf-8"))
             tensors = load_file(str(folder / WEIGHTS))
         except (OSError, ValueError) as exc:
-            raise ConfigError(f"{folder}: not a question-only model ({str(exc).splitlines()[0][:200]})") from None
+            raise ConfigError(f"{folder}: not a question-only model ({error_line(exc, typed=False)})") from None
         weight, bias = tensors.get("weight"), tensors.get("bias")
         if doc.get("format") != FORMAT or weight is None or bias is None or \
                 tuple(weight.shape) != (len(doc["answers"]), len(doc["features"])):

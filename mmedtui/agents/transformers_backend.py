@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Sampling
-from mmedtui.errors import ConfigError
+from mmedtui.errors import ConfigError, error_line
 
 _QWEN_TYPES = {"qwen2_5_vl", "qwen2_vl"}
 
@@ -102,7 +102,7 @@ class TransformersBackend(Backend):
                     top_p=sampling.top_p if sample else None, top_k=None,
                 )
         except (RuntimeError, ValueError, IndexError) as exc:  # bad image / OOM: fail the batch in-band
-            return [Generation("", error=f"generation failed: {str(exc).splitlines()[0][:200]}") for _ in prompts]
+            return [Generation("", error=f"generation failed: {error_line(exc, typed=False)}") for _ in prompts]
         new_tokens = out[:, inputs["input_ids"].shape[1]:]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         seconds = time.perf_counter() - started

@@ -28,7 +28,7 @@ from mmedtui.bench.systems import Baselines
 from mmedtui.bench.units import Settings, Units, unit_failures
 from mmedtui.bench.work import WorkCache, digest
 from mmedtui.consult import Case
-from mmedtui.errors import DamagedData, DataError
+from mmedtui.errors import DamagedData, DataError, error_line
 from mmedtui.tasks import TASKS
 from mmedtui.tasks.base import Item
 from mmedtui.tasks.choices import mc_set, open_mc_set
@@ -201,7 +201,7 @@ class Runner:
                     try:
                         cases[i] = _case(chunk[i], blank)
                     except Exception as exc:  # noqa: BLE001 - an unreadable image fails that item only
-                        cases[i] = f"image: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
+                        cases[i] = f"image: {error_line(exc)}"
             runnable = [i for i in todo if isinstance(cases[i], Case)]
             outputs = self.units.compute(unit, [cases[i] for i in runnable],
                                          [data[i].get("panel") for i in runnable]) if runnable else []

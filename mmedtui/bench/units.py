@@ -20,6 +20,7 @@ from mmedtui.bench.work import digest, weights_stamp
 from mmedtui.consult import Case, ConsultRecord, Pipeline
 from mmedtui.consult.events import Event
 from mmedtui.consult.pipeline import PipelineOptions
+from mmedtui.errors import error_line
 
 # Errors that mean "the model answered, badly": scored wrong, not counted as a failed item.
 GARBAGE_ERRORS = frozenset({"empty answer"})
@@ -122,8 +123,7 @@ class Units:
         try:
             return self._compute(unit, cases, deps, emit)
         except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that will not load: the bench goes on
-            message = f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:200]}"
-            return [{"error": message} for _ in cases]
+            return [{"error": error_line(exc)} for _ in cases]
 
     def _compute(self, unit: str, cases: list[Case], deps: list[dict | None],
                  emit: Callable[[Event], None] | None) -> list[dict]:

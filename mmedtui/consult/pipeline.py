@@ -21,6 +21,7 @@ from mmedtui.consult.case import Case
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.departments import department_for_modality
+from mmedtui.errors import error_line
 
 Emit = Callable[[Event], None]
 GENERAL = "General physician"  # who the specialists role-play when triage is switched off (ablation)
@@ -42,7 +43,7 @@ def _safe_generate(backend: Backend, prompts: list[Prompt], sampling: Sampling) 
     try:
         gens = backend.generate(prompts, sampling)
     except Exception as exc:  # noqa: BLE001 - any backend failure becomes a visible failed step
-        return [Generation("", error=f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") for _ in prompts]
+        return [Generation("", error=error_line(exc)) for _ in prompts]
     if len(gens) != len(prompts):
         return [Generation("", error="backend returned a wrong number of answers") for _ in prompts]
     return gens

@@ -18,8 +18,8 @@ from pydicom.multival import MultiValue
 from pydicom.pixels import apply_color_lut, apply_modality_lut, apply_voi, apply_windowing, get_decoder, pixel_array
 from pydicom.pixels.utils import get_nr_frames
 
-from mmedtui.errors import ImageError
-from mmedtui.imaging.raster import one_line, stretch, to_uint8
+from mmedtui.errors import ImageError, error_line
+from mmedtui.imaging.raster import stretch, to_uint8
 
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 # What to pip install when pydicom has no working decoder for a compressed transfer syntax.
@@ -92,7 +92,7 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
     except ImageError:
         raise
     except Exception as e:
-        raise ImageError(f"{name}: could not convert DICOM pixel data ({one_line(e)})") from None
+        raise ImageError(f"{name}: could not convert DICOM pixel data ({error_line(e, typed=False)})") from None
     info = {
         "format": "DICOM",
         "frames": frames,
@@ -163,7 +163,7 @@ def _decode_error(name: str, ts: uid.UID, err: Exception) -> str:
     if not decoder.is_available and hint:
         return f"{name}: {family} compressed DICOM needs an extra decoder: pip install {hint}"
     extra = f"; another decoder may help: pip install {hint}" if hint else ""
-    return f"{name}: could not decode {ts.name} pixel data ({one_line(err)}){extra}"
+    return f"{name}: could not decode {ts.name} pixel data ({error_line(err, typed=False)}){extra}"
 
 
 def _first(value) -> float:

@@ -8,7 +8,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
-from mmedtui.errors import ImageError
+from mmedtui.errors import ImageError, error_line
 
 # Only these decoders ever see the bytes: fewer parsers on untrusted input, and anything else
 # (GIF, WebP, ...) is outside the design's list of formats.
@@ -42,7 +42,7 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> tup
             f"{name}: unsupported or unrecognised image format (expected PNG, JPEG, BMP, TIFF or DICOM)"
         ) from None
     except Exception as e:  # a plugin choked on a malformed header
-        raise ImageError(f"{name}: corrupt image header ({one_line(e)})") from None
+        raise ImageError(f"{name}: corrupt image header ({error_line(e, typed=False)})") from None
 
     fmt = "JPEG" if img.format == "MPO" else img.format  # MPO = JPEG with extra (stereo/preview) frames
     index = 0 if frame is None else frame
@@ -67,12 +67,12 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int) -> tup
     except Image.DecompressionBombError:
         raise ImageError(f"{name}: image dimensions are too large (possible decompression bomb)") from None
     except Exception as e:
-        raise ImageError(f"{name}: truncated or corrupt image data ({one_line(e)})") from None
+        raise ImageError(f"{name}: truncated or corrupt image data ({error_line(e, typed=False)})") from None
     try:
         # Camera/phone photos of films carry their rotation in EXIF; show them upright.
         rgb = to_rgb(ImageOps.exif_transpose(img))
     except Exception as e:
-        raise ImageError(f"{name}: cannot convert {img.mode} image to RGB ({one_line(e)})") from None
+        raise ImageError(f"{name}: cannot convert {img.mode} image to RGB ({error_line(e, typed=False)})") from None
     return rgb, {"format": fmt, "frames": frames, "frame": index}
 
 
@@ -106,9 +106,3 @@ def stretch(a: np.ndarray) -> tuple[np.ndarray, float, float]:
 def to_uint8(unit: np.ndarray) -> np.ndarray:
     """0..1 floats (NaN -> 0) to uint8, rounded."""
     return np.clip(np.nan_to_num(unit) * 255.0 + 0.5, 0, 255).astype(np.uint8)
-
-
-def one_line(e: BaseException, limit: int = 200) -> str:
-    """A library's exception text squeezed onto one short line (our messages must be one line)."""
-    text = " ".join(str(e).split()) or type(e).__name__
-    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -26,10 +26,11 @@ from textual.worker import get_current_worker
 from mmedtui import DISCLAIMER
 from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
 from mmedtui.consult.case import MAX_QUESTION_CHARS
+from mmedtui.errors import error_line
 from mmedtui.tasks.choices import question_options
 from mmedtui.tui import transcript
 from mmedtui.tui.image import renderer_label
-from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, ScanFailed, ScanLoaded, Superseded, one_line
+from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, ScanFailed, ScanLoaded, Superseded
 from mmedtui.tui.saving import TranscriptSavingMixin
 from mmedtui.tui.scan_tools import SCAN_BINDINGS, ScanToolsMixin
 from mmedtui.tui.session import SessionMixin
@@ -177,7 +178,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
                     except Superseded:
                         return
                     except Exception as exc:  # noqa: BLE001 - a broken run is shown, never a crash
-                        self.post_message(ConsultFailed(generation, one_line(exc)))
+                        self.post_message(ConsultFailed(generation, error_line(exc)))
                         return
                 self.post_message(ConsultDone(generation, record))
             finally:

@@ -51,8 +51,3 @@ class ScanFailed(Message):
 
 class Superseded(Exception):
     """Raised inside an outdated run's emit callback to stop that run early."""
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0][:200]}" if text else type(exc).__name__
