@@ -89,9 +89,7 @@ def consult(
             view.finish(record)
     finally:
         panel.close()
-    from mmedtui.tui.transcript import no_decision_reason
-
-    _exit_if_undecided(no_decision_reason(record))
+    _exit_if_undecided(record.no_decision)
 
 
 def _exit_if_undecided(reason: str | None) -> None:

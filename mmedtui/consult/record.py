@@ -24,6 +24,16 @@ class ConsultRecord:
 
         return agreement(self.specialists, self.case.options)
 
+    @property
+    def no_decision(self) -> str | None:
+        """Why no decision was reached (the attending, the one agent that decides, failed), else None."""
+        attending = self.attending
+        if attending is not None and attending.error is None:
+            return None
+        failed = sum(1 for o in self.specialists if o.error)
+        panel = f"; {failed} of {len(self.specialists)} specialists failed too" if failed else ""
+        return f"the attending physician failed ({attending.error if attending else 'it did not run'}){panel}"
+
     def to_dict(self, image: str = "") -> dict:
         return {
             "image": image,

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from mmedtui.tui.transcript import clean, no_decision_reason
+from mmedtui.tui.transcript import clean
 from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
 
 
@@ -71,7 +71,7 @@ class SessionMixin:
     def keep_consultation(self, record) -> None:
         """Keep a finished consultation (with the scan and file it was asked about) in the session list."""
         self.session.add(SessionEntry(self.scan, record, self.image_path))
-        self.no_decision = no_decision_reason(record)
+        self.no_decision = record.no_decision
 
     def note_broken_run(self, error: str) -> None:
         """A run that broke (e.g. a model could not be loaded) reached no decision either."""

@@ -37,16 +37,6 @@ def invalid_text(result) -> str | None:
     return None if result.error or result.valid else result.invalid
 
 
-def no_decision_reason(record) -> str | None:
-    """Why no decision was reached (the attending, the one agent that decides, failed), else None."""
-    attending = record.attending
-    if attending is not None and attending.error is None:
-        return None
-    failed = sum(1 for o in record.specialists if o.error)
-    panel = f"; {failed} of {len(record.specialists)} specialists failed too" if failed else ""
-    return f"the attending physician failed ({attending.error if attending else 'it did not run'}){panel}"
-
-
 def _md(text: str | None) -> str:
     return _MD_SPECIAL.sub(r"\\\1", clean(text)).strip()
 
