@@ -76,12 +76,11 @@ class FakeOpenAI:
 
     # -- answering -----------------------------------------------------------------------------------------
 
-    def _answer(self, n: int, body: dict, headers: dict) -> tuple[int, dict[str, str], bytes]:
-        """Status, extra headers and body bytes for the n-th (0-based) request."""
-        mode = self.mode
-        if mode == "always-500" or (mode == "500-then-ok" and n == 0):
+    def _failure(self, mode: str, first: bool, headers: dict) -> tuple[int, dict[str, str], bytes] | None:
+        """The failure shapes both fake servers share (``first``: the mode's first request), else None."""
+        if mode == "always-500" or (mode == "500-then-ok" and first):
             return 500, {}, json_body({"error": {"message": "internal error"}})
-        if mode == "429-then-ok" and n == 0:
+        if mode == "429-then-ok" and first:
             return 429, {"Retry-After": self.retry_after}, json_body({"error": {"message": "slow down"}})
         if mode == "400":
             return 400, {}, json_body({"error": {"message": "bad request: unknown field"}})
@@ -91,6 +90,14 @@ class FakeOpenAI:
             return 200, {}, b"{not json"
         if mode == "no-choices":
             return 200, {}, json_body({"object": "chat.completion"})
+        return None
+
+    def _answer(self, n: int, body: dict, headers: dict) -> tuple[int, dict[str, str], bytes]:
+        """Status, extra headers and body bytes for the n-th (0-based) request."""
+        mode = self.mode
+        failure = self._failure(mode, n == 0, headers)
+        if failure is not None:
+            return failure
         if mode == "stall" and self._stop.wait(self.stall_s):
             return 503, {}, b""  # shutting down
         if mode == "empty":

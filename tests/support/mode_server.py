@@ -30,25 +30,18 @@ class ModeServer(FakeOpenAI):
         with self._lock:
             k = self.per_model[mode]
             self.per_model[mode] += 1
-        if mode == "always-500":
-            return 500, {}, json_body({"error": {"message": "internal error"}})
-        if mode == "always-429" or (mode == "429-then-ok" and k == 0):
+        failure = self._failure(mode, k == 0, headers)
+        if failure is not None:
+            return failure
+        if mode == "always-429":
             return 429, {"Retry-After": self.retry_after}, json_body({"error": {"message": "slow down"}})
         if mode == "503-then-ok" and k == 0:  # overloaded, back in Retry-After seconds
             return 503, {"Retry-After": self.retry_after}, json_body({"error": {"message": "overloaded"}})
-        if mode == "400":
-            return 400, {}, json_body({"error": {"message": "bad request: unknown field"}})
-        if mode == "400-leaky":
-            return 400, {}, json_body({"error": {"message": f"bad key {headers.get('authorization')}"}})
         if mode == "stall":
             self._stop.wait(self.stall_s)
             return 503, {}, b""
-        if mode == "malformed":
-            return 200, {}, b"{not json"
         if mode == "html":
             return 200, {}, b"<html><body>502 Bad Gateway</body></html>"
-        if mode == "no-choices":
-            return 200, {}, json_body({"object": "chat.completion"})
         if mode == "choices-empty":
             return 200, {}, json_body({"choices": []})
         if mode == "json-list":
