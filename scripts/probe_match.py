@@ -67,15 +67,13 @@ def main(argv: list[str] | None = None) -> None:
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(path)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr)
 
-    def context(question: str, reasoning: str) -> list[int]:
+    def context(question: str, reasoning: str) -> tuple[list[int], list[int]]:
         if args.prompt == "bare":
             messages = [{"role": "user", "content": question}]
-            text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            return tok(text)["input_ids"], tok(f"<think>{reasoning}</think><answer>")["input_ids"]
-        # the image only feeds the prompt builder; the rows stay text only
-        case = Case(image=Image.new("RGB", (8, 8)), question=question, options=["yes", "no"])
-        prompt = specialist_prompt(case, "Radiologist")
-        messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
+        else:  # the image only feeds the prompt builder; the rows stay text only
+            case = Case(image=Image.new("RGB", (8, 8)), question=question, options=["yes", "no"])
+            prompt = specialist_prompt(case, "Radiologist")
+            messages = [{"role": "system", "content": prompt.system}, {"role": "user", "content": prompt.user}]
         text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return tok(text)["input_ids"], tok(f"<think>{reasoning}</think><answer>")["input_ids"]
 
