@@ -86,9 +86,34 @@ def test_a_generated_questions_reasoning_names_what_it_asks_beside_what_the_imag
     for question, about in (("Is this image taken via CT?", "CT"), ("Is this a study of the abdomen?", "the abdomen"),
                             ("Does the picture contain heart?", "heart")):
         assert rationale(by_question[question], labels) == f"The question asks about {about}. {seen}"
-    # nothing to name: the reasoning says only what the image shows, as for every real question
-    assert rationale(by_question["Are there abnormalities in this image?"], labels) == seen
+    assert rationale(by_question["Are there abnormalities in this image?"], labels) == \
+        f"The question asks about abnormalities. {seen}"
     assert seen.startswith("An axial CT of the abdomen")
+
+
+@pytest.mark.parametrize("question, term", [
+    ("Does the picture contain liver?", "liver"), ("Is this image taken via MRI?", "MRI"),
+    ("Is this a study of the chest?", "the chest"), ("Is this an MRI?", "an MRI"),
+    ("Is this sagittal plane?", "sagittal plane"), ("Can pneumonia be observed on the lower left lung?", "pneumonia"),
+    ("Is there evidence of a pneumothorax?", "pneumothorax"), ("Is there a liver in this image?", "liver"),
+    ("Does the patient have cardiomegaly?", "cardiomegaly"),
+    # no one thing to hold against the image: the reasoning says only what it shows
+    ("Is the lung healthy?", None), ("Which is bigger in this image, liver or spleen?", None),
+    ("Is there a mass that is larger than the liver and also compresses the kidney?", None),
+])
+def test_a_real_yes_no_question_names_what_it_asks_about(question, term):
+    assert image_labels.asked_term(question) == term
+
+
+def test_a_real_closed_questions_reasoning_restates_it_and_an_open_ones_does_not(tmp_path):
+    from dataclasses import replace
+
+    from trainer.datasets import rationale
+
+    item = _train_items(_slake(tmp_path))[0]
+    closed = replace(item, question="Does the picture contain liver?", kind="closed", meta={})
+    assert rationale(closed).startswith("The question asks about liver. ")
+    assert not rationale(replace(closed, kind="open")).startswith("The question asks")
 
 
 @pytest.mark.parametrize("lab, expected", [

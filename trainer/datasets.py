@@ -264,9 +264,10 @@ def build(rows: list[dict], cache_dir: Path | None = None) -> Dataset:
 # --- rows per role --------------------------------------------------------------------------------
 def rationale(item: Item, labels: dict | None = None) -> str:
     """A short, true reasoning line for SFT targets: what the training annotations say the image shows
-    (``image_labels.describe``), else the item's own modality and region. A generated question's line first
-    names what it asks about: a tiny model learns to compare the question with what it sees only when the two
-    stand side by side (``scripts/probe_match.py``; assets/README.md)."""
+    (``image_labels.describe``), else the item's own modality and region. A closed question's line first names
+    what it asks about (a generated question's ``asks_about``, a real one's ``image_labels.asked_term``): a tiny
+    model learns to compare the question with what it sees only when the two stand side by side
+    (``scripts/probe_match.py``; assets/README.md)."""
     from trainer import image_labels
 
     lab = (labels or {}).get(image_labels.image_key(item))
@@ -274,7 +275,7 @@ def rationale(item: Item, labels: dict | None = None) -> str:
         lab = image_labels.ImageLabels(item, modality=image_labels.normal_modality(item.modality),
                                        region=image_labels.region_of(item))
     seen = image_labels.describe(lab)
-    about = item.meta.get("asks_about")
+    about = item.meta.get("asks_about") or (image_labels.asked_term(item.question) if item.kind == "closed" else None)
     return f"The question asks about {about}. {seen}" if about else seen
 
 

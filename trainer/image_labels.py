@@ -224,6 +224,31 @@ def safely_absent(lab: ImageLabels, organ: str, seen_in: dict[str, set]) -> bool
     return organ in lab.absent or bool(lab.region) and lab.region not in seen_in.get(organ, ())
 
 
+# --- what a closed question asks about ------------------------------------------------------------
+# The wordings under which a yes/no question names one thing to compare with the image (SLAKE's and VQA-RAD's
+# own, and the generated ones'): a real question's reasoning target names it as a generated one's does.
+_ASKED = [re.compile(p, re.IGNORECASE) for p in (
+    r"^does (?:the|this) (?:picture|image) (?:contain|show) (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
+    r"^is (?:this|the) (?:image|picture|scan) (?:taken )?(?:via|by|with|from) (?:an? )?(?P<t>[^?]+?)\s*\?$",
+    r"^is this (?P<t>a study of (?:the )?[^?]+?)\s*\?$",
+    r"^is this (?:image )?(?P<t>(?:an? )?(?:ct|mri|x-ray|transverse|coronal|sagittal|axial)\b[^?]*?)\s*\?$",
+    r"^can (?P<t>[^?]+?) be (?:observed|seen|found)\b[^?]*\?$",
+    r"^(?:is|are)(?:/(?:is|are))? there (?:any |an? )?(?P<t>[^?]+?) in (?:the|this) (?:image|picture)\s*\?$",
+    r"^(?:is|are) there (?:(?:evidence of|any|an?) )*(?P<t>[^?]+?)(?: present| seen| visible| shown)?\s*\?$",
+    r"^does the patient have (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
+)]
+
+
+def asked_term(question: str) -> str | None:
+    """What a yes/no question asks the image about ("Can pneumonia be observed?" -> "pneumonia"), or None."""
+    for pattern in _ASKED:
+        found = pattern.match(question.strip())
+        if found and len(found["t"].split()) <= 5:
+            term = found["t"].strip()
+            return term.removeprefix("a study of ") if term.startswith("a study of the ") else term
+    return None
+
+
 # --- generated questions -------------------------------------------------------------------------
 def generated_items(labels: dict[tuple, ImageLabels], seed: int = 0, organs_per_image: int = 3) -> list[Item]:
     """Closed yes/no questions whose answers differ between images of the same wording, so that only the image
