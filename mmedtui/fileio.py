@@ -17,21 +17,31 @@ def make_readable(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~mask)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None) -> Path:
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
+    """``durable=False`` skips the fsync: for files a later run can rebuild (a response cache), where one fsync
+    per entry would cost more than the entry."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
     try:
         make_readable(fd)
-        with os.fdopen(fd, "w", encoding="utf-8", newline=newline) as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None, durable: bool = True) -> Path:
+    """Text as UTF-8; ``newline`` as ``open`` takes it (None: the platform's line ending)."""
+    if newline != "":
+        text = text.replace("\n", newline if newline is not None else os.linesep)
+    return atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
 _PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")

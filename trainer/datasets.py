@@ -25,6 +25,7 @@ from mmedtui.agents.base import Prompt
 from mmedtui.agents.transformers_backend import chat_messages as backend_messages
 from mmedtui.consult.case import Case
 from mmedtui.errors import DataError
+from mmedtui.imaging import image_digest
 
 if TYPE_CHECKING:
     from datasets import Dataset
@@ -136,13 +137,6 @@ def downscale(image: Image.Image, max_side: int | None) -> Image.Image:
     return image
 
 
-def image_hash(image: Image.Image) -> str:
-    h = hashlib.sha256()
-    h.update(f"{image.mode}{image.size}".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()[:32]
-
-
 def encode_image(image: Image.Image) -> dict:
     """An HF ``Image`` cell (PNG bytes: lossless, so the model trains on what it will see)."""
     buf = io.BytesIO()
@@ -185,7 +179,7 @@ class ImageCache:
     def hash(self, item: Item) -> str:
         key = self.key(item)
         if key not in self._hashes:
-            self._hashes[key] = image_hash(self.full(item))
+            self._hashes[key] = image_digest(self.full(item))
         return self._hashes[key]
 
     def small(self, item: Item) -> Image.Image:

@@ -5,9 +5,10 @@ stage ends, whole-number steps on the x axis.
 
 from __future__ import annotations
 
-import os
+import io
 from pathlib import Path
 
+from mmedtui.fileio import atomic_write_bytes
 from trainer.plot import PANELS, TITLES, integer_ticks, series, stage_ends
 
 COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -89,7 +90,6 @@ def render_png(run_dir: Path, target: Path | None = None) -> Path:
         _panel(draw, row * PANEL_H, f"{TITLES[metric]} ({Path(run_dir).name})", data[metric], ticks, x_of, ends,
                markers=metric == "validation")
     target = Path(target) if target else Path(run_dir) / "metrics.png"
-    tmp = target.with_name(f".{target.name}.tmp")
-    image.save(tmp, format="PNG")
-    os.replace(tmp, target)
-    return target
+    png = io.BytesIO()
+    image.save(png, format="PNG")
+    return atomic_write_bytes(target, png.getvalue())

@@ -21,24 +21,16 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from pathlib import Path
 
-from PIL import Image
-
 from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Sampling
+from mmedtui.fileio import atomic_write_text
+from mmedtui.imaging import image_digest
 
 log = logging.getLogger(__name__)
 
 #: Bump when the key recipe or the file layout changes, so old entries are ignored rather than misread.
 CACHE_VERSION = 1
-
-
-def image_digest(image: Image.Image) -> str:
-    """sha256 of the decoded pixels plus mode and size: same picture, same digest, whatever file it came from."""
-    h = hashlib.sha256(f"{image.mode}|{image.width}x{image.height}|".encode())
-    h.update(image.tobytes())
-    return h.hexdigest()
 
 
 def cacheable(sampling: Sampling) -> bool:
@@ -121,19 +113,8 @@ class CachedBackend(Backend):
             return None
 
     def _store(self, key: str, gen: Generation) -> None:
-        path = self.path_for(key)
         payload = json.dumps({"text": gen.text, "meta": gen.meta}, default=str, ensure_ascii=False)
-        tmp = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            # Same folder as the target so os.replace is a same-filesystem atomic rename.
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                f.write(payload)
-            os.replace(tmp, path)
-            tmp = None
+            atomic_write_text(self.path_for(key), payload, newline="", durable=False)
         except OSError as exc:  # a full or read-only disk costs the cache, not the answer
-            log.warning("response cache: could not write %s: %s", path, exc)
-        finally:
-            if tmp is not None:
-                Path(tmp).unlink(missing_ok=True)
+            log.warning("response cache: could not write %s: %s", self.path_for(key), exc)

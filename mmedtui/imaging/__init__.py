@@ -9,6 +9,7 @@ found" adds the absolute path it tried, for the person who typed it (a typo in a
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 import stat
@@ -20,6 +21,14 @@ from PIL import Image
 
 from mmedtui.errors import ImageError
 from mmedtui.imaging import raster
+
+
+def image_digest(image: Image.Image) -> str:
+    """sha256 of the decoded pixels plus mode and size: same picture, same digest, whatever file it came from."""
+    h = hashlib.sha256(f"{image.mode}|{image.width}x{image.height}|".encode())
+    h.update(image.tobytes())
+    return h.hexdigest()
+
 
 #: CT window presets, (center, width) in Hounsfield units (the usual radiology reading windows).
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {

@@ -119,10 +119,6 @@ def to_json(record: ConsultRecord, image: str) -> str:
     return json.dumps(record.to_dict(image=Path(image).name), ensure_ascii=False, indent=2) + "\n"
 
 
-def write_atomic(path: Path, text: str) -> None:
-    atomic_write_text(path, text, newline="\n")
-
-
 def transcript_paths(target: str | os.PathLike, default_stem: str) -> tuple[Path, Path]:
     """(markdown, json) paths for what the user typed: a folder, a stem, or a name ending .md / .json."""
     raw = os.path.expanduser(str(target).strip()) or "."
@@ -140,6 +136,6 @@ def save(record: ConsultRecord, image: str, target: str | os.PathLike, default_s
     md_path, json_path = transcript_paths(target, default_stem)
     if not md_path.parent.is_dir():
         raise FileNotFoundError(f"folder {md_path.parent} does not exist")
-    write_atomic(md_path, to_markdown(record, image, **names))
-    write_atomic(json_path, to_json(record, image))
+    atomic_write_text(md_path, to_markdown(record, image, **names), newline="\n")
+    atomic_write_text(json_path, to_json(record, image), newline="\n")
     return md_path, json_path
