@@ -69,9 +69,10 @@ def split_front_matter(text: str) -> tuple[dict, str]:
 
 def hub_id(path_or_id: str | None) -> str | None:
     """``path_or_id`` when it names a Hub model (owner/name, not a local folder), else None."""
+    from mmedtui.agents.locate import looks_like_hub_id
+
     text = str(path_or_id or "")
-    local = text.count("/") != 1 or text.startswith((".", "/", "~")) or Path(text).exists()
-    return None if local else text
+    return text if looks_like_hub_id(text) and not Path(text).exists() else None
 
 
 def model_ref(path_or_id: str) -> str:

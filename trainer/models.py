@@ -21,7 +21,9 @@ def starting_model(cfg: TrainConfig, run: RunDir, corpus_texts) -> str:
         path = Path(cfg.model.path).expanduser()
         if path.is_dir():
             return str(path.resolve())
-        if str(cfg.model.path).count("/") == 1 and not str(cfg.model.path).startswith((".", "/", "~")):
+        from mmedtui.agents.locate import looks_like_hub_id
+
+        if looks_like_hub_id(cfg.model.path):
             return str(cfg.model.path)  # a hub id: transformers resolves it (needs network)
         raise ConfigError(f"model.path: {cfg.model.path}: model folder not found")
     from trainer.stages import is_main_process, main_first

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmedtui.agents import roles
+from mmedtui.agents.locate import model_folder, weights_stamp
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
 from trainer.datasets import ImageCache, item_case, item_key, refuse_test
 from trainer.io import append_jsonl, read_jsonl
@@ -49,20 +50,14 @@ def panel_for(cfg: TrainConfig) -> Panel:
 
 
 # --- keys -----------------------------------------------------------------------------------------
-def _weights_stamp(path: Path) -> list:
-    files = sorted(path.glob("*.safetensors")) if path.is_dir() else []
-    return [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-
-
 def model_fingerprint(panel: Panel, spec: AgentSpec) -> str:
     """The backend spec (paths made absolute, weights stamped) plus the agent's sampling."""
     backend = dict(panel.models[spec.model])
     if backend.get("backend") == "transformers" and "path" in backend:
-        p = Path(str(backend["path"])).expanduser()
-        p = p if p.is_absolute() else panel.base_dir / p
+        p = model_folder(backend["path"], panel.base_dir)
         if p.exists():
             backend["path"] = str(p.resolve())
-            backend["weights"] = _weights_stamp(p)
+            backend["weights"] = weights_stamp(p)
     backend.pop("api_key_env", None)
     sampling = asdict(spec.sampling())
     return hashlib.sha256(json.dumps([backend, sampling], sort_keys=True, default=str).encode()).hexdigest()[:24]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from mmedtui.agents.locate import model_folder
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import DataError
 from trainer import curriculum, datasets, image_labels, rewards, validation
@@ -249,8 +250,7 @@ def _panel_data(panel) -> dict:
     for key, spec in panel.models.items():
         spec = dict(spec)
         if spec.get("backend") == "transformers" and "path" in spec:
-            p = Path(str(spec["path"])).expanduser()
-            resolved = p if p.is_absolute() else panel.base_dir / p
+            resolved = model_folder(spec["path"], panel.base_dir)
             if resolved.exists():
                 spec["path"] = str(resolved.resolve())
         models[key] = spec

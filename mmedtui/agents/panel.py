@@ -85,12 +85,13 @@ def build_backend(key: str, spec: dict, base_dir: Path) -> Backend:
 def _build_backend(key: str, kind: object, options: dict, base_dir: Path) -> Backend:
     try:
         if kind == "transformers":
+            from mmedtui.agents.locate import model_folder
             from mmedtui.agents.transformers_backend import TransformersBackend
 
-            path = Path(options.pop("path"))
-            resolved = path if path.is_absolute() else base_dir / path
+            path = options.pop("path")
+            resolved = model_folder(path, base_dir)
             # A relative path that is not a folder here may be a hub id ("org/name").
-            options["path"] = str(resolved) if resolved.exists() or path.is_absolute() else str(path)
+            options["path"] = str(resolved) if resolved.exists() or Path(path).expanduser().is_absolute() else str(path)
             return TransformersBackend(name=key, **options)
         if kind == "openai":
             from mmedtui.agents.openai_backend import OpenAIBackend

@@ -153,8 +153,9 @@ def announce_remote_code(models: dict, base_dir: Path, out=None) -> None:
     for key, spec in models.items():
         if spec.get("backend") != "transformers" or not spec.get("trust_remote_code"):
             continue
-        folder = Path(str(spec.get("path", ""))).expanduser()
-        folder = folder if folder.is_absolute() else base_dir / folder
+        from mmedtui.agents.locate import model_folder
+
+        folder = model_folder(spec.get("path", ""), base_dir)
         code = sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
         classes = sorted(_auto_map(folder))
         print(f"--trust-remote-code: model {key!r} ({spec.get('path')}) will run "

@@ -37,8 +37,9 @@ class TransformersBackend(Backend):
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         self.name, self.path, self.batch_size = name, str(path), batch_size
-        hub_id = str(path).count("/") == 1 and not str(path).startswith((".", "/", "~"))
-        if not Path(path).is_dir() and (not hub_id or os.environ.get("HF_HUB_OFFLINE") == "1"):
+        from mmedtui.agents.locate import looks_like_hub_id
+
+        if not Path(path).is_dir() and (not looks_like_hub_id(path) or os.environ.get("HF_HUB_OFFLINE") == "1"):
             raise ConfigError(f"{path}: model folder not found (hub ids need network access)")
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"

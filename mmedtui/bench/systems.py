@@ -57,12 +57,10 @@ def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
     model = panel.models[spec.model]
     if model.get("backend") != "transformers" or "path" not in model:
         return None
-    raw = str(model["path"])
-    path = Path(raw).expanduser()
-    resolved = path if path.is_absolute() else panel.base_dir / path
-    # Same rule as TransformersBackend: "org/name" may be a hub id, loadable only when online.
-    hub_id = raw.count("/") == 1 and not raw.startswith((".", "/", "~"))
-    if not resolved.is_dir() and (not hub_id or os.environ.get("HF_HUB_OFFLINE") == "1"):
+    from mmedtui.agents.locate import looks_like_hub_id, model_folder
+
+    resolved = model_folder(model["path"], panel.base_dir)
+    if not resolved.is_dir() and (not looks_like_hub_id(model["path"]) or os.environ.get("HF_HUB_OFFLINE") == "1"):
         return f"checkpoint {resolved} not found"
     return None
 
@@ -75,7 +73,9 @@ def _checkpoint(section: dict, shipped: tuple[str, ...], where: str, panel: Pane
     raw = section.get("path")
     if raw is not None and not isinstance(raw, str):
         raise ConfigError(f"{panel.source}: {where} must be a folder path")
-    folder = panel.base_dir / Path(raw).expanduser() if raw else asset_path(*shipped)
+    from mmedtui.agents.locate import model_folder
+
+    folder = model_folder(raw, panel.base_dir) if raw else asset_path(*shipped)
     return folder, None if model_present(folder) else f"model {folder} not found"
 
 

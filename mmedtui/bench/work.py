@@ -28,14 +28,13 @@ def digest(obj: object) -> str:
 
 
 def weights_stamp(model: dict, base_dir: Path) -> list:
-    """Names, sizes and mtimes of a local checkpoint's files: retraining in place changes the key."""
+    """A local checkpoint's file stamp (``locate.weights_stamp``): retraining in place changes the key."""
+    from mmedtui.agents.locate import model_folder
+    from mmedtui.agents.locate import weights_stamp as stamp
+
     if model.get("backend") != "transformers" or "path" not in model:
         return []
-    path = Path(str(model["path"])).expanduser()
-    folder = path if path.is_absolute() else base_dir / path
-    if not folder.is_dir():
-        return []
-    return sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir() if p.is_file())
+    return stamp(model_folder(model["path"], base_dir))
 
 
 def clean_stale_tmp(folder: Path) -> list[Path]:
