@@ -86,6 +86,23 @@ def test_no_key_no_auth_header_and_no_seed_when_unset(fake_openai: FakeOpenAI) -
     assert backend.remote is True
 
 
+def test_pixel_bounds_send_the_qwen_processor_size(fake_openai: FakeOpenAI) -> None:
+    """With a served Qwen-VL model's bounds the image goes out at the size its processor would resize to."""
+    backend = make(fake_openai, min_pixels=12544, max_pixels=50176)
+    backend.generate([prompt(images=(scan(2048, 1536).convert("L"),))])
+    backend.close()
+    url = fake_openai.requests[0]["body"]["messages"][1]["content"][0]["image_url"]["url"]
+    img = Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1])))
+    assert img.format == "PNG" and img.size == (252, 168) and img.mode == "RGB"
+    assert "pixels=(12544, 50176)" in backend.cache_identity  # a cached answer was for this size
+
+
+@pytest.mark.parametrize("bounds", [{"min_pixels": 100}, {"max_pixels": 100}, {"min_pixels": 200, "max_pixels": 100}])
+def test_pixel_bounds_go_together(bounds: dict) -> None:
+    with pytest.raises(ConfigError, match="min_pixels"):
+        OpenAIBackend(name="x", base_url="http://127.0.0.1:9/v1", model="m", **bounds)
+
+
 def test_missing_key_variable_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv(KEY_ENV, raising=False)
     with pytest.raises(ConfigError, match=KEY_ENV):

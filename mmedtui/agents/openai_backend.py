@@ -17,6 +17,7 @@ import base64
 import io
 import json
 import logging
+import math
 import os
 import random
 import time
@@ -30,8 +31,10 @@ from mmedtui.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
-#: Long side, in pixels, an image is shrunk to before upload.
+#: Long side, in pixels, an image is shrunk to before upload (unless min_pixels / max_pixels are set).
 MAX_IMAGE_SIDE = 1024
+#: Qwen2-VL's image sides are multiples of this: patch 14 x merge 2.
+QWEN_FACTOR = 28
 #: Longest wait a server's ``Retry-After`` may impose, in seconds (a bench must not stall for minutes).
 MAX_RETRY_AFTER = 30.0
 #: Longest exponential-backoff wait, in seconds.
@@ -40,18 +43,41 @@ MAX_BACKOFF = 30.0
 MAX_RESPONSE_BYTES = 16 * 1024**2
 
 
-def image_data_url(image: Image.Image) -> str:
-    """The image as a ``data:image/png;base64,...`` URL, shrunk to at most ``MAX_IMAGE_SIDE`` on its long side.
+def qwen_size(width: int, height: int, min_pixels: int, max_pixels: int) -> tuple[int, int]:
+    """(width, height) a Qwen2-VL image processor resizes to: sides multiples of ``QWEN_FACTOR``, area within
+    [min_pixels, max_pixels], aspect kept (transformers' ``smart_resize``, which the local backend runs)."""
+    f = QWEN_FACTOR
+    w, h = round(width / f) * f, round(height / f) * f
+    if w * h > max_pixels:
+        beta = math.sqrt(width * height / max_pixels)
+        w, h = max(f, math.floor(width / beta / f) * f), max(f, math.floor(height / beta / f) * f)
+    elif w * h < min_pixels:
+        beta = math.sqrt(min_pixels / (width * height))
+        w, h = math.ceil(width * beta / f) * f, math.ceil(height * beta / f) * f
+    return w, h
 
-    Why shrink: a full-resolution scan as base64 PNG runs to many megabytes per image, which breaks request-size
-    limits on many servers and dominates latency, while vision-language models resize to about this size anyway.
+
+def image_data_url(image: Image.Image, pixels: tuple[int, int] | None = None) -> str:
+    """The image as a ``data:image/png;base64,...`` URL (PNG: lossless, so the server decodes our pixels).
+
+    ``pixels=(min, max)``: resized as a Qwen2-VL processor with those bounds resizes it (RGB, then bicubic to
+    ``qwen_size``), so a served Qwen model's processor, finding the size already right, leaves the pixels
+    alone and sees exactly what the local backend's does. Else shrunk to at most ``MAX_IMAGE_SIDE`` on its
+    long side: a full-resolution scan as base64 PNG runs to many megabytes, which breaks request-size limits
+    on many servers and dominates latency, while vision-language models resize to about this size anyway.
     """
-    img = image if image.mode in ("RGB", "L") else image.convert("RGB")
-    long_side = max(img.size)
-    if long_side > MAX_IMAGE_SIDE:
-        scale = MAX_IMAGE_SIDE / long_side
-        size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
-        img = img.resize(size, Image.Resampling.LANCZOS)
+    if pixels is not None:
+        img = image.convert("RGB")  # as the processor does (do_convert_rgb) before resizing
+        size = qwen_size(img.width, img.height, *pixels)
+        if size != img.size:
+            img = img.resize(size, Image.Resampling.BICUBIC)
+    else:
+        img = image if image.mode in ("RGB", "L") else image.convert("RGB")
+        long_side = max(img.size)
+        if long_side > MAX_IMAGE_SIDE:
+            scale = MAX_IMAGE_SIDE / long_side
+            size = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+            img = img.resize(size, Image.Resampling.LANCZOS)
     buf = io.BytesIO()
     img.save(buf, format="PNG")
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
@@ -117,6 +143,8 @@ class OpenAIBackend(Backend):
         concurrency: int = 4,
         extra_body: dict | None = None,
         logprobs: bool = True,
+        min_pixels: int | None = None,
+        max_pixels: int | None = None,
     ) -> None:
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"backend {name!r}: base_url must start with http:// or https://")
@@ -124,6 +152,9 @@ class OpenAIBackend(Backend):
             raise ConfigError(
                 f"backend {name!r}: need timeout > 0, max_retries >= 0, backoff >= 0, concurrency >= 1"
             )
+        pixels = None if max_pixels is None or min_pixels is None else (min_pixels, max_pixels)
+        if (min_pixels is None) != (max_pixels is None) or (pixels and not 0 < pixels[0] <= pixels[1]):
+            raise ConfigError(f"backend {name!r}: min_pixels and max_pixels go together, 0 < min_pixels <= max_pixels")
         headers: dict[str, str] = {}
         if api_key_env:
             key = os.environ.get(api_key_env)
@@ -139,6 +170,8 @@ class OpenAIBackend(Backend):
         self.backoff = backoff
         self.concurrency = concurrency
         self.extra_body = dict(extra_body or {})
+        # A served Qwen-VL model's processor bounds: images go out at the size the local backend would use.
+        self.pixels = pixels
         # Token log-probabilities give the answer's probability; off after a server refuses them (see _one).
         self.logprobs = logprobs
         # The key lives only in the client's default headers (no attribute of ours holds it).
@@ -158,7 +191,8 @@ class OpenAIBackend(Backend):
     @property
     def cache_identity(self) -> str:
         """What, besides the prompt and sampling, decides the answer: used by ``CachedBackend`` keys."""
-        return f"openai|{self.base_url}|{self.model}|{json.dumps(self.extra_body, sort_keys=True, default=str)}"
+        extra = json.dumps(self.extra_body, sort_keys=True, default=str)
+        return f"openai|{self.base_url}|{self.model}|{extra}" + (f"|pixels={self.pixels}" if self.pixels else "")
 
     def generate(self, prompts: list[Prompt], sampling: Sampling = Sampling()) -> list[Generation]:
         if not prompts:
@@ -174,7 +208,7 @@ class OpenAIBackend(Backend):
     def _body(self, prompt: Prompt, sampling: Sampling) -> dict:
         # Images before the text, as the local backend and the training template order them: a model served
         # elsewhere then sees the same prompt, and gives the same greedy answer.
-        content: list[dict] = [{"type": "image_url", "image_url": {"url": image_data_url(im)}}
+        content: list[dict] = [{"type": "image_url", "image_url": {"url": image_data_url(im, self.pixels)}}
                                for im in prompt.images]
         content.append({"type": "text", "text": prompt.user})
         body: dict = {
