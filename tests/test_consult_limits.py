@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import yaml
 
-from mmedtui.consult.case import MAX_QUESTION_CHARS
+from mmedtui.agents.case import MAX_QUESTION_CHARS
 from support.dicom import write_dicom
 
 

@@ -9,13 +9,12 @@ from mmedtui.tasks.choices import (
     YES_NO,
     alternatives,
     build_pool,
-    format_options,
     mc_options,
     mc_set,
     open_mc_set,
     open_options,
 )
-from mmedtui.tasks.scoring import gold_index, is_correct, normalize
+from mmedtui.tasks.scoring import gold_index, is_correct, lettered, normalize
 
 
 def item(qid, question, answer, kind="closed", task="vqa-rad", options=None, **meta) -> Item:
@@ -74,7 +73,7 @@ def test_yes_no_fixed_order_and_protocols():
 def test_native_options_and_format():
     omni = item(5, "Which?", "No", kind="mc", task="omnimedvqa", options=["Yes.", "No"])
     assert mc_options(omni) == ["Yes.", "No"]
-    assert format_options(["yes", "no"]) == "A. yes\nB. no"
+    assert lettered(["yes", "no"]) == ["A. yes", "B. no"]
     assert len(mc_set([omni])) == 1
 
 

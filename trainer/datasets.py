@@ -22,8 +22,8 @@ from PIL import Image
 
 from mmedtui.agents import roles
 from mmedtui.agents.base import Prompt
+from mmedtui.agents.case import Case
 from mmedtui.agents.transformers_backend import chat_messages as backend_messages
-from mmedtui.consult.case import Case
 from mmedtui.errors import DataError
 from mmedtui.imaging import image_digest
 

@@ -18,7 +18,7 @@ from mmedtui.agents.parsing import parse_tagged
 from mmedtui.departments import match_department
 
 if TYPE_CHECKING:
-    from mmedtui.consult.case import Case
+    from mmedtui.agents.case import Case
 
 
 @dataclass
@@ -106,7 +106,9 @@ def template(role: str) -> tuple[Template, Template]:
 def question_text(case: Case) -> str:
     if not case.options:
         return case.question
-    letters = "\n".join(f"{chr(65 + i)}. {opt}" for i, opt in enumerate(case.options))
+    from mmedtui.tasks.scoring import lettered
+
+    letters = "\n".join(lettered(case.options))
     return f"{case.question}\nOptions:\n{letters}\nAnswer with the option's letter."
 
 
@@ -173,7 +175,7 @@ def parse_decision(gens: list[Generation], opinions: list[Opinion], options: lis
     Each sample is settled first (an option, its probability, its validity); the vote counts valid samples
     only. With several samples the probability is the winner's mean over the scored samples.
     """
-    from mmedtui.consult.voting import agreement, answer_key, majority
+    from mmedtui.agents.voting import agreement, answer_key, majority
 
     scores = scores or [None] * len(gens)
     good = [(g, s) for g, s in zip(gens, scores) if g.ok]

@@ -54,9 +54,9 @@ def consult(
                                          "$XDG_DATA_HOME/mmedtui/consultations, see `mmedtui history`)."),
 ) -> None:
     """Consult the triage doctor, the specialist panel and the attending physician about a scan."""
+    from mmedtui.agents.case import check_question
     from mmedtui.agents.panel import load_panel
     from mmedtui.agents.panel_checks import check_burned_in
-    from mmedtui.consult.case import check_question
     from mmedtui.imaging import load_scan
 
     if as_json and plain:

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from mmedtui.agents import roles
 from mmedtui.agents.answers import score_answers
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
+from mmedtui.agents.case import Case
 from mmedtui.agents.panel import AgentSpec, Panel
-from mmedtui.consult.case import Case
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.departments import department_for_modality

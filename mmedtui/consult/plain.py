@@ -9,10 +9,11 @@ from rich.text import Text
 
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
+from mmedtui.consult.display import clean as _clean_codes
+from mmedtui.consult.display import invalid_text, probability_text
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
-from mmedtui.tui.transcript import clean as _clean_codes
-from mmedtui.tui.transcript import invalid_text, probability_text
+from mmedtui.tasks.scoring import lettered
 
 
 def clean(text: str | None) -> str:
@@ -39,7 +40,7 @@ class PlainView:
         facts += [v for v in (meta.modality, meta.body_part) if v]
         body = Text(clean(question), style="bold")
         if options:
-            body.append(clean("\n" + "  ".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(options))))
+            body.append(clean("\n" + "  ".join(lettered(options))))
         title = escape(clean(f"{meta.source} - {', '.join(facts)}"))  # a file name is not markup
         self.console.print(Panel(body, title=title, subtitle=DISCLAIMER, border_style="cyan"))
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from mmedtui import DISCLAIMER
+from mmedtui.agents.case import Case
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
-from mmedtui.consult.case import Case
 
 
 @dataclass
@@ -20,7 +20,7 @@ class ConsultRecord:
     @property
     def agreement(self) -> str | None:
         """The panel's agreement ("2/3"): the largest bloc of valid, equal answers over the panel's size."""
-        from mmedtui.consult.voting import agreement
+        from mmedtui.agents.voting import agreement
 
         return agreement(self.specialists, self.case.options)
 

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mmedtui.tasks.base import Item
-from mmedtui.tasks.scoring import LETTERS, gold_index, normalize
+from mmedtui.tasks.scoring import gold_index, normalize
 
 YES_NO = ["yes", "no"]
 PROTOCOLS = ("huatuo", "closed")
@@ -36,11 +36,6 @@ _OR = ("or", "vs", "vs.", "versus")
 # Words that end an alternative: function words, then the nouns an alternative is often followed by.
 _FUNCTION = frozenset("of in on at than to used seen taken located relative shown highlighted found".split())
 _STOP = _FUNCTION | frozenset("image images scan scans view side sides film picture".split())
-
-
-def format_options(options: list[str]) -> str:
-    """``"A. yes\\nB. no"``."""
-    return "\n".join(f"{LETTERS[i]}. {o}" for i, o in enumerate(options))
 
 
 def _strip_article(words: list[str]) -> list[str]:

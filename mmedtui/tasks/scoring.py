@@ -17,6 +17,11 @@ if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
 
 LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+def lettered(options: list[str]) -> list[str]:
+    """``["A. yes", "B. no"]``: options as every prompt, screen and transcript shows them."""
+    return [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
 _YES = {"yes", "yeah", "yep", "true", "是", "是的", "对", "有", "包含", "存在", "正确", "可以"}
 _NO = {"no", "nope", "false", "不是", "否", "不", "没有", "无", "不包含", "不存在", "不对", "错误", "不可以"}
 _CJK_NO_PREFIX = ("不是", "没有", "不包含", "不存在", "不可以", "否", "不", "无")

@@ -24,11 +24,12 @@ from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import get_current_worker
 
 from mmedtui import DISCLAIMER
+from mmedtui.agents.case import MAX_QUESTION_CHARS
 from mmedtui.consult import Case, ConsultRecord, Event, Pipeline
-from mmedtui.consult.case import MAX_QUESTION_CHARS
+from mmedtui.consult.display import clean
 from mmedtui.errors import error_line
 from mmedtui.tasks.choices import question_options
-from mmedtui.tui import transcript
+from mmedtui.tasks.scoring import lettered
 from mmedtui.tui.image import renderer_label
 from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, ScanFailed, ScanLoaded, Superseded
 from mmedtui.tui.saving import TranscriptSavingMixin
@@ -241,7 +242,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
 
     def _tick_status(self) -> None:
         bar = self.topbar
-        left = Content.assemble(("mmedtui", "bold"), ("  ·  ", "dim"), transcript.clean(self.scan.meta.source))
+        left = Content.assemble(("mmedtui", "bold"), ("  ·  ", "dim"), clean(self.scan.meta.source))
         if self.running:
             frame = SPINNER[int(time.monotonic() * 10) % len(SPINNER)]
             steps = {"triage": "triage", "specialist": "specialists", "attending": "attending physician"}
@@ -364,8 +365,8 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
     def _show_options(self) -> None:
         box = self.options_line
         if self.options:
-            box.update(Content.assemble(("options  ", "dim"), transcript.clean(
-                "   ".join(f"{chr(65 + i)}. {o}" for i, o in enumerate(self.options)))))
+            box.update(Content.assemble(("options  ", "dim"), clean(
+                "   ".join(lettered(self.options)))))
         box.display = bool(self.options)
 
 

@@ -16,7 +16,7 @@ from textual.content import Content
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from mmedtui.tui.transcript import clean
+from mmedtui.consult.display import clean
 from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
 
 

@@ -12,31 +12,12 @@ import re
 from pathlib import Path
 
 from mmedtui import DISCLAIMER, __version__
+from mmedtui.consult.display import clean, invalid_text, probability_text
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.fileio import atomic_write_text
+from mmedtui.tasks.scoring import lettered
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def clean(text: str | None) -> str:
-    """Model text made safe to show or store: control and bidi-override characters become U+FFFD."""
-    return _CONTROL.sub("\ufffd", text or "").replace("\t", " ")
-
-
-def probability_text(result) -> str:
-    """'p = 0.82' for an Opinion / Decision whose backend gave a probability, plus how the answer was chosen."""
-    parts = [] if result.probability is None else [f"p = {result.probability:.2f}"]
-    if result.constrained:
-        parts.append("likeliest option")
-    return ", ".join(parts)
-
-
-def invalid_text(result) -> str | None:
-    """Why an answer that came back is not valid ('names no option'); None when valid or when it failed."""
-    return None if result.error or result.valid else result.invalid
-
-
 def _md(text: str | None) -> str:
     return _MD_SPECIAL.sub(r"\\\1", clean(text)).strip()
 
@@ -69,7 +50,7 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
              f"- **Image:** {_md(Path(image).name)} ({_md(scan_facts(case.meta))})",
              f"- **Question:** {_md(case.question)}"]
     if case.options:
-        lines.append("- **Options:** " + "; ".join(f"{chr(65 + i)}. {_md(o)}" for i, o in enumerate(case.options)))
+        lines.append("- **Options:** " + "; ".join(_md(o) for o in lettered(case.options)))
     lines += ["", f"## Triage ({_md(triage_name)})", ""]
     if record.triage:
         note = {"scored": " (the model's most likely department)", "default": " (fallback)"}.get(

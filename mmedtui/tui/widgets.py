@@ -22,8 +22,8 @@ from textual.widgets import Collapsible, Input, Static
 
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
+from mmedtui.consult.display import clean, invalid_text, probability_text
 from mmedtui.tui.image import display_copy
-from mmedtui.tui.transcript import clean, invalid_text, probability_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 
