@@ -15,9 +15,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 from mmedtui.agents.base import Sampling
-from mmedtui.agents.case import Case
 from mmedtui.agents.openai_backend import image_data_url, qwen_size
 from mmedtui.agents.roles import parse_opinion, specialist_prompt
+from mmedtui.consult import Case
 from mmedtui.imaging import load_scan
 from mmedtui.resources import asset_path
 from mmedtui.samples import SAMPLES
