@@ -37,15 +37,15 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=1, help="Interleaved repetitions; medians are reported.")
     args = parser.parse_args(argv)
 
+    from mmedtui.agents.case import case_of
     from mmedtui.agents.panel import load_panel
-    from mmedtui.consult import Case, Pipeline
+    from mmedtui.consult import Pipeline
     from mmedtui.tasks import get_task
     from mmedtui.tasks.choices import mc_set
 
     items = get_task("vqa-rad").load(args.data_root, "test").items
     entries = mc_set(items).entries[: args.limit]
-    cases = [Case(it.image_ref.load()[0], it.question, opts, {"modality": it.modality}, id=it.id)
-             for it, opts in entries]
+    cases = [case_of(it, it.image_ref.load(), opts) for it, opts in entries]
     panel = load_panel(args.agents)
     try:
         pipeline = Pipeline(panel)

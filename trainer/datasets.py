@@ -22,7 +22,7 @@ from PIL import Image
 
 from mmedtui.agents import roles
 from mmedtui.agents.base import Prompt
-from mmedtui.agents.case import Case
+from mmedtui.agents.case import Case, case_of
 from mmedtui.agents.transformers_backend import chat_messages as backend_messages
 from mmedtui.errors import DataError
 from mmedtui.imaging import image_digest
@@ -205,8 +205,7 @@ class ImageCache:
 
 # --- cases and prompts ----------------------------------------------------------------------------
 def item_case(item: Item, image: Image.Image) -> Case:
-    return Case(image, item.question, list(item.options) if item.options else None,
-                meta={"modality": item.modality} if item.modality else {}, id=item_key(item))
+    return case_of(item, [image], item.options, id=item_key(item))
 
 
 def item_key(item: Item) -> str:

@@ -21,13 +21,13 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from mmedtui import DISCLAIMER
+from mmedtui.agents.case import Case, case_of
 from mmedtui.agents.panel import Panel
 from mmedtui.bench.registry import needed_units, unit_owner
 from mmedtui.bench.score import METRICS, Cell, Outcome, outcome, score
 from mmedtui.bench.systems import Baselines
 from mmedtui.bench.units import Settings, Units, unit_failures
 from mmedtui.bench.work import WorkCache, digest
-from mmedtui.consult import Case
 from mmedtui.errors import DamagedData, DataError, error_line
 from mmedtui.tasks import TASKS
 from mmedtui.tasks.base import Item
@@ -108,8 +108,7 @@ def _case(entry: Entry, blank: bool = False) -> Case:
         raise DataError("no image")
     if blank:  # same size, no content: what is left is the question (and the dataset's modality label)
         images = [Image.new("RGB", image.size, GREY) for image in images]
-    return Case(images[0], entry.item.question, entry.options, {"modality": entry.item.modality},
-                id=entry.item.id, extra_images=tuple(images[1:]))
+    return case_of(entry.item, images, entry.options)
 
 
 class Runner:
