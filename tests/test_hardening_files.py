@@ -5,6 +5,7 @@ crash mid-write (whole old file or whole new file, never a torn one trusted late
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pickle
@@ -220,18 +221,17 @@ class _Recorder:
         return None
 
 
-# Known issue: the first case in a fresh process reaches the processor's one-time AutoConfig registration
-# before the stand-ins are in place; tracked in the reliability issue.
-@pytest.mark.xfail(reason="first case in a fresh process loads the real AutoConfig", strict=False)
 @pytest.mark.parametrize("extra, trusted", [({}, False), ({"trust_remote_code": False}, False),
                                             ({"trust_remote_code": True}, True)])
 def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, monkeypatch, extra, trusted):
-    import transformers
-
     # Imported (and so registered with AutoProcessor) before the stand-ins replace the Auto classes: imported
     # first under the patch, it would bind the stand-in and leave the real AutoProcessor unregistered for every
     # later test in the process (a tiny model's processor would then load as a bare tokenizer).
     from mmedtui.agents import qwen_processor
+
+    # Looked up after it: in a fresh process that first import replaces the ``transformers`` module in
+    # sys.modules, so a module object taken before it would be patched in vain (the backend reads the new one).
+    transformers = importlib.import_module("transformers")
 
     assert qwen_processor.AutoProcessor is transformers.AutoProcessor
     _Recorder.calls = []
