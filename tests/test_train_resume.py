@@ -64,21 +64,44 @@ def _max_gap(a: dict, b: dict) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
-@pytest.mark.parametrize("role, sets, flags", [
-    ("specialist", (), {}),
-    ("attending", (), {"curriculum.stages": ["hard"]}),  # one GRPO stage
-], ids=["sft", "grpo"])
-def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, tmp_path, role, sets, flags):
+@pytest.mark.parametrize("role, steps, stop, flags", [
+    ("specialist", 4, 2, {}),
+    ("attending", 4, 2, {"curriculum.stages": ["hard"]}),  # one GRPO stage
+    # four cases, one a step: the run is in its third pass when it stops, and must pick that pass's order up
+    ("attending", 12, 9, {"curriculum.stages": ["hard"], "grpo.dynamic_sampling": False}),
+], ids=["sft", "grpo", "grpo-later-epoch"])
+def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, tmp_path, monkeypatch, role, steps,
+                                                         stop, flags):
+    from trainer import grpo
     from trainer.train import train
 
-    cfg = _cfg(role, world, tiny_model_dir, 4, *sets, **flags)
+    epochs = []  # the Trainer must set each epoch's order, or every pass would repeat the first one's
+    set_epoch = grpo.EpochSeeded.set_epoch
+    monkeypatch.setattr(grpo.EpochSeeded, "set_epoch", lambda self, e: (epochs.append(e), set_epoch(self, e)))
+    cfg = _cfg(role, world, tiny_model_dir, steps, **flags)
     whole = train(cfg, tmp_path / "whole")
-    resumed = _interrupted_then_resumed(cfg, tmp_path / "cut", 2)
+    resumed = _interrupted_then_resumed(cfg, tmp_path / "cut", stop)
     start, end = _weights(tiny_model_dir), _weights(whole.final)
     assert _max_gap(start, end) > 1e-3  # training moved the weights, so matching them means something
     assert _max_gap(end, _weights(resumed.final)) < 1e-5
     losses = [[m["loss"] for m in read_jsonl(r / "metrics.jsonl")] for r in (whole.run_dir, resumed.run_dir)]
-    assert losses[0] == pytest.approx(losses[1], abs=1e-5)  # step 3, the first resumed one, included
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)  # the first resumed step included
+    if steps > 4:  # several passes over the cases, each ordered by its own epoch number
+        assert len(set(epochs)) >= 3, epochs
+
+
+def test_each_epoch_has_its_own_order_whatever_came_before():
+    from trl.trainer.utils import RepeatSampler
+
+    from trainer.grpo import EpochSeeded
+
+    sampler = EpochSeeded(RepeatSampler(list(range(16)), mini_repeat_count=1, shuffle=True, seed=3))
+    orders = {}
+    for epoch in (0, 1, 2, 2, 0):
+        sampler.set_epoch(epoch)
+        orders.setdefault(epoch, []).append(list(sampler))
+    assert all(a == b for a, *rest in orders.values() for b in rest)  # the same epoch, the same order
+    assert len({tuple(o[0]) for o in orders.values()}) == 3
 
 
 def test_weights_that_do_not_fit_the_model_stop_the_resume(world, tiny_model_dir, tmp_path):

@@ -76,12 +76,34 @@ def stage_trainer_class():
 
         groups_filtered: int | None = None
 
+        def _get_train_sampler(self, dataset=None):
+            return EpochSeeded(super()._get_train_sampler(dataset))
+
         def log(self, logs, start_time=None):
             if self.groups_filtered is not None and "train_runtime" not in logs:
                 logs = {**logs, "groups_filtered": float(self.groups_filtered)}
             return super().log(logs, start_time)
 
     return StageGRPOTrainer
+
+
+class EpochSeeded:
+    """TRL's RepeatSampler with each epoch's order a function of the seed and the epoch alone. Its generator
+    otherwise advances once per epoch, and a resumed run, which does not replay the epochs before the one it
+    resumes in, drew the first epoch's order again (a GRPO stage over few cases runs many epochs)."""
+
+    def __init__(self, sampler) -> None:
+        self.sampler = sampler
+
+    def set_epoch(self, epoch: int) -> None:  # the Trainer calls it before each epoch, resumed ones included
+        if getattr(self.sampler, "shuffle", False):
+            self.sampler.generator.manual_seed((self.sampler.seed or 0) + epoch)
+
+    def __iter__(self):
+        return iter(self.sampler)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
 
 
 def prompts_per_generation(args) -> int:
