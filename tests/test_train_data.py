@@ -186,3 +186,19 @@ def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
     groups = {"easy": [(it, []) for it in items[:1000]], "hard": [(it, []) for it in items[1000:]]}
     train, val = split_groups(groups, 0.2, root)
     assert sum(map(len, train.values())) + len(val) == 2000 and len(val) == sum(held)
+
+
+def test_triage_picks_distinct_images_of_known_modality_first(tmp_path):
+    from dataclasses import replace
+
+    from trainer.config import load_config
+    from trainer.triage_data import gather
+
+    for i in range(22):
+        Image.new("RGB", (32, 32), (10 * i, 0, 0)).save(tmp_path / f"img{i}.png")
+    known = [_item(i, image=tmp_path / f"img{i // 4}.png") for i in range(8)]  # 2 CT images, 4 questions each
+    unknown = [replace(_item(100 + i, image=tmp_path / f"img{2 + i}.png"), modality=None) for i in range(20)]
+    cfg = load_config("triage", "tiny", sets=["triage.max_radiology=3", "triage.extra_sources=false"])
+    examples, _ = gather(cfg, unknown + known)
+    # the two CT images once each, then one of unknown modality: never the same CT image again
+    assert sorted(e.modality or "?" for e in examples) == ["?", "CT", "CT"]

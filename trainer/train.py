@@ -102,7 +102,9 @@ def _triage(cfg, run: RunDir, resume, console, callbacks) -> Result:
         console.print(f"[dim]{note}[/]")
     start = starting_model(cfg, run, datasets.corpus(rows))
     ds = datasets.build(rows, run.path / "cache")
-    stages = _warmup(cfg, run, lambda: datasets.triage_rows(examples, departments, cfg.data.image_max_side,
+    # The warm-up's rationale names the modality: only examples whose modality is known teach it.
+    named = [e for e in examples if e.modality]
+    stages = _warmup(cfg, run, lambda: datasets.triage_rows(named, departments, cfg.data.image_max_side,
                                                             targets=True))
     stages.append(Stage("triage", ds, cfg.grpo.entropy_coef, cfg.grpo.beta, cfg.train.max_steps,
                         {"rows": len(rows)}))
