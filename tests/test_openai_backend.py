@@ -350,6 +350,28 @@ def test_reasoning_returned_apart_is_put_back_as_think(field: str) -> None:
     assert gen.ok and gen.text == "<think>An axial CT of the chest.</think><answer>yes</answer>"
 
 
+@pytest.mark.parametrize(("content", "finish", "text"), [
+    (None, "length", "<think>An axial axial axial"),        # cut off inside the reasoning: kept open, as written
+    ("", "length", "<think>An axial axial axial"),
+    (None, "stop", "<think>An axial axial axial</think>"),  # reasoned, then stopped without an answer
+])
+def test_a_reply_that_is_all_reasoning_is_the_reasoning_not_an_empty_answer(content, finish, text) -> None:
+    """What the local backend returns for the same tokens, so the parser sees the same text in both."""
+    backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")
+    message = {"role": "assistant", "content": content, "reasoning_content": "An axial axial axial"}
+    gen = backend._parse(httpx.Response(200, json={"choices": [{"message": message, "finish_reason": finish}]}), {})
+    backend.close()
+    assert gen.ok and gen.text == text
+
+
+def test_a_reply_with_neither_answer_nor_reasoning_is_an_empty_answer() -> None:
+    backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")
+    message = {"role": "assistant", "content": None, "reasoning_content": "  "}
+    gen = backend._parse(httpx.Response(200, json={"choices": [{"message": message}]}), {})
+    backend.close()
+    assert not gen.ok and gen.error == "empty answer"
+
+
 def test_reasoning_inside_content_is_not_doubled() -> None:
     backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")
     message = {"content": "<think>own</think><answer>no</answer>", "reasoning_content": "apart"}

@@ -83,15 +83,18 @@ def image_data_url(image: Image.Image, pixels: tuple[int, int] | None = None) ->
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _with_reasoning(message: dict, content: str) -> str:
+def _with_reasoning(message: dict, content: str, finished: bool = True) -> str:
     """The reply with the reasoning that servers with a reasoning parser (``transformers serve``, vLLM, several
-    hosted APIs) return apart, as ``reasoning_content`` or ``reasoning``, put back as ``<think>..</think>``."""
+    hosted APIs) return apart, as ``reasoning_content`` or ``reasoning``, put back as ``<think>..</think>``. A
+    reply cut off inside its reasoning (``finished`` False: the token budget ran out) keeps it open, as the model
+    wrote it."""
     if "<think>" in content.lower():
         return content
     for field in ("reasoning_content", "reasoning"):
         reasoning = message.get(field)
         if isinstance(reasoning, str) and reasoning.strip():
-            return f"<think>{reasoning.strip()}</think>{content}"
+            close = "</think>" if finished or content.strip() else ""
+            return f"<think>{reasoning.strip()}{close}{content}"
     return content
 
 
@@ -308,9 +311,12 @@ class OpenAIBackend(Backend):
             return Generation(text="", error="malformed response", meta=meta)
         if isinstance(content, list):  # some servers return content parts
             content = "".join(p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
+        if content is None:  # a reply that is all reasoning (cut off inside it) has no content at all
+            content = ""
+        finished = not (isinstance(choice, dict) and choice.get("finish_reason") == "length")
+        content = _with_reasoning(message, content, finished) if isinstance(content, str) else content
         if not isinstance(content, str) or not content.strip():
             return Generation(text="", error="empty answer", meta=meta)
-        content = _with_reasoning(message, content)
         usage = data.get("usage") if isinstance(data, dict) else None
         if isinstance(usage, dict):
             meta["usage"] = {k: v for k, v in usage.items() if isinstance(v, int)}
