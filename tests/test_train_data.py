@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import json
+
 import pytest
 from PIL import Image
 
@@ -138,6 +141,32 @@ def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
     (folder / "ImageSets" / "Main" / "test.txt").write_text("BloodImage_00002\n")
     loaders = _bccd(tmp_path)
     assert len(loaders) == 1 and loaders[0]().size == (40, 30)  # no escape, no test image
+
+
+def test_other_image_rows_name_what_the_image_is_and_never_show_the_sample_fundus(tmp_path):
+    """Specialist rows on images outside VQA-RAD / SLAKE: a smear is "a blood smear", asked about CT it says no,
+    asked about its own modality yes; scikit-image's retina (the shipped sample's source) is never among them."""
+    from trainer.other_images import sft_rows
+    from trainer.triage_data import image_sources
+
+    folder = tmp_path / "bccd" / "BCCD"
+    (folder / "ImageSets" / "Main").mkdir(parents=True)
+    (folder / "JPEGImages").mkdir()
+    Image.new("RGB", (64, 48), (180, 90, 120)).save(folder / "JPEGImages" / "BloodImage_00001.jpg")
+    (folder / "ImageSets" / "Main" / "train.txt").write_text("BloodImage_00001\n")
+    assert "skimage-retina" not in {s.name for s in image_sources(tmp_path, retina=False)}
+    rows, notes = sft_rows(tmp_path, per_source=3, max_side=64)
+    sources = {json.loads(r["item"])["task"] for r in rows}
+    assert "other:bccd" in sources and not any("retina" in s for s in sources)
+    assert notes == ["other images breastmnist: not found, skipped"]
+    for row in rows:
+        item = json.loads(row["item"])
+        target = row["completion"][0]["content"][0]["text"]
+        own = item["question"].endswith(("microscopy?", "ultrasound?", "fundus photography?"))
+        assert target.endswith(f"<answer>{'yes' if own else 'no'}</answer>"), (item["question"], target)
+        if item["task"] == "other:bccd":
+            assert "A blood smear under the microscope." in target
+        assert Image.open(io.BytesIO(row["image"]["bytes"])).size[0] <= 64
 
 
 def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_dir, capsys):

@@ -64,6 +64,10 @@ class DataConfig:
     # presence, modality, region, plane, abnormality; trainer/image_labels.py), which only the image answers.
     generated: bool = False
     augment: bool = False  # each generated question sees its own augmented copy of the image
+    # SFT (specialists): this many augmented copies of each image source outside VQA-RAD / SLAKE (blood smears,
+    # breast ultrasound, fundus, histology; trainer/other_images.py), each with a closed question only the image
+    # answers, so an image unlike the training scans is described as what it is instead of looping. 0: off.
+    other_images: int = 0
     # The attending: this share of its cases' images (a second, independent hash) is held back from training and
     # answered after every stage (trainer/validation.py), beside majority vote and each specialist on the same
     # cases. 0: off.

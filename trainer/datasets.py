@@ -282,7 +282,7 @@ def gold_text(item: Item) -> str:
 
 def gold_completion(item: Item, labels: dict | None = None) -> list[dict]:
     """The SFT target of a specialist or attending row: what the image shows, then the gold answer."""
-    return _completion(f"<think>{rationale(item, labels)}</think><answer>{gold_text(item)}</answer>")
+    return assistant_message(f"<think>{rationale(item, labels)}</think><answer>{gold_text(item)}</answer>")
 
 
 def specialist_department(item: Item) -> str:
@@ -310,7 +310,7 @@ def repeat_closed(rows: list[dict], items: Sequence[Item], times: int) -> list[d
     return rows + [row for row, item in zip(rows, items) if item.kind == "closed"] * (times - 1)
 
 
-def _completion(text: str) -> list[dict]:
+def assistant_message(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
@@ -348,7 +348,7 @@ def triage_rows(examples: Iterable[TriageExample], departments: Sequence[str], m
         row = {"prompt": prompt_messages(prompt), "image": encode_image(case.image), "department": ex.department,
                "departments": json.dumps(list(departments)), "source": ex.source}
         if targets:
-            row["completion"] = _completion(f"<think>This is {modality_phrase(ex.modality)}.</think>"
+            row["completion"] = assistant_message(f"<think>This is {modality_phrase(ex.modality)}.</think>"
                                             f"<answer>{ex.department}</answer>")
         rows.append(row)
     return rows

@@ -77,8 +77,16 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     if cfg.data.generated:
         items = items + image_labels.generated_items(labels, cfg.data.seed)
     rows = datasets.sft_rows(items, images, labels, augment=cfg.data.augment)
-    start = starting_model(cfg, run, datasets.corpus(rows))  # the tokenizer sees each question once
-    rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat)
+    other: list[dict] = []
+    if cfg.data.other_images:
+        from trainer import other_images
+
+        other, notes = other_images.sft_rows(cfg.data_root, cfg.data.other_images, cfg.data.image_max_side,
+                                             cfg.data.seed)
+        for note in notes:
+            console.print(f"[dim]{note}[/]")
+    start = starting_model(cfg, run, datasets.corpus(rows + other))  # the tokenizer sees each question once
+    rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat) + other
     console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
                   f"({cfg.data.split})")
     ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)

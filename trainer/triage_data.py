@@ -16,6 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -124,25 +125,47 @@ def _pydicom() -> Iterator[tuple[Callable[[], Image.Image], str]]:
         yield (lambda img=scan.image: img), scan.meta.modality or ""
 
 
+@dataclass
+class ImageSource:
+    """Training images of one kind outside VQA-RAD / SLAKE (each loader decodes one image on demand)."""
+
+    name: str
+    loaders: list[Callable[[], Image.Image]]
+    department: str
+    modality: str
+    kind: str  # a key of QUESTIONS
+
+
+def image_sources(root: Path | None, retina: bool = True) -> list[ImageSource]:
+    """BCCD's train / val smears and BreastMNIST's train images (with a data root) and scikit-image's fundus
+    and histology images. ``retina=False`` leaves out ``skimage.data.retina()``, the shipped sample
+    ``retina-fundus.jpg``'s source."""
+    sources = []
+    if root is not None:
+        sources.append(ImageSource("bccd", _bccd(root), "Pathologist", "blood smear microscopy", "blood smear"))
+        sources.append(ImageSource("breastmnist", _breastmnist(root), "Radiologist", "ultrasound", "ultrasound"))
+    if retina:
+        sources.append(ImageSource("skimage-retina", _skimage("retina"), "Ophthalmologist", "fundus photograph",
+                                   "fundus"))
+    sources.append(ImageSource("skimage-microaneurysms", _skimage("microaneurysms"), "Ophthalmologist",
+                               "fundus photograph", "fundus"))
+    sources.append(ImageSource("skimage-ihc", _skimage("immunohistochemistry"), "Pathologist", "histology",
+                               "histology"))
+    return sources
+
+
 def extra_examples(root: Path | None, per_source: int, seed: int = 0) -> tuple[list[TriageExample], list[str]]:
     rng = random.Random(seed)
     out: list[TriageExample] = []
     notes: list[str] = []
-    sources: list[tuple[str, list, str, str, str]] = []  # (name, loaders, department, modality, question set)
-    if root is not None:
-        sources.append(("bccd", _bccd(root), "Pathologist", "blood smear microscopy", "blood smear"))
-        sources.append(("breastmnist", _breastmnist(root), "Radiologist", "ultrasound", "ultrasound"))
-    sources.append(("skimage-retina", _skimage("retina"), "Ophthalmologist", "fundus photograph", "fundus"))
-    sources.append(("skimage-microaneurysms", _skimage("microaneurysms"), "Ophthalmologist", "fundus photograph",
-                    "fundus"))
-    sources.append(("skimage-ihc", _skimage("immunohistochemistry"), "Pathologist", "histology", "histology"))
-    for name, loaders, department, modality, qset in sources:
-        if not loaders:
-            notes.append(f"triage source {name}: not found, skipped")
+    for source in image_sources(root):
+        if not source.loaders:
+            notes.append(f"triage source {source.name}: not found, skipped")
             continue
         for _ in range(per_source):
-            image = augment(rng.choice(loaders)(), rng)
-            out.append(TriageExample(image, rng.choice(QUESTIONS[qset]), department, name, modality))
+            image = augment(rng.choice(source.loaders)(), rng)
+            out.append(TriageExample(image, rng.choice(QUESTIONS[source.kind]), source.department, source.name,
+                                     source.modality))
     dicom = list(_pydicom())  # one source: CT, MR, NM and US files together, each labelled by its Modality
     if not dicom:
         notes.append("triage source pydicom: no decodable test files, skipped")
