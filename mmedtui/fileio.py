@@ -1,12 +1,16 @@
-"""Files that are never left half-written: a temporary sibling, fsynced, then renamed over the target.
+"""Files that are never left half-written: a temporary sibling, fsynced, then renamed over the target; JSONL
+lines appended in one write of whole lines.
 
 A crash or Ctrl-C leaves the old file or the new one, never a torn one, so a later run can trust what it finds.
+A JSONL line a hard kill cut short is skipped on reading, and the next append starts on a fresh line.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 
@@ -42,6 +46,53 @@ def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = 
     if newline != "":
         text = text.replace("\n", newline if newline is not None else os.linesep)
     return atomic_write_bytes(path, text.encode("utf-8"), durable)
+
+
+def _json_line(record: dict) -> str:
+    return json.dumps(record, ensure_ascii=False, default=str) + "\n"
+
+
+def append_jsonl(path: str | os.PathLike, records: Iterable[dict], durable: bool = True) -> None:
+    """Append whole lines in one ``write`` (O_APPEND: concurrent writers do not interleave); ``durable``: fsync
+    before returning, so a kill after this loses nothing already appended."""
+    data = "".join(_json_line(r) for r in records).encode("utf-8")
+    if not data:
+        return
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        size = os.fstat(fd).st_size
+        if size and os.pread(fd, 1, size - 1) != b"\n":  # a torn last line would glue onto ours
+            data = b"\n" + data
+        os.write(fd, data)
+        if durable:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_jsonl(path: str | os.PathLike, on_damaged: Callable[[bytes], None] | None = None) -> Iterator[dict]:
+    """Every line that holds a whole JSON object; a torn line (a kill mid-write), bad bytes or anything else is
+    skipped and handed to ``on_damaged`` (blank lines are not damage). A missing file has no lines."""
+    path = Path(path)
+    if not path.is_file():
+        return
+    with path.open("rb") as f:
+        for raw in f:
+            try:
+                record = json.loads(raw.decode("utf-8"))
+            except (ValueError, RecursionError):  # torn, not UTF-8, not JSON, or nested past the parser
+                record = None
+            if isinstance(record, dict):
+                yield record
+            elif raw.strip() and on_damaged is not None:
+                on_damaged(raw)
+
+
+def rewrite_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
+    """Replace the whole file atomically (a run dropping the metrics past its checkpoint)."""
+    return atomic_write_text(path, "".join(_json_line(r) for r in records), newline="")
 
 
 _PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from mmedtui.errors import ConfigError, DataError, UserError
+from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer import curriculum, rewards
 from trainer.config import load_config, load_run_config, parse_set, save_config
-from trainer.io import append_jsonl, atomic_dir, read_jsonl
+from trainer.io import atomic_dir
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -9,7 +9,7 @@ import zlib
 
 import pytest
 
-from trainer.io import read_jsonl
+from mmedtui.fileio import read_jsonl
 
 SMALL = ["grpo.num_generations=2", "grpo.prompts_per_step=2", "grpo.micro_batch=4", "grpo.max_completion_length=10",
          "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]"]

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from trainer.io import append_jsonl
+from mmedtui.fileio import append_jsonl
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
-from trainer.io import read_jsonl
+from mmedtui.fileio import read_jsonl
 
 FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
         "grpo.max_completion_length=8", "data.image_max_side=64", "train.save_steps=2", "data.tasks=[vqa-rad]",

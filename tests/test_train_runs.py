@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from transformers import TrainerCallback
 
+from mmedtui.fileio import read_jsonl
 from support.paths import SHARED_DATA, needs_shared_data
-from trainer.io import read_jsonl
 
 FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
         "grpo.max_completion_length=12", "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from transformers import TrainerCallback
 
-from trainer.io import append_jsonl
+from mmedtui.fileio import append_jsonl
 
 # TRL log keys -> metrics.jsonl keys.
 _KEYS = {

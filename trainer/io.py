@@ -1,9 +1,6 @@
-"""Files that are never left half-written: atomic replace for whole files and folders, one-write JSONL appends.
-
-A crash (or Ctrl-C) leaves either the old version or the new one, never a torn file: whole files are written to a
-temporary sibling, fsynced and renamed over the target; folders (model snapshots) are written to a temporary
-sibling folder and swapped in; JSONL lines go out in a single ``write`` of a complete line, and a torn last line
-(a hard kill mid-write) is ignored by ``read_jsonl``.
+"""Run folders that are never left half-written: whole files (``mmedtui.fileio``, plus an fsync of the folder)
+and whole folders (model snapshots, written to a temporary sibling folder and swapped in). JSONL appends and
+reads are ``mmedtui.fileio``'s.
 """
 
 from __future__ import annotations
@@ -12,7 +9,6 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -40,46 +36,6 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
 
 def atomic_write_json(path: str | Path, data) -> Path:
     return atomic_write_text(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def append_jsonl(path: str | Path, records: Iterable[dict]) -> None:
-    """Append complete lines with one ``write`` each (O_APPEND: concurrent writers do not interleave)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        # A torn last line from a killed writer would glue onto ours: start on a fresh line.
-        if os.fstat(fd).st_size:
-            with open(path, "rb") as fh:
-                fh.seek(-1, os.SEEK_END)
-                if fh.read(1) != b"\n":
-                    os.write(fd, b"\n")
-        for record in records:
-            os.write(fd, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_jsonl(path: str | Path) -> Iterator[dict]:
-    """Every complete, parseable line; torn or garbage lines are skipped."""
-    path = Path(path)
-    if not path.is_file():
-        return
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for line in fh:
-            if not line.endswith("\n"):
-                break  # torn last line
-            try:
-                record = json.loads(line)
-            except (ValueError, RecursionError):  # a damaged line, or JSON nested past the parser
-                continue
-            if isinstance(record, dict):
-                yield record
-
-
-def rewrite_jsonl(path: str | Path, records: Iterable[dict]) -> Path:
-    return atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
 
 
 @contextmanager

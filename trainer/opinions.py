@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING
 from mmedtui.agents import roles
 from mmedtui.agents.locate import model_folder, weights_stamp
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
+from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer.datasets import ImageCache, item_case, item_key, refuse_test
-from trainer.io import append_jsonl, read_jsonl
 
 if TYPE_CHECKING:
     from mmedtui.tasks.base import Item

@@ -15,7 +15,7 @@ import math
 from pathlib import Path
 
 from mmedtui.errors import UserError
-from trainer.io import read_jsonl
+from mmedtui.fileio import read_jsonl
 
 STEP_METRICS = ("reward", "accuracy", "entropy", "frac_reward_zero_std")
 PANELS = ("reward", "validation", "accuracy", "entropy", "frac_reward_zero_std")

@@ -71,7 +71,7 @@ def render_png(run_dir: Path, target: Path | None = None) -> Path:
     """Draw ``run_dir``'s plot to ``target`` (default ``<run>/metrics.png``), atomically."""
     from PIL import Image, ImageDraw
 
-    from trainer.io import read_jsonl
+    from mmedtui.fileio import read_jsonl
 
     data = series(run_dir)
     shown = [m for m in PANELS if data[m]]

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mmedtui.errors import UserError
-from trainer.io import atomic_write_json, clean_stale_tmp, read_jsonl, recover_dir, rewrite_jsonl
+from mmedtui.fileio import read_jsonl, rewrite_jsonl
+from trainer.io import atomic_write_json, clean_stale_tmp, recover_dir
 
 COMPLETE = "COMPLETE"
 _CKPT = re.compile(r"^checkpoint-(\d+)$")

@@ -311,7 +311,8 @@ def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
 
 def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, measured: Sequence[str] = ()) -> None:
     from mmedtui import DISCLAIMER
-    from trainer.io import atomic_write_text, read_jsonl
+    from mmedtui.fileio import read_jsonl
+    from trainer.io import atomic_write_text
     from trainer.model_card import ROLE_TAGS, front_matter, hub_datasets, hub_id, model_ref, portable
 
     tasks = sorted({it.task for it in items})

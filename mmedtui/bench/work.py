@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import time
 from pathlib import Path
+
+from mmedtui.fileio import append_jsonl, read_jsonl
 
 WORK_VERSION = 1
 _STARTED = time.time() - 1.0  # imported before the bench writes anything; a second for coarse file clocks
@@ -55,7 +56,7 @@ class WorkCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
         self.entries: dict[str, dict] = {}
-        self._pending: list[str] = []
+        self._pending: list[dict] = []
         self.skipped = 0
         if path is not None:
             clean_stale_tmp(path.parent)
@@ -66,17 +67,13 @@ class WorkCache:
 
     def _read(self, path: Path) -> int:
         """Load every whole line; return how many damaged ones were skipped (their units are recomputed)."""
-        skipped = 0
-        with path.open("rb") as f:
-            for raw in f:
-                try:
-                    row = json.loads(raw.decode("utf-8"))
-                    if not isinstance(row["data"], dict):  # anything else is damage, never a unit's output
-                        raise TypeError
-                    self.entries[row["k"]] = row["data"]
-                except (ValueError, KeyError, TypeError, RecursionError):  # torn line, bad bytes, wrong shape
-                    skipped += raw.strip() != b""
-        return skipped
+        damaged: list[bytes] = []
+        for row in read_jsonl(path, damaged.append):
+            if isinstance(row.get("data"), dict) and isinstance(row.get("k"), str):
+                self.entries[row["k"]] = row["data"]
+            else:  # a whole line of the wrong shape is damage too, never a unit's output
+                damaged.append(b"")
+        return len(damaged)
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -87,18 +84,10 @@ class WorkCache:
     def put(self, key: str, data: dict, *, item_id: str, unit: str, persist: bool = True) -> None:
         self.entries[key] = data
         if persist and self.path is not None:
-            self._pending.append(json.dumps({"k": key, "id": item_id, "unit": unit, "data": data},
-                                            ensure_ascii=False, default=str))
+            self._pending.append({"k": key, "id": item_id, "unit": unit, "data": data})
 
     def flush(self) -> None:
         """Append this chunk's lines durably; a kill after this returns loses nothing already computed."""
-        if not self._pending or self.path is None:
-            return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a+b") as f:
-            # A line cut short by a kill has no newline: start a fresh line so ours stays whole.
-            torn = f.tell() > 0 and (f.seek(-1, os.SEEK_END), f.read(1))[1] != b"\n"
-            f.write(("\n" if torn else "").encode() + "".join(line + "\n" for line in self._pending).encode())
-            f.flush()
-            os.fsync(f.fileno())
+        if self._pending and self.path is not None:
+            append_jsonl(self.path, self._pending)
         self._pending.clear()
