@@ -11,7 +11,6 @@ saved as ``<run>/config.yaml``; ``--resume`` reads it back.
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -196,16 +195,11 @@ class TrainConfig:
 
     @property
     def data_root(self) -> Path:
-        """``data.root`` (--data-root), else $MMEDTUI_DATA, else the per-user default of ``mmedtui data``."""
-        root = self.data.root or os.environ.get("MMEDTUI_DATA")
-        if root:
-            path = Path(root).expanduser()
-        else:
-            try:
-                from mmedtui.tasks.catalog import default_data_root
-            except ImportError:
-                raise ConfigError("no data root: pass --data-root DIR or set MMEDTUI_DATA") from None
-            path = Path(default_data_root())
+        """``data.root`` (--data-root), else $MMEDTUI_DATA, else the per-user default: the bench's and ``mmedtui
+        data``'s rule (``tasks.catalog.resolve_data_root``); it must exist."""
+        from mmedtui.tasks.catalog import resolve_data_root
+
+        path = resolve_data_root(self.data.root)
         if not path.is_dir():
             raise ConfigError(f"{path}: data root not found (pass --data-root DIR or set MMEDTUI_DATA)")
         return path

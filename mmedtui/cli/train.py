@@ -31,7 +31,7 @@ Resume = typer.Option(False, "--resume", help="Continue the run in --output from
                       "optimizer, scheduler, step count). A changed config is refused unless --force-config.")
 ForceConfig = typer.Option(False, "--force-config", help="With --resume: continue with a changed --config, "
                            "--profile, --set or flag (the change is recorded in state.json).")
-DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA).")
+DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, else a per-user default).")
 Sets = typer.Option(None, "--set", help="Override a config key: --set grpo.temperature=0.7 (repeatable).")
 SftSets = typer.Option(None, "--set", help="Override a config key: --set train.learning_rate=3e-4 (repeatable).")
 Model = typer.Option(None, "--model", help="Starting model folder or hub id (default: the profile's).")
