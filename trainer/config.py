@@ -25,7 +25,7 @@ STAGES = ("easy", "medium", "hard")
 
 
 @dataclass
-class ModelConfig:
+class ModelSection:
     path: str | None = None  # starting model folder (or hub id); None: build a tiny Qwen2.5-VL (trainer/tiny.py)
     tiny_size: str = "micro"  # micro | micro-vision | small | base, when path is None
     # A `mmedtui train vision` output: its pre-trained vision tower replaces the tiny model's random one.
@@ -42,7 +42,7 @@ class ModelConfig:
 
 
 @dataclass
-class DataConfig:
+class DataSection:
     root: str | None = None  # --data-root, else $MMEDTUI_DATA
     tasks: list[str] = field(default_factory=lambda: ["vqa-rad", "slake"])
     split: str = "train"  # never "test": refused
@@ -74,8 +74,11 @@ class DataConfig:
 
 
 @dataclass
-class TrainArgs:
-    """Knobs shared by SFT and GRPO; they map one to one onto transformers' TrainingArguments."""
+class TrainingSection:
+    """The ``train:`` section, shared by SFT and GRPO. ``models.common_args`` hands the fields to
+    ``TrainingArguments`` under their own names, except ``warmup_ratio`` (its ``warmup_steps``: below 1, a
+    ratio) and ``gradient_checkpointing`` (its ``activation_checkpointing``); ``report_to`` keeps the installed
+    loggers only; ``keep_checkpoints`` and ``torch_threads`` are the project's own."""
 
     learning_rate: float = 1e-4
     per_device_train_batch_size: int = 4  # GRPO: completions per device per micro-step
@@ -100,7 +103,7 @@ class TrainArgs:
 
 
 @dataclass
-class GRPOSettings:
+class GRPOSection:
     num_generations: int = 4
     max_completion_length: int = 48
     temperature: float = 1.0
@@ -130,7 +133,7 @@ class GRPOSettings:
 
 
 @dataclass
-class CurriculumConfig:
+class CurriculumSection:
     enabled: bool = True  # False: one stage "all" over every case (ablation)
     stages: list[str] = field(default_factory=lambda: list(STAGES))  # which stages to run, in this order
     entropy: bool = True  # False: gamma = 0 in every stage (ablation)
@@ -144,7 +147,7 @@ class CurriculumConfig:
 
 
 @dataclass
-class OpinionsConfig:
+class OpinionsSection:
     panel: str | None = None  # panel YAML whose triage + specialists give the opinions; None: the default panel
     cache: str | None = None  # JSONL cache; None: $MMEDTUI_CACHE_DIR or ~/.cache/mmedtui, opinions.jsonl
     collect: bool = True  # collect the missing opinions before training the attending
@@ -152,7 +155,7 @@ class OpinionsConfig:
 
 
 @dataclass
-class SFTSettings:
+class SFTSection:
     max_length: int | None = None
     # Triage / attending: supervised warm-up steps on the role's own prompts and gold labels before GRPO (a
     # "cold start": teaches a random-init tiny model the output format and label space). 0: pure GRPO (paper).
@@ -167,7 +170,7 @@ class SFTSettings:
 
 
 @dataclass
-class TriageData:
+class TriageSection:
     extra_sources: bool = True  # BCCD, BreastMNIST, scikit-image and pydicom images beside VQA-RAD / SLAKE
     per_source: int = 200  # examples drawn from each extra source (augmented copies of its images)
     max_radiology: int | None = 400  # VQA-RAD / SLAKE examples kept (None: all), so one class does not swamp
@@ -178,14 +181,14 @@ class TrainConfig:
     role: str = "attending"
     profile: str = "tiny"
     output: str | None = None
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainArgs = field(default_factory=TrainArgs)
-    grpo: GRPOSettings = field(default_factory=GRPOSettings)
-    curriculum: CurriculumConfig = field(default_factory=CurriculumConfig)
-    opinions: OpinionsConfig = field(default_factory=OpinionsConfig)
-    sft: SFTSettings = field(default_factory=SFTSettings)
-    triage: TriageData = field(default_factory=TriageData)
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    train: TrainingSection = field(default_factory=TrainingSection)
+    grpo: GRPOSection = field(default_factory=GRPOSection)
+    curriculum: CurriculumSection = field(default_factory=CurriculumSection)
+    opinions: OpinionsSection = field(default_factory=OpinionsSection)
+    sft: SFTSection = field(default_factory=SFTSection)
+    triage: TriageSection = field(default_factory=TriageSection)
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
