@@ -29,20 +29,21 @@ from pathlib import Path
 
 def _rows(base: Path, per_kind: int):
     from mmedtui.agents.panel import load_panel
-    from trainer import curriculum, datasets, opinions
+    from trainer import curriculum, opinions
     from trainer.config import load_config
+    from trainer.data.images import ImageCache
+    from trainer.data.items import load_items
+    from trainer.data.rows import attending_rows
     from trainer.testing import fake_vqa_rad, scripted_panel_file
 
     root = fake_vqa_rad(base / "data", per_kind=per_kind)
     cfg = load_config("attending", "tiny", **{"data.root": str(root), "data.tasks": ["vqa-rad"]})
-    items = datasets.load_items(cfg)
+    items = load_items(cfg.data)
     panel = load_panel(scripted_panel_file(base / "panel.yaml"))
-    images = datasets.ImageCache(cfg.data.image_max_side)
+    images = ImageCache(cfg.data.image_max_side)
     found = opinions.collect(items, panel, opinions.OpinionStore(base / "op.jsonl"), images)
-    keyed = {datasets.item_key(it): it for it in items}
-    groups = curriculum.split([(keyed[k], ops) for k, (_, ops) in found.items()])
-    entries = [(it, ops, s) for s in ("easy", "medium", "hard") for it, ops in groups[s]]
-    return cfg, datasets.attending_rows(entries, images)
+    groups = curriculum.split(found.values())
+    return cfg, attending_rows([case for s in ("easy", "medium", "hard") for case in groups[s]], images)
 
 
 class StepTimer:
@@ -140,14 +141,14 @@ def main() -> None:
     hf_datasets.disable_progress_bars()
     torch.set_num_threads(args.threads)
 
-    from trainer.datasets import build, corpus
+    from trainer.data.rows import corpus, to_dataset
     from trainer.tiny import build_tiny
 
     with tempfile.TemporaryDirectory() as tmp:
         base = Path(tmp)
         cfg, rows = _rows(base, per_kind=8)
         model_dir = args.model or str(build_tiny(base / "model", size=args.size, corpus=corpus(rows)))
-        dataset = build(rows)
+        dataset = to_dataset(rows)
         gamma, beta = cfg.curriculum.gamma["hard"], cfg.curriculum.beta["hard"]
         arms = {"stock": (0.0, 0.0), "stock+KL": (0.0, beta), "mmedtui": (gamma, beta)}
         times: dict[str, list[tuple[float, float]]] = {a: [] for a in arms}

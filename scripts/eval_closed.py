@@ -15,11 +15,11 @@ IMAGE_MAX_SIDE = 336  # the tiny profile's data.image_max_side: scans as the spe
 def closed_items(data_root: str, part: str, tasks: str) -> list:
     """The closed questions, in their `mc` form, of ``part`` of the embedded panel's 70/30 split of ``tasks``."""
     from trainer.config import load_config
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
 
     cfg = load_config("specialist", "tiny", sets=[f"data.root={data_root}", "data.holdout=0.3", f"data.part={part}",
                                                   "data.limit=null", f"data.tasks=[{tasks}]"])
-    return [it for it in load_items(cfg) if it.kind == "closed" and it.options]
+    return [it for it in load_items(cfg.data) if it.kind == "closed" and it.options]
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     from mmedtui.agents.base import Sampling
     from mmedtui.agents.transformers_backend import TransformersBackend
     from mmedtui.tasks.scoring import is_correct
-    from trainer.datasets import ImageCache, item_case
+    from trainer.data.images import ImageCache
+    from trainer.data.items import item_case
 
     items = closed_items(args.data_root, args.part, args.tasks)
     images = ImageCache(IMAGE_MAX_SIDE)

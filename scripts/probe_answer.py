@@ -40,7 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     from eval_closed import IMAGE_MAX_SIDE, closed_items  # a sibling script (scripts/ is on the path)
     from mmedtui.agents import roles
     from mmedtui.agents.transformers_backend import chat_messages
-    from trainer.datasets import ImageCache, gold_text, item_case, rationale
+    from trainer.data.images import ImageCache
+    from trainer.data.items import item_case
+    from trainer.data.rows import gold_text, rationale
     from trainer.tiny import build_tiny
 
     torch.set_num_threads(1)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from trainer import image_labels
+from trainer.data import image_labels
 
 
 def _slake(root: Path) -> Path:
@@ -78,7 +78,7 @@ def test_generated_questions_are_balanced_and_answered_by_the_labels(tmp_path):
 
 
 def test_a_generated_questions_reasoning_names_what_it_asks_beside_what_the_image_shows(tmp_path):
-    from trainer.datasets import rationale
+    from trainer.data.rows import rationale
 
     labels = image_labels.gather(_train_items(_slake(tmp_path)))
     by_question = {it.question: it for it in image_labels.generated_items(labels)}
@@ -108,7 +108,7 @@ def test_a_real_yes_no_question_names_what_it_asks_about(question, term):
 def test_a_real_closed_questions_reasoning_restates_it_and_an_open_ones_does_not(tmp_path):
     from dataclasses import replace
 
-    from trainer.datasets import rationale
+    from trainer.data.rows import rationale
 
     item = _train_items(_slake(tmp_path))[0]
     closed = replace(item, question="Does the picture contain liver?", kind="closed", meta={})
@@ -130,7 +130,7 @@ def test_reasoning_targets_are_grammatical(lab, expected):
 
 
 def test_triage_reasoning_uses_the_right_article():
-    from trainer.datasets import modality_phrase
+    from trainer.data.rows import modality_phrase
 
     assert [modality_phrase(m) for m in ("CT", "MR", "US", "X-Ray", "fundus photograph")] == [
         "a CT image", "an MRI image", "an ultrasound image", "an X-ray image", "a fundus photograph"]
@@ -184,7 +184,8 @@ def test_freeze_vision_leaves_only_the_language_model_trainable(tiny_model_dir):
 
 
 def test_generated_rows_see_seeded_augmented_copies(tmp_path):
-    from trainer.datasets import ImageCache, sft_rows
+    from trainer.data.images import ImageCache
+    from trainer.data.rows import sft_rows
 
     items = _train_items(_slake(tmp_path))
     labels = image_labels.gather(items)

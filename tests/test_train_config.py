@@ -12,7 +12,8 @@ import pytest
 from mmedtui.errors import ConfigError, DataError, UserError
 from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer import curriculum, rewards
-from trainer.config import load_config, load_run_config, parse_set, save_config
+from trainer.config import StageSpec, load_config, load_run_config, parse_set, save_config
+from trainer.data.items import PanelCase
 from trainer.io import atomic_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,7 +26,8 @@ def test_paper_profile_carries_the_papers_settings():
     assert (cfg.grpo.num_generations, cfg.grpo.prompts_per_step, cfg.grpo.temperature) == (8, 128, 1.0)
     assert cfg.train.learning_rate == 1e-6 and cfg.train.bf16
     assert cfg.model.dtype == "float32"  # fp32 master weights: a 1e-6 step is lost to bf16 rounding
-    assert cfg.stage_schedule() == [("easy", 1e-4, 1e-3), ("medium", 5e-3, 4e-3), ("hard", 3e-2, 1e-2)]
+    assert cfg.stage_schedule() == [StageSpec("easy", 1e-4, 1e-3), StageSpec("medium", 5e-3, 4e-3),
+                                    StageSpec("hard", 3e-2, 1e-2)]
 
 
 def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
@@ -80,12 +82,12 @@ def test_unknown_profile_and_missing_file():
 
 def test_ablation_switches_shape_the_schedule():
     assert load_config("attending", "tiny", **{"curriculum.entropy": False}).stage_schedule() == [
-        ("easy", 0.0, 1e-3), ("medium", 0.0, 4e-3), ("hard", 0.0, 1e-2)]
+        StageSpec("easy", 0.0, 1e-3), StageSpec("medium", 0.0, 4e-3), StageSpec("hard", 0.0, 1e-2)]
     assert load_config("attending", "tiny", **{"curriculum.enabled": False}).stage_schedule() == [
-        ("all", 5e-3, 4e-3)]
+        StageSpec("all", 5e-3, 4e-3)]
     assert load_config("attending", "tiny", **{"curriculum.stages": ["hard"]}).stage_schedule() == [
-        ("hard", 3e-2, 1e-2)]
-    assert [s for s, _, _ in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]})
+        StageSpec("hard", 3e-2, 1e-2)]
+    assert [s.name for s in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]})
             .stage_schedule()] == ["easy", "medium"]
 
 
@@ -103,9 +105,9 @@ def _ops(*answers):
 
 
 def test_curriculum_split_by_how_many_specialists_are_right():
-    entries = [(_item("yes"), _ops("yes", "Yes.", "yes")), (_item("yes"), _ops("yes", "no", "")),
-               (_item("no"), _ops("yes", "yes", "yes")), (_item("no"), _ops("", "", ""))]
-    groups = curriculum.split(entries, min_specialists=1)
+    cases = [PanelCase(_item("yes"), _ops("yes", "Yes.", "yes")), PanelCase(_item("yes"), _ops("yes", "no", "")),
+             PanelCase(_item("no"), _ops("yes", "yes", "yes")), PanelCase(_item("no"), _ops("", "", ""))]
+    groups = curriculum.split(cases, min_specialists=1)
     assert curriculum.sizes(groups) == {"easy": 1, "medium": 1, "hard": 1}  # the all-failed case is left out
     assert curriculum.by_task(groups) == {"vqa-rad": {"easy": 1, "medium": 1, "hard": 1}}
 
@@ -121,7 +123,7 @@ def test_step_plan_spreads_the_budget_over_live_stages():
 
 # --- rewards --------------------------------------------------------------------------------------
 def test_rewards_format_accuracy_and_department():
-    from trainer.datasets import item_json
+    from trainer.data.items import item_json
 
     good = [{"role": "assistant", "content": "<think>CT of the chest</think><answer>Yes</answer>"}]
     bare = [{"role": "assistant", "content": "no"}]
@@ -137,17 +139,17 @@ def test_rewards_format_accuracy_and_department():
 
 # --- opinions -------------------------------------------------------------------------------------
 def _fake_items(tmp_path, split="train"):
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=2)
     cfg = load_config("attending", "tiny", **{"data.root": str(root), "data.tasks": ["vqa-rad"]})
-    return cfg, load_items(cfg)
+    return cfg, load_items(cfg.data)
 
 
 def test_opinions_are_cached_resumable_and_never_from_test(tmp_path):
     from mmedtui.agents.panel import load_panel
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
     from trainer.opinions import OpinionStore, collect
     from trainer.testing import scripted_panel_file
 
@@ -159,7 +161,8 @@ def test_opinions_are_cached_resumable_and_never_from_test(tmp_path):
     assert len(first) == 4 and len(panel.backend("s0").calls) == 4
     again = collect(items, panel, OpinionStore(tmp_path / "op.jsonl"), ImageCache(64))
     assert len(again) == 6 and len(panel.backend("s0").calls) == 6  # only the 2 missing cases were asked
-    groups = curriculum.split([(it, again[f"vqa-rad/train/{it.id}"][1]) for it in items])
+    assert all(again[f"vqa-rad/train/{it.id}"].item is it for it in items)
+    groups = curriculum.split(again.values())
     assert curriculum.sizes(groups) == {"easy": 2, "medium": 2, "hard": 2}
     test_item = _item(split="test")
     with pytest.raises(DataError, match="never reads a test split"):
@@ -170,7 +173,7 @@ def test_cached_opinions_keep_their_validity_and_older_entries_are_asked_again(t
     import json
 
     from mmedtui.agents.panel import load_panel
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
     from trainer.opinions import OpinionStore, collect
     from trainer.testing import scripted_panel_file
 
@@ -179,8 +182,8 @@ def test_cached_opinions_keep_their_validity_and_older_entries_are_asked_again(t
     panel = load_panel(scripted_panel_file(tmp_path / "panel.yaml"))
     panel.models["s0"] = {"backend": "scripted", "replies": ["<answer>Paratracheal area</answer>"]}
     path = tmp_path / "op.jsonl"
-    [(_, fresh)] = collect(closed, panel, OpinionStore(path), ImageCache(64)).values()
-    [(_, cached)] = collect(closed, panel, OpinionStore(path), ImageCache(64)).values()
+    [fresh] = [c.opinions for c in collect(closed, panel, OpinionStore(path), ImageCache(64)).values()]
+    [cached] = [c.opinions for c in collect(closed, panel, OpinionStore(path), ImageCache(64)).values()]
     assert len(panel.backend("s0").calls) == 1  # the second run read the cache
     assert [(o.valid, o.invalid) for o in cached] == [(o.valid, o.invalid) for o in fresh]
     assert not cached[0].valid and cached[0].invalid == "names no option"
@@ -192,7 +195,7 @@ def test_cached_opinions_keep_their_validity_and_older_entries_are_asked_again(t
 
 def test_backend_failures_are_not_cached(tmp_path):
     from mmedtui.agents.panel import load_panel
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
     from trainer.opinions import OpinionStore, collect
     from trainer.testing import scripted_panel_file
 
@@ -301,7 +304,8 @@ def test_paper_profile_builds_trl_configs(tmp_path, monkeypatch):
 
     cpu = ["train.bf16=false", "train.use_cpu=true"]  # this machine has no GPU; the field names are what counts
     cfg = load_config("attending", "paper", sets=cpu)
-    args = grpo_args(cfg, tmp_path, -1, *cfg.stage_schedule()[2][1:])
+    hard = cfg.stage_schedule()[2]
+    args = grpo_args(cfg, tmp_path, -1, hard.gamma, hard.beta)
     assert (args.num_generations, args.learning_rate, args.temperature) == (8, 1e-6, 1.0)
     assert (args.entropy_coef, args.beta) == (3e-2, 1e-2)
     assert args.per_device_train_batch_size * args.gradient_accumulation_steps == 128 * 8  # 128 prompts
@@ -319,7 +323,7 @@ def test_a_failed_triage_is_not_cached(tmp_path, scan_image):
     """A transient triage failure must be asked again, not frozen into the opinion cache as its fallback."""
     from mmedtui.tasks.base import ImageRef, ImageSource, Item
     from support.panels import scripted_panel
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
     from trainer.opinions import Collector, OpinionStore
 
     scan_image.save(tmp_path / "scan.png")

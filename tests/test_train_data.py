@@ -12,7 +12,9 @@ from mmedtui.agents.roles import Opinion
 from mmedtui.tasks.base import ImageRef, Item
 from support.paths import SHARED_DATA, needs_shared_data
 from trainer import curriculum
-from trainer.datasets import ImageCache, gold_text, in_part, repeat_closed, with_options
+from trainer.data.images import ImageCache
+from trainer.data.items import PanelCase, in_part, with_options
+from trainer.data.rows import gold_text, repeat_closed
 
 
 def _item(i: int, question="Is this normal?", answer="yes", kind="closed", image=None, task="vqa-rad"):
@@ -37,14 +39,14 @@ def test_the_splits_do_not_depend_on_where_the_data_lives_or_how_its_root_is_spe
     import shutil
 
     from trainer.config import load_config
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
     from trainer.testing import fake_vqa_rad
     from trainer.validation import in_validation
 
     def split(root):
         cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.5", "data.part=holdout",
                                                       "data.tasks=[vqa-rad]"])
-        items = load_items(cfg)
+        items = load_items(cfg.data)
         return {it.id for it in items}, {it.id for it in items if in_validation(it, 0.5, cfg.data_root)}
 
     first = fake_vqa_rad(tmp_path / "a" / "data", per_kind=8)
@@ -75,18 +77,18 @@ def test_closed_rows_repeat_and_open_rows_do_not():
 def test_solo_rows_repeat_a_seeded_share_of_cases_without_their_opinions(tmp_path):
     import random
 
-    from trainer.datasets import attending_rows
-    from trainer.train import solo_entries
+    from trainer.data.rows import attending_rows
+    from trainer.train import solo_cases
 
     ops = [Opinion("A", "R", "yes")]
-    entries = [(_item(i), ops, "easy") for i in range(10)]
-    solo = solo_entries(entries, 0.3, random.Random(0))
-    assert len(solo) == 3 and all(o == [] and st == "easy" for _, o, st in solo)
-    assert [it.id for it, _, _ in solo] == [it.id for it, _, _ in solo_entries(entries, 0.3, random.Random(0))]
-    assert solo_entries(entries, 0.0, random.Random(0)) == []
+    cases = [PanelCase(_item(i), ops, stage="easy") for i in range(10)]
+    solo = solo_cases(cases, 0.3, random.Random(0))
+    assert len(solo) == 3 and all(c.opinions == [] and c.stage == "easy" for c in solo)
+    assert [c.item.id for c in solo] == [c.item.id for c in solo_cases(cases, 0.3, random.Random(0))]
+    assert solo_cases(cases, 0.0, random.Random(0)) == []
     path = tmp_path / "scan.png"
     Image.new("RGB", (16, 16)).save(path)
-    rows = attending_rows([(_item(0, image=path), ops, "easy"), (_item(0, image=path), [], "easy")],
+    rows = attending_rows([PanelCase(_item(0, image=path), ops), PanelCase(_item(0, image=path))],
                           ImageCache(16), targets=True)
     texts = [str(r["prompt"]) for r in rows]
     assert "1. A (R): yes" in texts[0] and "no specialist opinion is available" in texts[1]
@@ -106,21 +108,21 @@ def test_image_cache_tells_apart_images_that_share_a_file_name(tmp_path):
 
 
 def test_specialist_accuracy_on_the_opinion_cases():
-    entries = [(_item(0, answer="yes"), [Opinion("A", "R", "yes"), Opinion("B", "R", "no")]),
-               (_item(1, answer="no"), [Opinion("A", "R", "no"), Opinion("B", "R", error="timeout")])]
-    assert curriculum.accuracy(entries) == {"A": 100.0, "B": 0.0}
+    cases = [PanelCase(_item(0, answer="yes"), [Opinion("A", "R", "yes"), Opinion("B", "R", "no")]),
+             PanelCase(_item(1, answer="no"), [Opinion("A", "R", "no"), Opinion("B", "R", error="timeout")])]
+    assert curriculum.accuracy(cases) == {"A": 100.0, "B": 0.0}
 
 
 @needs_shared_data()
 @pytest.mark.parametrize("task", ["vqa-rad", "slake"])
 def test_real_fit_and_holdout_share_no_image(task):
     from trainer.config import load_config
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
 
     def part(name):
         cfg = load_config("specialist", "tiny", sets=["data.limit=null", "data.holdout=0.3", f"data.part={name}"],
                           **{"data.root": str(SHARED_DATA), "data.tasks": [task]})
-        return load_items(cfg)
+        return load_items(cfg.data)
 
     fit, held = part("fit"), part("holdout")
     assert {it.image_ref.key for it in fit}.isdisjoint({it.image_ref.key for it in held})
@@ -129,7 +131,7 @@ def test_real_fit_and_holdout_share_no_image(task):
 
 
 def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
-    from trainer.triage_data import _bccd
+    from trainer.data.triage import _bccd
 
     folder = tmp_path / "bccd" / "BCCD"
     (folder / "ImageSets" / "Main").mkdir(parents=True)
@@ -146,8 +148,8 @@ def test_bccd_triage_source_keeps_train_ids_inside_the_folder(tmp_path):
 def test_other_image_rows_name_what_the_image_is_and_never_show_the_sample_fundus(tmp_path):
     """Specialist rows on images outside VQA-RAD / SLAKE: a smear is "a blood smear", asked about CT it says no,
     asked about its own modality yes; scikit-image's retina (the shipped sample's source) is never among them."""
-    from trainer.other_images import sft_rows
-    from trainer.triage_data import image_sources
+    from trainer.data.other_images import sft_rows
+    from trainer.data.triage import image_sources
 
     folder = tmp_path / "bccd" / "BCCD"
     (folder / "ImageSets" / "Main").mkdir(parents=True)
@@ -172,13 +174,13 @@ def test_other_image_rows_name_what_the_image_is_and_never_show_the_sample_fundu
 def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_dir, capsys):
     from eval_closed import main  # scripts/eval_closed.py
     from trainer.config import load_config
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=6)
     cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.3", "data.part=fit",
                                                   "data.tasks=[vqa-rad]"])
-    fit = [it for it in load_items(cfg) if it.kind == "closed" and it.options]
+    fit = [it for it in load_items(cfg.data) if it.kind == "closed" and it.options]
     main([str(tiny_model_dir), "--data-root", str(root), "--part", "fit", "--tasks", "vqa-rad"])
     line = capsys.readouterr().out.strip()
     assert f"vqa-rad fit  n={len(fit)}  closed accuracy" in line and "answers:" in line
@@ -198,7 +200,7 @@ def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
     from pathlib import Path
 
     from mmedtui.tasks.base import ImageRef, Item
-    from trainer.datasets import in_part
+    from trainer.data.items import in_part
     from trainer.validation import in_validation, split_groups
 
     items = [Item("vqa-rad", "train", f"q{i}", "Is it?", "yes", "closed", ["yes", "no"], None, None,
@@ -212,7 +214,7 @@ def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
     # Independent of fit / holdout: about a fifth of the holdout part is held back, not all or none of it.
     holdout = [v for it, v in zip(items, held) if in_part(it, "holdout", 0.3, root)]
     assert 0.1 < sum(holdout) / len(holdout) < 0.3
-    groups = {"easy": [(it, []) for it in items[:1000]], "hard": [(it, []) for it in items[1000:]]}
+    groups = {"easy": [PanelCase(it) for it in items[:1000]], "hard": [PanelCase(it) for it in items[1000:]]}
     train, val = split_groups(groups, 0.2, root)
     assert sum(map(len, train.values())) + len(val) == 2000 and len(val) == sum(held)
 
@@ -221,13 +223,13 @@ def test_triage_picks_distinct_images_of_known_modality_first(tmp_path):
     from dataclasses import replace
 
     from trainer.config import load_config
-    from trainer.triage_data import gather
+    from trainer.data.triage import gather
 
     for i in range(22):
         Image.new("RGB", (32, 32), (10 * i, 0, 0)).save(tmp_path / f"img{i}.png")
     known = [_item(i, image=tmp_path / f"img{i // 4}.png") for i in range(8)]  # 2 CT images, 4 questions each
     unknown = [replace(_item(100 + i, image=tmp_path / f"img{2 + i}.png"), modality=None) for i in range(20)]
     cfg = load_config("triage", "tiny", sets=["triage.max_radiology=3", "triage.extra_sources=false"])
-    examples, _ = gather(cfg, unknown + known)
+    examples, _ = gather(cfg.data, cfg.triage, unknown + known)
     # the two CT images once each, then one of unknown modality: never the same CT image again
     assert sorted(e.modality or "?" for e in examples) == ["?", "CT", "CT"]

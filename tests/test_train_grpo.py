@@ -80,14 +80,17 @@ def _no_format_reward(completions, **_):
 
 def test_filter_samples_with_the_stage_trainer_keeps_the_varying_cases_and_is_reused_on_resume(
         world, tiny_model_dir, tmp_path, monkeypatch):
-    from trainer import datasets, dynamic_sampling
+    from trainer import dynamic_sampling
+    from trainer.data.images import ImageCache
+    from trainer.data.items import PanelCase, load_items
+    from trainer.data.rows import attending_rows, to_dataset
     from trainer.grpo import make_grpo_trainer
     from trainer.stages import Stage
 
     cfg = _cfg(world, tiny_model_dir, "grpo.num_generations=4", "grpo.micro_batch=8")
-    items = datasets.load_items(cfg)
-    rows = datasets.attending_rows([(it, [], "easy") for it in items], datasets.ImageCache(64))
-    stage = Stage("easy", datasets.build(rows), 0.0, 0.0, 1)
+    items = load_items(cfg.data)
+    rows = attending_rows([PanelCase(it, stage="easy") for it in items], ImageCache(64))
+    stage = Stage("easy", to_dataset(rows), 0.0, 0.0, 1)
     trainer = make_grpo_trainer(cfg, [_no_format_reward, _varying_reward])(stage, tiny_model_dir, tmp_path / "easy", 1)
     varying = [i for i, it in enumerate(items) if "alpha" not in it.question]
     assert len(trainer.train_dataset) == len(varying) and trainer.groups_filtered == len(items) - len(varying)
@@ -138,14 +141,14 @@ def test_ablation_switches_change_only_their_part_of_the_schedule():
         return load_config("attending", "tiny", **flags).stage_schedule()
 
     paper = schedule()
-    assert [s for s, _, _ in paper] == ["easy", "medium", "hard"]
-    assert [g for _, g, _ in schedule(**{"curriculum.entropy": False})] == [0.0, 0.0, 0.0]
+    assert [s.name for s in paper] == ["easy", "medium", "hard"]
+    assert [s.gamma for s in schedule(**{"curriculum.entropy": False})] == [0.0, 0.0, 0.0]
     fixed = schedule(**{"curriculum.fixed_entropy": True})
-    assert len({g for _, g, _ in fixed}) == 1 and fixed[0][1] > 0
-    assert [b for _, _, b in fixed] == [b for _, _, b in paper]
+    assert len({s.gamma for s in fixed}) == 1 and fixed[0].gamma > 0
+    assert [s.beta for s in fixed] == [s.beta for s in paper]
     reverse = schedule(**{"curriculum.reverse": True})
     assert reverse == list(reversed(paper))  # each stage keeps its own gamma and beta
-    assert [s for s, _, _ in schedule(**{"curriculum.enabled": False})] == ["all"]
+    assert [s.name for s in schedule(**{"curriculum.enabled": False})] == ["all"]
 
 
 def test_cli_ablation_flags_reach_the_config_and_a_reversed_flat_run_is_refused(monkeypatch, tmp_path, capsys):

@@ -173,11 +173,13 @@ def test_resume_refuses_another_role_and_a_fresh_run_refuses_a_used_folder(world
 @needs_shared_data(SHARED_DATA / "vqa-rad")
 def test_real_training_items_never_include_test_or_mevf_rows():
     from trainer.config import load_config
-    from trainer.datasets import ImageCache, gold_text, load_items, sft_rows
+    from trainer.data.images import ImageCache
+    from trainer.data.items import load_items
+    from trainer.data.rows import gold_text, sft_rows
 
     cfg = load_config("specialist", "tiny", sets=["data.limit=null"],
                       **{"data.root": str(SHARED_DATA), "data.tasks": ["vqa-rad"]})
-    items = load_items(cfg)
+    items = load_items(cfg.data)
     assert len(items) == 1797 and {it.split for it in items} == {"train"}
     assert not any(str(it.meta.get("phrase_type", "")).startswith(("test", "frame")) for it in items)
     rows = sft_rows(items[:3], ImageCache(96))
@@ -211,13 +213,13 @@ def test_specialist_sft_with_the_answer_weighted_loss_trains(tmp_path, world, ti
 def test_attending_validation_holds_cases_back_and_scores_every_stage(world, tiny_model_dir, tmp_path):
     import json
 
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
     from trainer.testing import GOLD
     from trainer.train import train
     from trainer.validation import in_validation
 
     cfg = _cfg("attending", world, tiny_model_dir, 3, "data.val_share=0.5")
-    held = [it for it in load_items(cfg) if in_validation(it, 0.5, cfg.data_root)]
+    held = [it for it in load_items(cfg.data) if in_validation(it, 0.5, cfg.data_root)]
     kinds = [next(k for k in GOLD if k in it.question) for it in held]
     assert 0 < len(held) < 12
     train(cfg, tmp_path / "run")

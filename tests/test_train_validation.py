@@ -26,20 +26,20 @@ def held(tmp_path):
     """The synthetic VQA-RAD training cases (96 px scans), each with two specialists' opinions."""
     from mmedtui.agents.roles import Opinion
     from trainer.config import load_config
-    from trainer.datasets import load_items
+    from trainer.data.items import PanelCase, load_items
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=2)
     cfg = load_config("attending", "tiny", **{"data.root": str(root), "data.tasks": ["vqa-rad"]})
     ops = [Opinion("Specialist A", "Radiologist", answer="yes"), Opinion("Specialist B", "Radiologist", answer="no")]
-    return [(item, ops) for item in load_items(cfg)]
+    return [PanelCase(item, ops) for item in load_items(cfg.data)]
 
 
 def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_with_the_task_scorer(
         held, monkeypatch, tmp_path):
     import mmedtui.agents.panel as panel_module
     from trainer import validation
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
     from trainer.testing import GOLD
 
     answers = {"alpha": "yes", "beta": "yes", "gamma": "no"}  # right, wrong, right (GOLD: yes, no, no)
@@ -54,7 +54,7 @@ def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_wi
     table = validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64), device="cpu",
                                           max_new_tokens=40, batch=4)
     assert built == [{"backend": "transformers", "path": str(tmp_path / "model"), "device": "cpu"}]
-    kinds = [next(k for k in GOLD if k in item.question) for item, _ in held]
+    kinds = [next(k for k in GOLD if k in case.item.question) for case in held]
     right = sum(answers[k] == GOLD[k] for k in kinds)
     assert table == {"vqa-rad": {"n": len(held), "accuracy": round(100 * right / len(held), 1)}}
     assert len(backend.calls) == len(held) and len(backend.samplings) == -(-len(held) // 4)  # 4 cases per call
@@ -66,7 +66,7 @@ def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_wi
 def test_an_attending_that_fails_or_names_no_option_is_scored_wrong(held, monkeypatch, tmp_path):
     import mmedtui.agents.panel as panel_module
     from trainer import validation
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
 
     broken = ScriptedBackend(error="RuntimeError: out of memory")
     monkeypatch.setattr(panel_module, "build_backend", lambda key, spec, base_dir: broken)

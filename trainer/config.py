@@ -60,17 +60,28 @@ class DataSection:
     # answer token is a sliver of the loss beside the reasoning and the open answers; a tiny model needs it more often.
     closed_repeat: int = 1
     # SFT (specialists): add closed questions generated from the training images' own annotations (organ
-    # presence, modality, region, plane, abnormality; trainer/image_labels.py), which only the image answers.
+    # presence, modality, region, plane, abnormality; trainer/data/image_labels.py), which only the image answers.
     generated: bool = False
     augment: bool = False  # each generated question sees its own augmented copy of the image
     # SFT (specialists): this many augmented copies of each image source outside VQA-RAD / SLAKE (blood smears,
-    # breast ultrasound, fundus, histology; trainer/other_images.py), each with a closed question only the image
+    # breast ultrasound, fundus, histology; trainer/data/other_images.py), each with a closed question only the image
     # answers, so an image unlike the training scans is described as what it is instead of looping. 0: off.
     other_images: int = 0
     # The attending: this share of its cases' images (a second, independent hash) is held back from training and
     # answered after every stage (trainer/validation.py), beside majority vote and each specialist on the same
     # cases. 0: off.
     val_share: float = 0.0
+
+    @property
+    def root_dir(self) -> Path:
+        """``data.root`` (--data-root), else $MMEDTUI_DATA, else the per-user default: the bench's and ``mmedtui
+        data``'s rule (``tasks.catalog.resolve_data_root``); it must exist."""
+        from mmedtui.tasks.catalog import resolve_data_root
+
+        path = resolve_data_root(self.root)
+        if not path.is_dir():
+            raise ConfigError(f"{path}: data root not found (pass --data-root DIR or set MMEDTUI_DATA)")
+        return path
 
 
 @dataclass
@@ -130,6 +141,15 @@ class GRPOSection:
     # DAPO's dynamic sampling, before each stage: the stage's starting model answers every case
     # num_generations times and the stage trains only on cases whose rewards differ (trainer/dynamic_sampling.py).
     dynamic_sampling: bool = False
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    """One curriculum stage as it runs: its name, entropy bonus gamma and KL weight beta."""
+
+    name: str
+    gamma: float
+    beta: float
 
 
 @dataclass
@@ -198,26 +218,19 @@ class TrainConfig:
 
     @property
     def data_root(self) -> Path:
-        """``data.root`` (--data-root), else $MMEDTUI_DATA, else the per-user default: the bench's and ``mmedtui
-        data``'s rule (``tasks.catalog.resolve_data_root``); it must exist."""
-        from mmedtui.tasks.catalog import resolve_data_root
+        return self.data.root_dir
 
-        path = resolve_data_root(self.data.root)
-        if not path.is_dir():
-            raise ConfigError(f"{path}: data root not found (pass --data-root DIR or set MMEDTUI_DATA)")
-        return path
-
-    def stage_schedule(self) -> list[tuple[str, float, float]]:
-        """(stage, gamma, beta) for each stage to run, in order (the attending's curriculum)."""
+    def stage_schedule(self) -> list[StageSpec]:
+        """Each stage to run, in order, with its entropy bonus and KL weight (the attending's curriculum)."""
         cur = self.curriculum
         if not cur.enabled:
-            return [("all", cur.flat_gamma if cur.entropy else 0.0, cur.flat_beta)]
+            return [StageSpec("all", cur.flat_gamma if cur.entropy else 0.0, cur.flat_beta)]
         out = []
         for stage in (reversed(cur.stages) if cur.reverse else cur.stages):
             if stage not in STAGES:
                 raise ConfigError(f"curriculum.stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})")
             gamma = cur.flat_gamma if cur.fixed_entropy else float(cur.gamma.get(stage, 0.0))
-            out.append((stage, gamma if cur.entropy else 0.0, float(cur.beta.get(stage, 0.0))))
+            out.append(StageSpec(stage, gamma if cur.entropy else 0.0, float(cur.beta.get(stage, 0.0))))
         if not out:
             raise ConfigError("curriculum.stages is empty")
         return out

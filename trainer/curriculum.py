@@ -5,7 +5,7 @@
 - hard: none right (overrule a wrong consensus).
 "Right" is ``mmedtui.tasks.scoring.is_correct`` on the specialist's answer, the bench's scorer. A specialist
 that failed (error, empty answer) counts as not right; cases with fewer than ``min_specialists`` usable
-opinions are left out. Computed on training splits only (``trainer.datasets.refuse_test``).
+opinions are left out. Computed on training splits only (``trainer.data.items.refuse_test``).
 The per-stage entropy bonus gamma and KL beta, and the ablation switches, live in ``TrainConfig.stage_schedule``.
 """
 
@@ -13,6 +13,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from trainer.data.items import PanelCase
 
 
 def difficulty(right: int, usable: int) -> str:
@@ -29,27 +34,28 @@ def count_right(item, opinions) -> tuple[int, int]:
     return right, len(usable)
 
 
-def split(entries: Iterable[tuple], min_specialists: int = 1) -> dict[str, list[tuple]]:
-    """``entries``: (item, opinions) -> {"easy": [(item, opinions)], "medium": [...], "hard": [...]}."""
-    out: dict[str, list[tuple]] = {"easy": [], "medium": [], "hard": []}
-    for item, opinions in entries:
-        right, usable = count_right(item, opinions)
-        if sum(1 for o in opinions if o.error is None) < min_specialists:
+def split(cases: Iterable[PanelCase], min_specialists: int = 1) -> dict[str, list[PanelCase]]:
+    """The cases by difficulty, each marked with its stage: {"easy": [...], "medium": [...], "hard": [...]}."""
+    out: dict[str, list[PanelCase]] = {"easy": [], "medium": [], "hard": []}
+    for case in cases:
+        right, usable = count_right(case.item, case.opinions)
+        if sum(1 for o in case.opinions if o.error is None) < min_specialists:
             continue
-        out[difficulty(right, usable)].append((item, opinions))
+        stage = difficulty(right, usable)
+        out[stage].append(replace(case, stage=stage))
     return out
 
 
-def accuracy(entries: Iterable[tuple]) -> dict[str, float]:
+def accuracy(cases: Iterable[PanelCase]) -> dict[str, float]:
     """Each specialist's accuracy (%) on the cases it gave an opinion on (a failed opinion counts wrong)."""
     from mmedtui.tasks.scoring import is_correct
 
     right: Counter = Counter()
     asked: Counter = Counter()
-    for item, opinions in entries:
-        for o in opinions:
+    for case in cases:
+        for o in case.opinions:
             asked[o.name] += 1
-            right[o.name] += bool(o.error is None and o.answer and is_correct(o.answer, item))
+            right[o.name] += bool(o.error is None and o.answer and is_correct(o.answer, case.item))
     return {name: round(100 * right[name] / n, 1) for name, n in asked.items()}
 
 
@@ -60,9 +66,9 @@ def sizes(groups: dict[str, list]) -> dict[str, int]:
 def by_task(groups: dict[str, list]) -> dict[str, dict[str, int]]:
     """Split sizes per task: {"vqa-rad": {"easy": n, ...}, ...}."""
     out: dict[str, Counter] = {}
-    for stage, entries in groups.items():
-        for item, _ in entries:
-            out.setdefault(item.task, Counter())[stage] += 1
+    for stage, cases in groups.items():
+        for case in cases:
+            out.setdefault(case.item.task, Counter())[stage] += 1
     return {task: {s: c.get(s, 0) for s in ("easy", "medium", "hard")} for task, c in out.items()}
 
 
@@ -83,8 +89,8 @@ def describe(cfg) -> str:
     """The attending's method in one line for its model card, naming the ablation switches that are on."""
     cur = cfg.curriculum
     schedule = cfg.stage_schedule()
-    order = " -> ".join(name for name, _, _ in schedule)
-    gammas = ", ".join(f"{name} {gamma:g}" for name, gamma, _ in schedule)
+    order = " -> ".join(s.name for s in schedule)
+    gammas = ", ".join(f"{s.name} {s.gamma:g}" for s in schedule)
     switches = [label for on, label in ((not cur.enabled, "no-curriculum: all cases in one stage"),
                                         (not cur.entropy, "no-entropy: gamma = 0 in every stage"),
                                         (cur.entropy and cur.fixed_entropy, "fixed-entropy: one gamma for every stage"),

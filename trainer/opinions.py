@@ -26,11 +26,12 @@ from mmedtui.agents import roles
 from mmedtui.agents.locate import model_folder, weights_stamp
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
 from mmedtui.fileio import append_jsonl, read_jsonl
-from trainer.datasets import ImageCache, item_case, item_key, refuse_test
+from trainer.data.images import ImageCache
+from trainer.data.items import PanelCase, item_case, item_key, refuse_test
 
 if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
-    from trainer.config import TrainConfig
+    from trainer.config import OpinionsSection
 
 # Parse outcomes worth caching; anything else (timeouts, HTTP errors) is asked again next time.
 _CACHEABLE_ERRORS = {None, "empty answer"}
@@ -41,12 +42,12 @@ def default_cache() -> Path:
     return Path(base) / "opinions.jsonl"
 
 
-def cache_path(cfg: TrainConfig) -> Path:
-    return Path(cfg.opinions.cache).expanduser() if cfg.opinions.cache else default_cache()
+def cache_path(section: OpinionsSection) -> Path:
+    return Path(section.cache).expanduser() if section.cache else default_cache()
 
 
-def panel_for(cfg: TrainConfig) -> Panel:
-    return load_panel(cfg.opinions.panel or DEFAULT_PANEL)
+def panel_for(section: OpinionsSection) -> Panel:
+    return load_panel(section.panel or DEFAULT_PANEL)
 
 
 # --- keys -----------------------------------------------------------------------------------------
@@ -101,7 +102,7 @@ class Collector:
         case = item_case(item, self.images.full(item))
         return self.images.hash(item), roles.question_text(case)
 
-    def cached(self, item: Item) -> tuple[str, list[roles.Opinion]] | None:
+    def cached(self, item: Item) -> PanelCase | None:
         image, question = self._keys(item)
         triage = self.store.get(entry_key("triage", self.triage_fp, "", image, question))
         if triage is None:
@@ -115,9 +116,9 @@ class Collector:
             opinions.append(roles.Opinion(spec.name, department, hit.get("answer", ""), hit.get("reasoning", ""),
                                           hit.get("raw", ""), hit.get("error"), hit.get("invalid"),
                                           hit.get("probability"), bool(hit.get("constrained"))))
-        return department, opinions
+        return PanelCase(item, opinions, department)
 
-    def run(self, items: Sequence[Item]) -> dict[str, tuple[str, list[roles.Opinion]]]:
+    def run(self, items: Sequence[Item]) -> dict[str, PanelCase]:
         from mmedtui.consult import Pipeline
         from mmedtui.consult.pipeline import PipelineOptions
 
@@ -142,18 +143,19 @@ class Collector:
                               "department": department, "answer": op.answer, "reasoning": op.reasoning,
                               "raw": op.raw, "error": op.error, "valid": op.valid, "invalid": op.invalid,
                               "probability": op.probability, "constrained": op.constrained, **base})
-            out[item_key(item)] = (department, list(record.specialists))
+            out[item_key(item)] = PanelCase(item, list(record.specialists), department)
         self.store.add(lines)
         return out
 
 
 def collect(items: Sequence[Item], panel: Panel, store: OpinionStore, images: ImageCache, *, batch_size: int = 16,
-            console=None, only_cached: bool = False) -> dict[str, tuple[str, list[roles.Opinion]]]:
-    """Opinions for every item: from the cache, else asked now (unless ``only_cached``), in batches."""
+            console=None, only_cached: bool = False) -> dict[str, PanelCase]:
+    """Opinions for every item, by ``item_key``: from the cache, else asked now (unless ``only_cached``), in
+    batches."""
     for item in items:
         refuse_test(item.split, "opinion collection")
     collector = Collector(panel, store, images)
-    result: dict[str, tuple[str, list[roles.Opinion]]] = {}
+    result: dict[str, PanelCase] = {}
     missing = []
     for item in items:
         hit = collector.cached(item)

@@ -34,17 +34,16 @@ class PriorSettings:
 
 
 def training_items(root: Path | None, split: str = "train") -> list:
-    """The specialists' training items (``trainer.datasets.load_items``, the same filters); train split only.
+    """The specialists' training items (``trainer.data.items.load_items``, the same filters); train split only.
     ``root`` None: $MMEDTUI_DATA, else the per-user default."""
-    from trainer.config import DataSection, TrainConfig
-    from trainer.datasets import load_items, refuse_test
+    from trainer.config import DataSection
+    from trainer.data.items import load_items, refuse_test
 
     refuse_test(split, "question-only training")
     if split != "train":
         raise DataError(f"question-only training reads the train split only, not {split!r}")
     data = DataSection(root=str(root) if root else None, tasks=list(TASKS), split=split, closed_as_mc=False)
-    cfg = TrainConfig(role="question-only", data=data)
-    return load_items(cfg)
+    return load_items(data)
 
 
 def _top(counts: Counter, min_count: int, limit: int) -> list[str]:

@@ -34,7 +34,7 @@ def format_reward(completions, **_) -> list[float]:
 
 @lru_cache(maxsize=65536)
 def _item(text: str):
-    from trainer.datasets import item_from_json
+    from trainer.data.items import item_from_json
 
     return item_from_json(text)
 

@@ -14,15 +14,19 @@ from __future__ import annotations
 import random
 import signal
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from mmedtui.agents.locate import model_folder
 from mmedtui.departments import DEFAULT_DEPARTMENTS
 from mmedtui.errors import DataError
-from trainer import curriculum, datasets, image_labels, rewards, validation
+from trainer import curriculum, rewards, validation
 from trainer.callbacks import Interrupt
 from trainer.config import TrainConfig, save_config
+from trainer.data import image_labels
+from trainer.data.images import ImageCache
+from trainer.data.items import PanelCase, get_task, item_key, load_items
+from trainer.data.rows import attending_rows, corpus, repeat_closed, sft_rows, to_dataset, triage_rows
 from trainer.run import RunDir
 from trainer.stages import Interrupted, Stage, is_main_process, main_first, run_stages
 
@@ -71,25 +75,25 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     from trainer.models import starting_model
     from trainer.sft import make_sft_trainer
 
-    items = datasets.load_items(cfg)
-    images = datasets.ImageCache(cfg.data.image_max_side)
+    items = load_items(cfg.data)
+    images = ImageCache(cfg.data.image_max_side)
     labels = image_labels.gather(items)
     if cfg.data.generated:
         items = items + image_labels.generated_items(labels, cfg.data.seed)
-    rows = datasets.sft_rows(items, images, labels, augment=cfg.data.augment)
+    rows = sft_rows(items, images, labels, augment=cfg.data.augment)
     other: list[dict] = []
     if cfg.data.other_images:
-        from trainer import other_images
+        from trainer.data import other_images
 
         other, notes = other_images.sft_rows(cfg.data_root, cfg.data.other_images, cfg.data.image_max_side,
                                              cfg.data.seed)
         for note in notes:
             console.print(f"[dim]{note}[/]")
-    start = starting_model(cfg, run, datasets.corpus(rows + other))  # the tokenizer sees each question once
-    rows = datasets.repeat_closed(rows, items, cfg.data.closed_repeat) + other
+    start = starting_model(cfg, run, corpus(rows + other))  # the tokenizer sees each question once
+    rows = repeat_closed(rows, items, cfg.data.closed_repeat) + other
     console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
                   f"({cfg.data.split})")
-    ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
+    ds = to_dataset(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
     stage = Stage("sft", ds, max_steps=cfg.train.max_steps, info={"rows": len(rows)})
     final = run_stages(cfg, run, [stage], start, make_sft_trainer(cfg), resume, callbacks, console,
                        on_saved=lambda target, st: write_model_card(cfg, run, target, items))
@@ -98,21 +102,21 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
 
 # --- triage (GRPO) --------------------------------------------------------------------------------
 def _triage(cfg, run: RunDir, resume, console, callbacks) -> Result:
-    from trainer import triage_data
+    from trainer.data import triage
     from trainer.grpo import make_grpo_trainer
     from trainer.models import starting_model
 
-    items = datasets.load_items(cfg)
-    examples, notes = triage_data.gather(cfg, items)
+    items = load_items(cfg.data)
+    examples, notes = triage.gather(cfg.data, cfg.triage, items)
     departments = _departments(cfg)
-    rows = datasets.triage_rows(examples, departments, cfg.data.image_max_side)
+    rows = triage_rows(examples, departments, cfg.data.image_max_side)
     for note in notes:
         console.print(f"[dim]{note}[/]")
-    start = starting_model(cfg, run, datasets.corpus(rows))
-    ds = datasets.build(rows, run.path / "cache")
+    start = starting_model(cfg, run, corpus(rows))
+    ds = to_dataset(rows, run.path / "cache")
     # The warm-up's rationale names the modality: only examples whose modality is known teach it.
     named = [e for e in examples if e.modality]
-    stages = _warmup(cfg, run, lambda: datasets.triage_rows(named, departments, cfg.data.image_max_side,
+    stages = _warmup(cfg, run, lambda: triage_rows(named, departments, cfg.data.image_max_side,
                                                             targets=True))
     stages.append(Stage("triage", ds, cfg.grpo.entropy_coef, cfg.grpo.beta, cfg.train.max_steps,
                         {"rows": len(rows)}))
@@ -128,7 +132,7 @@ def _warmup(cfg, run: RunDir, make_rows) -> list[Stage]:
     from trainer.sft import make_sft_trainer
 
     rows = make_rows()
-    ds = datasets.build(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
+    ds = to_dataset(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
     return [Stage("warmup", ds, max_steps=cfg.sft.warmup_steps, info={"rows": len(rows), "kind": "sft"},
                   make=make_sft_trainer(cfg, cfg.sft.warmup_learning_rate))]
 
@@ -144,28 +148,28 @@ def _departments(cfg) -> tuple[str, ...]:
 # --- attending (C-MARL) ---------------------------------------------------------------------------
 def attending_groups(cfg, items, console) -> tuple[dict[str, list], list, dict]:
     """Collect (or read) the panel's opinions, split the cases easy / medium / hard, and hold the validation
-    share (``data.val_share``) back: (training groups, held-back (item, opinions) pairs, summary)."""
+    share (``data.val_share``) back: (training groups, held-back cases, summary); every case a ``PanelCase``."""
     from trainer import opinions
 
-    panel = opinions.panel_for(cfg)
-    images = datasets.ImageCache(cfg.data.image_max_side)
+    panel = opinions.panel_for(cfg.opinions)
+    images = ImageCache(cfg.data.image_max_side)
     try:
         with main_first():  # several processes: rank 0 asks the panel, the others then read its cache
-            store = opinions.OpinionStore(opinions.cache_path(cfg))
+            store = opinions.OpinionStore(opinions.cache_path(cfg.opinions))
             found = opinions.collect(items, panel, store, images, batch_size=cfg.opinions.batch_size,
                                      console=console, only_cached=not (cfg.opinions.collect and is_main_process()))
     finally:
         panel.close()
-    keyed = {datasets.item_key(it): it for it in items}
-    entries = [(keyed[k], ops) for k, (_, ops) in found.items() if k in keyed]
-    if not entries:
+    keys = {item_key(it) for it in items}
+    cases = [case for key, case in found.items() if key in keys]
+    if not cases:
         raise DataError(f"no specialist opinions for the training items in {store.path} "
                         "(run `mmedtui train opinions` or set opinions.collect: true)")
-    groups, held = validation.split_groups(curriculum.split(entries, cfg.curriculum.min_specialists),
+    groups, held = validation.split_groups(curriculum.split(cases, cfg.curriculum.min_specialists),
                                            cfg.data.val_share, cfg.data_root)
     summary = {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
                "specialist_accuracy": curriculum.accuracy(e for g in groups.values() for e in g),
-               "cases_with_opinions": len(entries), "items": len(items), "cache": str(store.path)}
+               "cases_with_opinions": len(cases), "items": len(items), "cache": str(store.path)}
     if held:
         summary["validation"] = {"cases": len(held), "scored": len(validation.scored(held)),
                                  "panel": validation.panel_baselines(held)}
@@ -176,7 +180,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     from trainer.grpo import make_grpo_trainer
     from trainer.models import starting_model
 
-    items = datasets.load_items(cfg)
+    items = load_items(cfg.data)
     groups, held, summary = attending_groups(cfg, items, console)
     for system, table in summary.get("validation", {}).get("panel", {}).items():
         console.print(validation.line(f"validation, {system}", table))
@@ -190,32 +194,34 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         pool = [e for s in ("easy", "medium", "hard") for e in groups[s]]
         rng.shuffle(pool)
         groups = {"all": pool}
-    names = [name for name, _, _ in schedule]
+    names = [spec.name for spec in schedule]
     plan = curriculum.plan_steps(cfg.train.max_steps, names, {n: len(groups[n]) for n in names})
-    images = datasets.ImageCache(cfg.data.image_max_side)
+    images = ImageCache(cfg.data.image_max_side)
     labels = image_labels.gather(items)  # the warm-up's reasoning targets say what each image shows
     stage_rows = {}
     for name in names:
         chosen = list(groups[name])
         rng.shuffle(chosen)
-        stage_rows[name] = datasets.attending_rows([(it, ops, name) for it, ops in chosen], images)
-    start = starting_model(cfg, run, datasets.corpus(r for rows in stage_rows.values() for r in rows))
+        stage_rows[name] = attending_rows(chosen, images)
+    start = starting_model(cfg, run, corpus(r for rows in stage_rows.values() for r in rows))
     def warm_rows():
-        entries = [(it, ops, name) for name in names for it, ops in groups[name]]
-        entries += solo_entries(entries, cfg.sft.solo_share, random.Random(cfg.data.seed))
-        rows = datasets.attending_rows(entries, images, targets=True, labels=labels)
-        return datasets.repeat_closed(rows, [it for it, _, _ in entries], cfg.data.closed_repeat)
+        cases = [case for name in names for case in groups[name]]
+        cases += solo_cases(cases, cfg.sft.solo_share, random.Random(cfg.data.seed))
+        rows = attending_rows(cases, images, targets=True, labels=labels)
+        return repeat_closed(rows, [case.item for case in cases], cfg.data.closed_repeat)
 
     stages = _warmup(cfg, run, warm_rows)
-    for name, gamma, beta in schedule:
-        ds = datasets.build(stage_rows[name], run.path / "cache") if stage_rows[name] else _EmptyDataset()
-        stages.append(Stage(name, ds, gamma, beta, plan[name], {"split_size": len(groups[name])}))
+    for spec in schedule:
+        rows = stage_rows[spec.name]
+        ds = to_dataset(rows, run.path / "cache") if rows else _EmptyDataset()
+        stages.append(Stage(spec.name, ds, spec.gamma, spec.beta, plan[spec.name],
+                            {"split_size": len(groups[spec.name])}))
     if is_main_process():
         state = run.load_state()
         state["curriculum"] = summary
         run.save_state(state)
-    held_keys = {datasets.item_key(it) for it, _ in held}
-    trained = [it for it in items if datasets.item_key(it) not in held_keys]
+    held_keys = {item_key(case.item) for case in held}
+    trained = [it for it in items if item_key(it) not in held_keys]
 
     def on_saved(target, stage) -> dict | None:
         if not held:
@@ -241,10 +247,10 @@ def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict
     return table
 
 
-def solo_entries(entries: list, share: float, rng: random.Random) -> list:
-    """A seeded ``share`` of the warm-up ``entries`` again, with their opinions taken away (``sft.solo_share``)."""
-    chosen = rng.sample(range(len(entries)), round(share * len(entries)))
-    return [(entries[i][0], [], entries[i][2]) for i in sorted(chosen)]
+def solo_cases(cases: list[PanelCase], share: float, rng: random.Random) -> list[PanelCase]:
+    """A seeded ``share`` of the warm-up ``cases`` again, with their opinions taken away (``sft.solo_share``)."""
+    chosen = rng.sample(range(len(cases)), round(share * len(cases)))
+    return [replace(cases[i], opinions=[]) for i in sorted(chosen)]
 
 
 class _EmptyDataset(list):
@@ -319,7 +325,7 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
     licences = []
     for name in tasks:
         try:
-            task = datasets.get_task(name)
+            task = get_task(name)
             licences.append(f"- {name} ({cfg.data.split} split): licence {task.licence}")
         except Exception:  # noqa: BLE001 - a card must not fail a run
             licences.append(f"- {name} ({cfg.data.split} split)")

@@ -15,21 +15,21 @@ from collections import defaultdict
 def in_validation(item, share: float, root) -> bool:
     """Whether ``item``'s image is in the held-back ``share``: a hash of the image (its path under the data
     ``root``, as for fit / holdout), salted so that it is independent of the fit / holdout split."""
-    from trainer.datasets import image_fraction
+    from trainer.data.items import image_fraction
 
     return share > 0 and image_fraction(item, root, "validation") < share
 
 
 def split_groups(groups: dict[str, list], share: float, root) -> tuple[dict[str, list], list]:
-    """Curriculum groups -> (the groups without the validation cases, the validation (item, opinions) pairs)."""
-    train = {name: [e for e in entries if not in_validation(e[0], share, root)] for name, entries in groups.items()}
-    held = [e for entries in groups.values() for e in entries if in_validation(e[0], share, root)]
+    """Curriculum groups of ``PanelCase`` -> (the groups without the validation cases, the validation cases)."""
+    train = {name: [c for c in cases if not in_validation(c.item, share, root)] for name, cases in groups.items()}
+    held = [c for cases in groups.values() for c in cases if in_validation(c.item, share, root)]
     return train, held
 
 
-def scored(entries: list) -> list:
+def scored(cases: list) -> list:
     """The validation cases the ``mc`` metric scores: closed questions asked with options."""
-    return [(item, ops) for item, ops in entries if item.kind == "closed" and item.options]
+    return [c for c in cases if c.item.kind == "closed" and c.item.options]
 
 
 def _correct(answer: str | None, item, invalid: str | None = None) -> bool:
@@ -43,12 +43,13 @@ def _table(rows: dict[str, list[bool]]) -> dict[str, dict]:
     return {task: {"n": len(v), "accuracy": round(100 * sum(v) / len(v), 1)} for task, v in sorted(rows.items())}
 
 
-def panel_baselines(entries: list) -> dict[str, dict[str, dict]]:
+def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
     """Majority vote and each specialist on the validation cases, per task (from the opinions: no model runs)."""
     from mmedtui.agents.voting import majority
 
     out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    for item, ops in scored(entries):
+    for case in scored(cases):
+        item, ops = case.item, case.opinions
         usable = [o for o in ops if o.error is None]
         best, _ = majority([o.answer for o in usable], item.options)
         out["majority-vote"][item.task].append(best is not None and _correct(usable[best].answer, item))
@@ -58,16 +59,16 @@ def panel_baselines(entries: list) -> dict[str, dict[str, dict]]:
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_accuracy(model_path, entries: list, images, device: str = "auto", max_new_tokens: int = 48,
+def attending_accuracy(model_path, held: list, images, device: str = "auto", max_new_tokens: int = 48,
                        seed: int = 0, batch: int = 16) -> dict[str, dict]:
     """The attending at ``model_path`` on the validation cases, per task, through ``Pipeline.attend``
     (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
     from mmedtui.agents.panel import AgentSpec, Panel
     from mmedtui.consult import ConsultRecord, Pipeline
     from mmedtui.consult.pipeline import PipelineOptions
-    from trainer.datasets import item_case
+    from trainer.data.items import item_case
 
-    cases = scored(entries)
+    cases = scored(held)
     if not cases:
         return {}
     spec = AgentSpec("Attending physician (trained)", "trained", max_new_tokens=max_new_tokens)
@@ -78,12 +79,13 @@ def attending_accuracy(model_path, entries: list, images, device: str = "auto", 
     try:
         for start in range(0, len(cases), batch):
             chunk = cases[start:start + batch]
-            records = [ConsultRecord(item_case(item, images.full(item)), specialists=list(ops)) for item, ops in chunk]
+            records = [ConsultRecord(item_case(c.item, images.full(c.item)), specialists=list(c.opinions))
+                       for c in chunk]
             pipeline.attend(records, lambda event: None)
-            for (item, _), record in zip(chunk, records):
+            for case, record in zip(chunk, records):
                 decision = record.attending
-                rows[item.task].append(decision is not None and decision.error is None
-                                       and _correct(decision.answer, item, getattr(decision, "invalid", None)))
+                rows[case.item.task].append(decision is not None and decision.error is None and _correct(
+                    decision.answer, case.item, getattr(decision, "invalid", None)))
     finally:
         panel.close()
     return _table(rows)

@@ -1,5 +1,5 @@
 """Vision pre-training: the Qwen2.5-VL vision tower and merger of a tiny size learn what the training images'
-own annotations say (``trainer/image_labels.py``): modality, body region, scanning plane, abnormality and
+own annotations say (``trainer/data/image_labels.py``): modality, body region, scanning plane, abnormality and
 organ / finding presence (multi-label), through small heads on the mean of the merged image tokens. The tower's
 weights then start every specialist and the attending (``model.vision_init``), so the language model is handed
 image tokens that already encode what a question asks about.
@@ -7,7 +7,7 @@ image tokens that already encode what a question asks about.
     mmedtui train vision --output runs/vision --data-root ../shared/data --set data.holdout=0.3 --set data.part=fit
 
 Writes ``<output>/vision.safetensors`` (the tower, keys as under ``model.visual``) and ``<output>/vision.json``
-(size, label vocabulary, held-out figures). Training images only: the items come from ``datasets.load_items``.
+(size, label vocabulary, held-out figures). Training images only: the items come from ``trainer.data.items.load_items``.
 """
 
 from __future__ import annotations
@@ -17,13 +17,9 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mmedtui.errors import ConfigError
-from trainer import image_labels as labels_mod
-
-if TYPE_CHECKING:
-    from PIL import Image
+from trainer.data import image_labels as labels_mod
 
 VISION_FILE, INFO_FILE = "vision.safetensors", "vision.json"
 
@@ -35,20 +31,6 @@ class VisionSettings:
     learning_rate: float = 2e-3
     weight_decay: float = 0.05
     min_organ_images: int = 4  # organs / findings named on fewer training images get no output
-
-
-def augment(image: Image.Image, rng: random.Random) -> Image.Image:
-    """A random crop of 85-100 %, a small rotation and a brightness / contrast change. No flips: "left kidney"
-    is a label."""
-    from PIL import ImageEnhance
-
-    w, h = image.size
-    scale = rng.uniform(0.85, 1.0)
-    cw, ch = max(8, int(w * scale)), max(8, int(h * scale))
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    image = image.crop((x, y, x + cw, y + ch)).rotate(rng.uniform(-8, 8), fillcolor=(0, 0, 0))
-    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.85, 1.15))
-    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.85, 1.15))
 
 
 class Targets:
@@ -136,7 +118,7 @@ def train_vision(items, output: Path, *, size: str, image_max_side: int | None, 
     from safetensors.torch import save_file
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
 
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache, augment
     from trainer.io import atomic_dir
     from trainer.tiny import MAX_PIXELS, MIN_PIXELS
 
@@ -193,7 +175,7 @@ def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -
     """Accuracy of each head on the labels of ``items``' images (a validation split's, for tuning only)."""
     import torch
 
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
 
     labs = list(labels_mod.gather(items).values())
     images = ImageCache(image_max_side)
@@ -238,11 +220,11 @@ def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
 
     from mmedtui.errors import DataError
     from mmedtui.tasks import get_task
-    from trainer.datasets import load_items
+    from trainer.data.items import load_items
 
     if cfg.train.torch_threads:  # one thread: OpenMP threads spin against the other jobs on a small machine
         torch.set_num_threads(cfg.train.torch_threads)
-    items = load_items(cfg)
+    items = load_items(cfg.data)
     try:
         held_out = get_task("slake").load(cfg.data_root, "validation", lang=cfg.data.lang).items
     except DataError:

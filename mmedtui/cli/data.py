@@ -10,7 +10,7 @@ app = typer.Typer(help="List, verify and fetch the benchmarks.", no_args_is_help
 
 DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, else a per-user default).")
 
-# Not benchmarks: image sources the triage doctor trains on (trainer/triage_data.py), listed so a user can see
+# Not benchmarks: image sources the triage doctor trains on (trainer/data/triage.py), listed so a user can see
 # whether a build will find them. (name, what, the file or folder looked for, how to get it)
 TRAINING_SOURCES = (
     ("bccd", "blood smears, JPEG (triage: Pathologist)", "bccd/BCCD/JPEGImages",

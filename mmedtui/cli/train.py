@@ -260,11 +260,11 @@ def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFil
         import torch
 
         torch.set_num_threads(cfg.train.torch_threads)
-    from trainer import datasets
+    from trainer.data.items import load_items
     from trainer.train import attending_groups
 
     console = Console()
-    items = datasets.load_items(cfg)
+    items = load_items(cfg.data)
     _, _, summary = attending_groups(cfg, items, console)
     table = Table(title=f"Curriculum split ({cfg.data.split}; {summary['cases_with_opinions']} cases with opinions; "
                         f"cache {summary['cache']})")

@@ -5,7 +5,7 @@ the vision pre-training stage (``trainer/vision.py``).
 Sources, per image: SLAKE's ``modality`` and ``location`` fields and its ``detection.json`` boxes (organ and
 finding names); VQA-RAD's ``image_organ``; and the training questions' own answers (organ presence, the organs
 listed, the scanning plane, whether the image is abnormal). Only the items handed in are read, so the caller's
-split rules hold (``datasets.load_items``: train split only, never test, the fit / holdout part): a SLAKE image
+split rules hold (``items.load_items``: train split only, never test, the fit / holdout part): a SLAKE image
 that no training question references is never opened, and neither is a validation image's annotation.
 """
 

@@ -20,13 +20,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image
 
 from mmedtui.departments import department_for_modality
-from trainer.datasets import TriageExample
+from trainer.data import images
+from trainer.data.rows import TriageExample
 
 if TYPE_CHECKING:
-    from trainer.config import TrainConfig
+    from trainer.config import DataSection, TriageSection
 
 QUESTIONS = {
     "blood smear": ["How many white blood cells are visible?", "Are platelets present in this smear?",
@@ -47,17 +48,9 @@ PYDICOM_FILES = ("693_J2KI.dcm", "CT_small.dcm", "J2K_pixelrep_mismatch.dcm", "J
 
 
 def augment(image: Image.Image, rng: random.Random) -> Image.Image:
-    image = image.convert("RGB")
-    w, h = image.size
-    scale = rng.uniform(0.75, 1.0)
-    cw, ch = max(8, int(w * scale)), max(8, int(h * scale))
-    x, y = rng.randint(0, w - cw), rng.randint(0, h - ch)
-    image = image.crop((x, y, x + cw, y + ch))
-    if rng.random() < 0.5:
-        image = ImageOps.mirror(image)
-    image = image.rotate(rng.uniform(-12, 12), resample=Image.Resampling.BILINEAR)
-    image = ImageEnhance.Brightness(image).enhance(rng.uniform(0.8, 1.2))
-    return ImageEnhance.Contrast(image).enhance(rng.uniform(0.8, 1.2))
+    """The few-image sources' augmentation: stronger than the radiology images' and flipped (no sides to keep)."""
+    return images.augment(image, rng, crop=0.75, degrees=12, light=0.2, flip=True,
+                          resample=Image.Resampling.BILINEAR)
 
 
 def _bccd(root: Path) -> list[Callable[[], Image.Image]]:
@@ -177,14 +170,15 @@ def extra_examples(root: Path | None, per_source: int, seed: int = 0) -> tuple[l
     return out, notes
 
 
-def gather(cfg: TrainConfig, items: list | None = None) -> tuple[list[TriageExample], list[str]]:
+def gather(data: DataSection, triage: TriageSection,
+           items: list | None = None) -> tuple[list[TriageExample], list[str]]:
     """Radiology VQA items (their own questions) + the extra sources, shuffled."""
-    from trainer.datasets import ImageCache
+    from trainer.data.images import ImageCache
 
-    rng = random.Random(cfg.data.seed)
+    rng = random.Random(data.seed)
     examples: list[TriageExample] = []
     if items:
-        from trainer.image_labels import gather, image_key
+        from trainer.data.image_labels import gather, image_key
 
         labels = gather(items)  # a VQA-RAD image's modality, where its training answers say it
 
@@ -201,20 +195,20 @@ def gather(cfg: TrainConfig, items: list | None = None) -> tuple[list[TriageExam
             first.setdefault(image_key(item), item)
         rest = [it for it in picked if first[image_key(it)] is not it]
         picked = sorted(first.values(), key=lambda it: modality_of(it) is None) + rest
-        if cfg.triage.max_radiology is not None:
-            picked = picked[: cfg.triage.max_radiology]
-        images = ImageCache(cfg.data.image_max_side)
+        if triage.max_radiology is not None:
+            picked = picked[: triage.max_radiology]
+        images = ImageCache(data.image_max_side)
         for item in picked:
             dept = item.department or department_for_modality(item.modality, "Radiologist")
             examples.append(TriageExample(images.small(item), item.question, dept, item.task, modality_of(item)))
     notes: list[str] = []
-    if cfg.triage.extra_sources:
+    if triage.extra_sources:
         root = None
         try:
-            root = cfg.data_root
+            root = data.root_dir
         except Exception:  # noqa: BLE001 - the extra sources work without a data root too
             root = None
-        extra, notes = extra_examples(root, cfg.triage.per_source, cfg.data.seed)
+        extra, notes = extra_examples(root, triage.per_source, data.seed)
         examples += extra
     rng.shuffle(examples)
     counts = Counter(e.department for e in examples)

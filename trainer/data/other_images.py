@@ -3,7 +3,7 @@ ultrasound, a fundus photograph or a histology slide.
 
 Trained on radiology scans alone, a specialist shown a fundus photograph wrote "An axial axial axial ..." until
 its token budget ran out and never answered. These rows show it such images (the triage doctor's sources,
-``trainer.triage_data.image_sources``, without ``skimage.data.retina()``: that is the shipped sample
+``trainer.data.triage.image_sources``, without ``skimage.data.retina()``: that is the shipped sample
 ``retina-fundus.jpg``, kept unseen) with closed questions that only the image answers, in the form of the
 generated ones (``image_labels.generated_items``): "Is this image taken via CT?" No, "Is this a study of the
 chest?" No, "Does the picture contain liver?" No, and its own modality Yes. The reasoning target names what the
@@ -18,8 +18,11 @@ from pathlib import Path
 from mmedtui.agents import roles
 from mmedtui.consult import Case
 from mmedtui.tasks.base import ImageRef, Item
-from trainer import datasets, image_labels
-from trainer.triage_data import augment, image_sources
+from trainer.data import image_labels
+from trainer.data.images import downscale, encode_image
+from trainer.data.items import item_json
+from trainer.data.rows import assistant_message, prompt_messages
+from trainer.data.triage import augment, image_sources
 
 WHAT = {  # a source's kind -> (what the image is, the modality a question names)
     "blood smear": ("A blood smear under the microscope.", "microscopy"),
@@ -54,13 +57,13 @@ def sft_rows(root: Path | None, per_source: int, max_side: int | None, seed: int
             continue
         seen, _ = WHAT[source.kind]
         for n in range(per_source):
-            image = datasets.downscale(augment(rng.choice(source.loaders)(), rng), max_side)
-            cell = datasets.encode_image(image)
+            image = downscale(augment(rng.choice(source.loaders)(), rng), max_side)
+            cell = encode_image(image)
             for k, (question, answer, about) in enumerate(_questions(source.kind, rng)):
                 item = Item(f"other:{source.name}", "train", f"{n}-{k}", question, answer, "closed", ["yes", "no"],
                             source.modality, source.department, ImageRef(()), {"generated": True})
                 prompt = roles.specialist_prompt(Case(image, question, ["yes", "no"]), source.department)
                 target = f"<think>The question asks about {about}. {seen}</think><answer>{answer.lower()}</answer>"
-                rows.append({"prompt": datasets.prompt_messages(prompt), "image": cell,
-                             "completion": datasets.assistant_message(target), "item": datasets.item_json(item)})
+                rows.append({"prompt": prompt_messages(prompt), "image": cell,
+                             "completion": assistant_message(target), "item": item_json(item)})
     return rows, notes
