@@ -348,3 +348,12 @@ def test_no_checkpoint_at_a_stages_last_step_when_checkpoints_are_not_kept():
         control = TrainerControl(should_save=True)
         SkipLastCheckpoint().on_step_end(None, SimpleNamespace(global_step=step, max_steps=4), control)
         assert control.should_save is kept
+
+
+def test_a_tower_of_another_size_is_refused_before_any_data_is_read(tmp_path):
+    (tmp_path / "vision.json").write_text(json.dumps({"tiny_size": "micro"}))
+    with pytest.raises(ConfigError, match=r"is 'micro', the model 'small' \(pass --set model.tiny_size=micro\)"):
+        load_config("specialist", "tiny", **{"model.vision_init": str(tmp_path)})
+    cfg = load_config("specialist", "tiny", **{"model.vision_init": str(tmp_path), "model.tiny_size": "micro"})
+    assert cfg.model.tiny_size == "micro"
+

@@ -11,6 +11,7 @@ saved as ``<run>/config.yaml``; ``--resume`` reads it back.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -402,6 +403,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):
         raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not micro, small or base")
+    _check_tower_size(cfg.model)
     g = cfg.grpo
     if g.num_generations < 2:
         raise ConfigError("grpo.num_generations: GRPO needs at least 2 rollouts per prompt")
@@ -427,3 +429,18 @@ def load_run_config(run_dir: Path, sets: list[str] | None = None, **flags: Any) 
     data = _merge(data, parse_set(list(sets or [])))
     data = _merge(data, _nest({k: v for k, v in flags.items() if v is not None}))
     return config_from_dict(data)
+
+
+def _check_tower_size(model: ModelSection) -> None:
+    """A pre-trained tower fits only a tiny model of its own size: say so before any data is read (the tiny
+    profile's size is ``small``, the build script's towers are ``micro``)."""
+    if not model.vision_init or model.path:
+        return
+    info = Path(model.vision_init).expanduser() / "vision.json"
+    try:
+        size = json.loads(info.read_text()).get("tiny_size")
+    except (OSError, ValueError, AttributeError):
+        return  # no tower yet, or no record of its size: loading it says what is wrong
+    if size and size != model.tiny_size:
+        raise ConfigError(f"model.vision_init: the tower in {info.parent} is {size!r}, the model "
+                          f"{model.tiny_size!r} (pass --set model.tiny_size={size})")
