@@ -12,9 +12,10 @@ import pytest
 from mmedtui.errors import ConfigError, DataError, UserError
 from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer import curriculum, rewards
-from trainer.config import StageSpec, load_config, load_run_config, parse_set, save_config
+from trainer.config import load_config, load_run_config, parse_set, save_config
 from trainer.data.items import PanelCase
 from trainer.io import atomic_dir
+from trainer.sections import StageSpec
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -31,7 +31,7 @@ from trainer.data.items import PanelCase, item_case, item_key, refuse_test
 
 if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
-    from trainer.config import OpinionsSection
+    from trainer.sections import OpinionsSection
 
 # Parse outcomes worth caching; anything else (timeouts, HTTP errors) is asked again next time.
 _CACHEABLE_ERRORS = {None, "empty answer"}

@@ -36,8 +36,8 @@ class PriorSettings:
 def training_items(root: Path | None, split: str = "train") -> list:
     """The specialists' training items (``trainer.data.items.load_items``, the same filters); train split only.
     ``root`` None: $MMEDTUI_DATA, else the per-user default."""
-    from trainer.config import DataSection
     from trainer.data.items import load_items, refuse_test
+    from trainer.sections import DataSection
 
     refuse_test(split, "question-only training")
     if split != "train":

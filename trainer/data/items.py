@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
     from mmedtui.agents.roles import Opinion
     from mmedtui.tasks.base import Item
-    from trainer.config import DataSection
+    from trainer.sections import DataSection
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from trainer.data import images
 from trainer.data.rows import TriageExample
 
 if TYPE_CHECKING:
-    from trainer.config import DataSection, TriageSection
+    from trainer.sections import DataSection, TriageSection
 
 QUESTIONS = {
     "blood smear": ["How many white blood cells are visible?", "Are platelets present in this smear?",
