@@ -29,8 +29,9 @@ ANSWER = "<think>saw {n} image(s)</think><answer>{text}</answer>"
 
 
 def make(server: FakeOpenAI, **kw: object) -> OpenAIBackend:
-    """A backend with tiny timeouts and backoff so failure paths take milliseconds."""
-    opts: dict = {"name": "spec", "base_url": server.url, "model": "fake-vl", "timeout": 0.3,
+    """A backend with tiny backoff so failure paths take milliseconds; a stall test passes its own short timeout
+    (an answering server given 0.3 s read as a timeout on a loaded machine)."""
+    opts: dict = {"name": "spec", "base_url": server.url, "model": "fake-vl", "timeout": 1.5,
                   "max_retries": 2, "backoff": 0.01, "concurrency": 4}
     opts.update(kw)
     return OpenAIBackend(**opts)
