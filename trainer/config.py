@@ -12,7 +12,6 @@ saved as ``<run>/config.yaml``; ``--resume`` reads it back.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
 from typing import Any, get_type_hints
@@ -276,11 +275,9 @@ def _check_tower_size(model: ModelSection) -> None:
     profile's size is ``small``, the build script's towers are ``micro``)."""
     if not model.vision_init or model.path:
         return
-    info = Path(model.vision_init).expanduser() / "vision.json"
-    try:
-        size = json.loads(info.read_text()).get("tiny_size")
-    except (OSError, ValueError, AttributeError):
-        return  # no tower yet, or no record of its size: loading it says what is wrong
+    from trainer.vision import tower_size
+
+    size = tower_size(model.vision_init)  # None: loading the tower says what is wrong
     if size and size != model.tiny_size:
-        raise ConfigError(f"model.vision_init: the tower in {info.parent} is {size!r}, the model "
+        raise ConfigError(f"model.vision_init: the tower in {model.vision_init} is {size!r}, the model "
                           f"{model.tiny_size!r} (pass --set model.tiny_size={size})")

@@ -160,8 +160,7 @@ def attending_groups(cfg, items, console) -> tuple[dict[str, list], list, dict]:
                                      console=console, only_cached=not (cfg.opinions.collect and is_main_process()))
     finally:
         panel.close()
-    keys = {item_key(it) for it in items}
-    cases = [case for key, case in found.items() if key in keys]
+    cases = list(found.values())
     if not cases:
         raise DataError(f"no specialist opinions for the training items in {store.path} "
                         "(run `mmedtui train opinions` or set opinions.collect: true)")
@@ -191,7 +190,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     schedule = cfg.stage_schedule()
     rng = random.Random(cfg.data.seed)
     if not cfg.curriculum.enabled:
-        pool = [e for s in ("easy", "medium", "hard") for e in groups[s]]
+        pool = [replace(case, stage="all") for s in ("easy", "medium", "hard") for case in groups[s]]
         rng.shuffle(pool)
         groups = {"all": pool}
     names = [spec.name for spec in schedule]

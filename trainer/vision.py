@@ -199,6 +199,14 @@ def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -
         f"n_{k}": len(v) for k, v in right.items()}
 
 
+def tower_size(path: str | Path) -> str | None:
+    """The ``tiny_size`` a pre-trained tower was built for (None: no tower there, or no record of its size)."""
+    try:
+        return json.loads((Path(path).expanduser() / INFO_FILE).read_text()).get("tiny_size")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
 def load_into(model, path: str | Path) -> None:
     """Load a pre-trained tower into ``model`` (a Qwen2.5-VL model); every key must match."""
     from safetensors.torch import load_file

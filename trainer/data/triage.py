@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from PIL import Image
 
 from mmedtui.departments import department_for_modality
-from trainer.data import images
+from trainer.data.images import augment as augment_image
 from trainer.data.rows import TriageExample
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ PYDICOM_FILES = ("693_J2KI.dcm", "CT_small.dcm", "J2K_pixelrep_mismatch.dcm", "J
 
 def augment(image: Image.Image, rng: random.Random) -> Image.Image:
     """The few-image sources' augmentation: stronger than the radiology images' and flipped (no sides to keep)."""
-    return images.augment(image, rng, crop=0.75, degrees=12, light=0.2, flip=True,
+    return augment_image(image, rng, crop=0.75, degrees=12, light=0.2, flip=True,
                           resample=Image.Resampling.BILINEAR)
 
 
