@@ -16,7 +16,7 @@ import random
 from pathlib import Path
 
 from mmedtui.agents import roles
-from mmedtui.consult import Case
+from mmedtui.agents.case import Case
 from mmedtui.tasks.base import ImageRef, Item
 from trainer.data import image_labels
 from trainer.data.images import downscale, encode_image
