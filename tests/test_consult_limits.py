@@ -75,3 +75,27 @@ def test_burned_in_text_does_not_go_to_a_remote_model_unless_allowed(tmp_path, m
         code, out, err = _consult(monkeypatch, capsys, str(image), "--json", "--agents", str(panel), *flags)
         assert code in (0, 3), err
         assert "BurnedInAnnotation" not in err and json.loads(out)
+
+
+@pytest.mark.parametrize("allowed", [False, True])
+async def test_a_scan_opened_in_the_app_is_checked_for_burned_in_text(tmp_path, allowed):
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.tui import create_app
+    from support.tui import synthetic_scan
+
+    marked = write_dicom(tmp_path / "marked.dcm", np.full((32, 32), 120, dtype=np.uint8), BurnedInAnnotation="YES")
+    panel = load_panel(_panel(tmp_path, remote=True))
+    app = create_app(synthetic_scan(), "Is there a lesion?", panel, image_mode="unicode", allow_burned_in=allowed)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await app.workers.wait_for_complete()
+        first, generation = app.scan, app.generation
+        app.reload_scan(marked)  # what `o`, the file picker and next / previous do
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        if allowed:
+            assert app.scan is not first and app.generation == generation + 1
+        else:  # not shown, not consulted on: the remote model never gets it
+            assert app.scan is first and app.generation == generation
+            assert any("BurnedInAnnotation is YES" in m and "--allow-burned-in" in m for m in messages), messages
+    panel.close()

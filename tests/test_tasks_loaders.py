@@ -13,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from mmedtui.errors import DataError, UserError
+from mmedtui.errors import DamagedData, DataError, UserError
 from mmedtui.tasks import TASKS, get_task
 from mmedtui.tasks.base import canonical_split, safe_relpath
 from mmedtui.tasks.choices import mc_set
@@ -481,3 +481,15 @@ def test_mmmu_department_by_subfield(tmp_path):
                    mmmu_row(2, "dev", img_type="['Microscopic Images']", subfield="Hematology")], IMAGE_COLS)
     res = TASKS["mmmu-med"].load(tmp_path, "dev")
     assert [i.department for i in res.items] == ["Dermatologist", "Pathologist"]
+
+
+@pytest.mark.parametrize("content, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+                                          (b'[{"question_id": "x", "quest', "not readable JSON")],
+                         ids=["deep", "truncated"])
+def test_a_damaged_omnimedvqa_file_stops_the_load_naming_it(tmp_path, content, why):
+    base = omni(tmp_path)
+    damaged = base / "QA_information" / "Open-access" / "RadImageNet.json"
+    damaged.write_bytes(content)
+    with pytest.raises(DamagedData, match=why) as err:
+        TASKS["omnimedvqa"].load(tmp_path)
+    assert str(damaged) in str(err.value)

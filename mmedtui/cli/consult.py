@@ -72,7 +72,7 @@ def consult(
 
         choices = question_options(question)
     if not (as_json or plain) and sys.stdout.isatty():
-        _run_tui(scan, question, panel, image_mode.value, choices, free_text, save_dir, Path(image))
+        _run_tui(scan, question, panel, image_mode.value, choices, free_text, save_dir, Path(image), allow_burned_in)
         return
     from mmedtui.consult import Case, Pipeline
 
@@ -112,13 +112,15 @@ def _image_and_question(image: Path | None, sample: str | None, question: str | 
     return chosen.path, chosen.question if question is None else question
 
 
-def _run_tui(scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path) -> None:
+def _run_tui(scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path,
+             allow_burned_in: bool) -> None:
     """The app until the user quits; then exit 3 if the session's latest consultation reached no decision."""
     from mmedtui.tui import run_app
 
     try:
         reason = run_app(scan=scan, question=question, panel=panel, image_mode=image_mode, options=choices,
-                         auto_options=not free_text, save_dir=save_dir, image_path=image_path)
+                         auto_options=not free_text, save_dir=save_dir, image_path=image_path,
+                         allow_burned_in=allow_burned_in)
     finally:
         panel.close()
     _exit_if_undecided(reason)

@@ -12,12 +12,11 @@ The only split is ``test`` = every item of the chosen ``access`` ("open" by defa
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mmedtui.departments import department_for_modality
 from mmedtui.errors import DataError
-from mmedtui.tasks.base import Collector, ImageRef, Item, Task, safe_join
+from mmedtui.tasks.base import Collector, ImageRef, Item, Task, read_json_array, safe_join
 from mmedtui.tasks.scoring import LETTERS, normalize
 
 QA_DIRS = ("QA_information", "QA information")
@@ -58,12 +57,8 @@ class OmniMedVqaTask(Task):
             raise DataError(f"omnimedvqa: no {access}-access JSON files under {qa}")
         seen: set[str] = set()
         for sub, path in files:
-            try:
-                records = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as exc:
-                col.skip(f"unreadable JSON file ({path.name}: {exc.__class__.__name__})")
-                continue
-            for n, rec in enumerate(records if isinstance(records, list) else []):
+            # One rule for every benchmark: a damaged file stops the run naming it (a deep one included).
+            for n, rec in enumerate(read_json_array(path)):
                 if col.full:
                     return [f"access: {access}"]
                 self._add(rec, sub, path, n, folder, split, col, seen, opts["check_images"])

@@ -23,10 +23,11 @@ __all__ = ["create_app", "run_app"]
 
 def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
                options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
-               image_path: Path | None = None) -> ConsultApp:
+               image_path: Path | None = None, allow_burned_in: bool = False) -> ConsultApp:
     """Build the app. Picks the image renderer now (textual-image must query the terminal before Textual
     starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none. ``save_dir``: where ``s``
-    saves (default: the per-user consultations folder); ``image_path``: the opened file, for next / previous."""
+    saves (default: the per-user consultations folder); ``image_path``: the opened file, for next / previous;
+    ``allow_burned_in``: scans opened in the app may carry burned-in text to remote models (``--allow-burned-in``)."""
     from mmedtui.errors import UserError
     from mmedtui.tui.image import widget_class
 
@@ -38,7 +39,8 @@ def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto"
 
     renderer = "" if image_cls is not None else ("none" if image_mode == "none" else "unavailable here")
     return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer, auto_options=auto_options,
-                      save_dir=save_dir, image_path=image_path, warning=multiplexer_warning(image_mode))
+                      save_dir=save_dir, image_path=image_path, warning=multiplexer_warning(image_mode),
+                      allow_burned_in=allow_burned_in)
 
 
 def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
@@ -55,11 +57,11 @@ def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
 
 def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
             options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
-            image_path: Path | None = None) -> str | None:
+            image_path: Path | None = None, allow_burned_in: bool = False) -> str | None:
     """Create the app and run it until the user quits. Returns why the session's latest finished consultation
     reached no decision (for exit 3), None when it reached one or none finished."""
     app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options,
-                     save_dir=save_dir, image_path=image_path)
+                     save_dir=save_dir, image_path=image_path, allow_burned_in=allow_burned_in)
     _warm_up(panel)
     return app.run()
 

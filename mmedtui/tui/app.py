@@ -70,11 +70,12 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
 
     def __init__(self, scan, question: str, panel, image_cls: type | None, options: list[str] | None = None,
                  renderer: str = "", auto_options: bool = True, save_dir: Path | None = None,
-                 image_path: Path | None = None, warning: str = "") -> None:
+                 image_path: Path | None = None, warning: str = "", allow_burned_in: bool = False) -> None:
         super().__init__()
         self.scan, self.panel = scan, panel
         self.save_dir = save_dir      # None: the per-user consultations folder (history.consultations_dir)
         self.image_path = Path(image_path).absolute() if image_path else None  # for next / previous, frames
+        self.allow_burned_in = allow_burned_in  # a scan opened here is checked as the command line's was
         self.start_warning = warning  # shown once when the app starts (e.g. a graphics protocol inside tmux)
         self.question = question.strip()
         self.options = list(options) if options else None
@@ -327,11 +328,13 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
                    restart: bool = True) -> None:
         import os
 
+        from mmedtui.agents.panel_checks import check_burned_in
         from mmedtui.imaging import load_scan
 
         full = Path(os.path.expanduser(path)).absolute()
         try:
             scan = load_scan(full, frame=frame, window=window)
+            check_burned_in(scan.meta, self.panel.models, self.allow_burned_in)
         except Exception as exc:  # noqa: BLE001 - ImageError is one line naming the file; others too
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             self.post_message(ScanFailed(ticket, message))
