@@ -1,4 +1,5 @@
-"""Write the measured tables of ``assets/README.md`` from the result files, so no figure is copied by hand.
+"""Write the measured tables of ``assets/README.md`` and the shipped models' measured figures (their notes and
+cards) from the result files, so no figure is copied by hand.
 
     python scripts/results_page.py --bench runs/bench-all/results.json --runs runs/embedded   # keep + regenerate
     python scripts/results_page.py                                                            # regenerate only
@@ -6,7 +7,9 @@
 ``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
 pre-training, each run's ``state.json``) into ``assets/results/``; the page is then generated from those two
 files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
-prose around them is kept.
+prose around them is kept. Each model of ``assets/panel.yaml`` gets its bench row (the first system that runs it:
+a specialist's own row, the attending's ``mmedagent-rl``, a baseline's) in ``assets/notes/NAME.md``, its
+model-index and a generated sentence, and its card is rebuilt from the notes (``export.recard``).
 """
 
 from __future__ import annotations
@@ -14,12 +17,18 @@ from __future__ import annotations
 import argparse
 import json
 import re
-import shutil
 from pathlib import Path
+
+import yaml
+
+from export import recard
+from trainer.model_card import portable
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "assets" / "results"
 PAGE = ROOT / "assets" / "README.md"
+PANEL = ROOT / "assets" / "panel.yaml"
+NOTES = ROOT / "assets" / "notes"
 README = ROOT / "README.md"  # only its headline table
 TASK_NAMES = {("vqa-rad", "test"): "VQA-RAD test", ("slake", "validation"): "SLAKE validation"}
 
@@ -56,12 +65,16 @@ def bench_table(doc: dict) -> str:
 
 
 def headline_table(doc: dict) -> str:
-    """The README's one table: ``mc`` per benchmark (no intervals), the in-domain average and the image gain."""
+    """The README's one table, under the command that measured it: ``mc`` per benchmark (no intervals), the
+    in-domain average and the image gain."""
     rows = doc["results"]
     tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
     averages = doc.get("averages", {}).get("systems", {})
-    lines = ["| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
+    run = doc.get("run", {})
+    lines = [f"`{' '.join(run.get('command') or ['mmedtui', 'bench', '--all'])}` ({run.get('seconds', 0):.0f} s "
+             "on the 2-core CPU):", "",
+             "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
              "|---|" + "---:|" * (len(tasks) + 2)]
     for system in dict.fromkeys(r["system"] for r in rows):
         cells = [f"{by[(system, *t)]['metrics']['mc']:.1f}" if (system, *t) in by else "–" for t in tasks]
@@ -115,10 +128,61 @@ def stage_table(training: dict) -> str:
     return "\n".join(lines)
 
 
+def model_systems(panel: dict) -> dict[str, str]:
+    """Shipped model folder name -> the first bench system that runs it, read from the panel file."""
+    folder = {key: Path(spec["path"]).name for key, spec in panel["models"].items() if spec.get("path")}
+    pairs = [(s["model"], f"specialist:{s['name']}") for specs in panel["specialists"].values() for s in specs]
+    pairs.append((panel["attending"]["model"], "mmedagent-rl"))
+    for system, spec in (panel.get("baselines") or {}).items():
+        role = spec.get("attending") or spec.get("agent") or {}
+        if role.get("model"):
+            pairs.append((role["model"], system))
+    found: dict[str, str] = {}
+    for key, system in pairs:
+        if key in folder:
+            found.setdefault(folder[key], system)
+    return found
+
+
+def measured_note(doc: dict, system: str) -> tuple[list[dict], str]:
+    """A model's model-index results and the sentence that states them, from the bench's rows of ``system``."""
+    rows = [r for r in doc["results"] if r["system"] == system and (r["task"], r["split"]) in TASK_NAMES]
+    results = [{"task": r["task"], "split": r["split"], "value": round(r["metrics"]["mc"], 1)} for r in rows]
+    parts = [f"{TASK_NAMES[(r['task'], r['split'])]} {_cell(r)} (n={r['n']})" for r in rows]
+    gains = [f"{r['metrics']['image_gain']:+.1f}" for r in rows if r["metrics"].get("image_gain") is not None]
+    command = " ".join(doc["run"].get("command") or ["mmedtui", "bench", "--all"])
+    text = (f"`{command}` as the bench system `{system}`, metric `mc` (closed questions as multiple choice; chance "
+            f"50 % on yes/no), % with the 95 % bootstrap interval: {', '.join(parts)}.")
+    if len(gains) == len(rows):
+        text += f" Image gain (the same minus a flat grey image): {' / '.join(gains)} points."
+    return results, text
+
+
+def write_notes(doc: dict) -> list[str]:
+    """Each shipped model's notes get their measured figures; then its card is rebuilt. Returns the models."""
+    panel = yaml.safe_load(PANEL.read_text(encoding="utf-8"))
+    done = []
+    for name, system in model_systems(panel).items():
+        notes = NOTES / f"{name}.md"
+        if not notes.is_file() or not any(r["system"] == system for r in doc["results"]):
+            continue
+        results, sentence = measured_note(doc, system)
+        body = notes.read_text(encoding="utf-8")
+        if body.startswith("---\n"):
+            body = body.split("---\n", 2)[2]
+        head = ("---\n# Written by scripts/results_page.py from assets/results/bench.json: the card's model-index.\n"
+                + yaml.safe_dump({"results": results}, sort_keys=False, default_flow_style=None) + "---\n")
+        notes.write_text(head + body, encoding="utf-8")
+        render(notes, {"measured": sentence})
+        recard(ROOT / "assets" / "models" / name, notes)
+        done.append(name)
+    return done
+
+
 def collect(bench: Path | None, runs: list[Path]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
-    if bench:
-        shutil.copyfile(bench, RESULTS / "bench.json")
+    if bench:  # machine paths (the panel file's) cut as the cards cut them
+        (RESULTS / "bench.json").write_text(portable(bench.read_text(encoding="utf-8")), encoding="utf-8")
     if runs:
         training: dict = {"vision": {}, "runs": {}}
         for info in sorted(p for folder in runs for p in folder.glob("*/vision.json")):
@@ -127,7 +191,7 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
             data = json.loads(state.read_text(encoding="utf-8"))
             if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
                 training["runs"][state.parent.name] = {k: data[k] for k in ("role", "order", "stages")}
-        (RESULTS / "training.json").write_text(json.dumps(training, indent=1, default=str) + "\n",
+        (RESULTS / "training.json").write_text(portable(json.dumps(training, indent=1, default=str)) + "\n",
                                                encoding="utf-8")
 
 
@@ -156,7 +220,9 @@ def main() -> None:
         blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
     render(PAGE, blocks)
     render(README, {"headline": headline_table(doc)})
-    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}) and the headline table of README.md")
+    cards = write_notes(doc)
+    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}), the headline table of README.md and the "
+          f"measured figures of {len(cards)} models' notes and cards ({', '.join(cards)})")
 
 
 if __name__ == "__main__":

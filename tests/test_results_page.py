@@ -1,0 +1,55 @@
+"""The results page and the shipped cards take their figures from the result files (scripts/results_page.py)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import yaml
+
+from results_page import measured_note, model_systems
+from trainer.model_card import split_front_matter
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _doc() -> dict:
+    row = {"task": "slake", "split": "validation", "n": 422, "metrics": {"mc": 64.45, "image_gain": 8.3},
+           "ci95": {"mc": [59.95, 68.96]}}
+    return {"run": {"command": ["mmedtui", "bench", "--all"]},
+            "results": [row | {"system": "mmedagent-rl"}, row | {"system": "other", "metrics": {"mc": 1.0}}]}
+
+
+def test_each_shipped_model_is_named_by_the_first_system_that_runs_it():
+    panel = {"models": {"a": {"path": "models/spec-a"}, "att": {"path": "models/att"}, "sft": {"path": "models/sft"},
+                        "remote": {"backend": "openai"}},
+             "specialists": {"default": [{"name": "Specialist A", "model": "a"}, {"name": "R", "model": "remote"}]},
+             "attending": {"model": "att"},
+             "baselines": {"static-pipeline": {"attending": {"model": "sft"}},
+                           "self-consistency": {"agent": {"model": "sft"}}, "majority-vote": {}}}
+    assert model_systems(panel) == {"spec-a": "specialist:Specialist A", "att": "mmedagent-rl",
+                                    "sft": "static-pipeline"}
+
+
+def test_the_measured_note_states_the_systems_rows_and_nothing_else():
+    results, text = measured_note(_doc(), "mmedagent-rl")
+    assert results == [{"task": "slake", "split": "validation", "value": 64.5}]
+    assert "`mmedtui bench --all` as the bench system `mmedagent-rl`" in text
+    assert "SLAKE validation 64.5 [60.0, 69.0] (n=422)" in text and "+8.3 points" in text
+
+
+def test_the_shipped_cards_carry_the_bench_files_figures():
+    """Fails when assets/results/bench.json changed and `python scripts/results_page.py` was not run."""
+    doc = json.loads((ROOT / "assets" / "results" / "bench.json").read_text(encoding="utf-8"))
+    panel = yaml.safe_load((ROOT / "assets" / "panel.yaml").read_text(encoding="utf-8"))
+    checked = 0
+    for name, system in model_systems(panel).items():
+        results, sentence = measured_note(doc, system)
+        card = (ROOT / "assets" / "models" / name / "README.md").read_text(encoding="utf-8")
+        meta, body = split_front_matter(card)
+        index = {(r["dataset"]["name"], r["dataset"]["split"]): r["metrics"][0]["value"]
+                 for entry in meta["model-index"] for r in entry["results"]}
+        assert index == {(r["task"], r["split"]): r["value"] for r in results}, name
+        assert sentence in body, name
+        checked += 1
+    assert checked >= 5
