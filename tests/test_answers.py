@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import pytest
 
@@ -94,7 +95,7 @@ def test_a_local_panel_answers_with_exactly_one_option_and_its_probability(tiny_
         if result.constrained:  # the generated text named no option: the likeliest one was taken
             assert invalid_reason(roles.parse_tagged(result.raw).answer, options) is not None
             assert scores.probs[options.index(result.answer)] == max(scores.probs)
-    assert record.agreement.endswith("/3")
+    assert re.fullmatch(r"[0-3]/3( say .+)?", record.agreement)
     panel.close()
 
 
@@ -165,7 +166,8 @@ def test_voting_and_agreement_ignore_invalid_opinions():
     opinions = [Opinion("A", "R", "yes"), Opinion("B", "R", "no no no no", invalid=DEGENERATE),
                 Opinion("C", "R", "no, none", invalid="test"), Opinion("D", "R", "", error="timeout")]
     assert panel_majority(opinions, ["yes", "no"]).name == "A"
-    assert agreement(opinions, ["yes", "no"]) == "1/4"
+    assert agreement(opinions, ["yes", "no"]) == "1/4 say yes"
+    assert agreement(opinions[:1] + [Opinion("E", "R", "no")], ["yes", "no"]) == "1/2"  # a tie names no answer
     assert panel_majority(opinions[1:], ["yes", "no"]) is None and agreement([], None) is None
     text = roles.opinions_text(opinions)
     assert "A (R): yes" in text and "B (" not in text and "C (" not in text
@@ -180,7 +182,7 @@ def test_the_attending_never_sees_an_invalid_opinion_and_does_not_count_it(scan_
     assert "Specialist A" in sent and "Specialist B" not in sent
     decision = record.attending  # it says yes: A and C overruled, B neither followed nor overruled
     assert decision.valid and decision.overruled == ["Specialist A", "Specialist C"] and decision.followed == []
-    assert decision.agreement == record.agreement == "2/3"
+    assert decision.agreement == record.agreement == "2/3 say no"
 
 
 def test_the_bench_scores_invalid_answers_wrong_and_counts_them():

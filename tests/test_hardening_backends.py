@@ -286,7 +286,7 @@ def test_consult_json_reports_each_failure_and_exits_0(mode_server, tmp_path, sc
                                    "overruled": [], "error": None, "valid": True, "invalid": None,
                                    "probability": None, "constrained": False}
     # Only one specialist answered: a failed opinion joins no bloc.
-    assert record["agreement"] == f"1/{len(record['specialists'])}"
+    assert record["agreement"] == f"1/{len(record['specialists'])} say yes"
     assert record["triage"]["department"] == "Radiologist"
     assert "Traceback" not in err
 

@@ -46,7 +46,7 @@ def test_json_carries_validity_probability_and_agreement(tmp_path, scan_image, c
     assert (c["valid"], c["invalid"], c["answer"]) == (False, "names no option", "Paratracheal area")
     attending = record["attending"]
     assert attending["valid"] is False and attending["invalid"] == "names no option"
-    assert attending["probability"] is None and record["agreement"] == "2/3"
+    assert attending["probability"] is None and record["agreement"] == "2/3 say yes"
 
 
 def test_plain_warns_of_an_invalid_answer_and_shows_agreement(tmp_path, scan_image, capsys, monkeypatch):
@@ -57,7 +57,7 @@ def test_plain_warns_of_an_invalid_answer_and_shows_agreement(tmp_path, scan_ima
     assert code in (0, 3), err
     text = " ".join(out.split())
     assert "WARNING: not a valid answer (names no option)" in text
-    assert "no valid answer" in text and "panel agreement: 2/3" in text and "p = 0.73" in text
+    assert "no valid answer" in text and "panel agreement: 2/3 say yes" in text and "p = 0.73" in text
 
 
 def test_plain_shows_a_valid_decision_with_its_probability(tmp_path, scan_image, capsys, monkeypatch):
@@ -67,7 +67,7 @@ def test_plain_shows_a_valid_decision_with_its_probability(tmp_path, scan_image,
                           "--plain", "--agents", str(panel))
     assert code == 0, err
     text = " ".join(out.split())
-    assert "no valid answer" not in text and "panel agreement: 2/3" in text
+    assert "no valid answer" not in text and "panel agreement: 2/3 say yes" in text
     assert text.count("WARNING: not a valid answer") == 1  # specialist C only
 
 
@@ -96,4 +96,4 @@ async def test_the_tui_shows_agreement_on_a_valid_decision():
         await settle(app, pilot)
         card = app.cards.query_one(DecisionCard)
         assert card.state == "done" and plain(card.headline) == "yes"
-        assert "2/3 agree" in plain(card.verdict)
+        assert "2/3 say yes" in plain(card.verdict)  # who agrees, beside the count

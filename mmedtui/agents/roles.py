@@ -75,7 +75,7 @@ class Decision:
     invalid: str | None = None
     probability: float | None = None
     constrained: bool = False
-    agreement: str | None = None   # the panel's agreement ("2/3", see voting.agreement), for the views
+    agreement: str | None = None   # the panel's agreement ("2/3 say yes", see voting.agreement), for the views
 
     @property
     def valid(self) -> bool:

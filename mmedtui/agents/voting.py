@@ -44,11 +44,19 @@ def panel_majority(opinions: Sequence[Opinion], options: Sequence[str] | None = 
 
 
 def agreement(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> str | None:
-    """"k/n": the largest bloc of valid opinions that give the same answer, over the whole panel (None: no panel).
+    """The panel's agreement: "k/n", the largest bloc of valid opinions that give the same answer over the whole
+    panel, followed by " say ANSWER" when no other bloc is as large (None: no panel).
 
-    An invalid opinion joins no bloc, so a panel of one valid and two invalid opinions agrees "1/3".
+    An invalid opinion joins no bloc, so a panel of one valid and two invalid opinions agrees "1/3 say ...".
     """
     if not opinions:
         return None
-    counts = Counter(k for k in (answer_key(o.answer, options) for o in opinions if o.valid) if k)
-    return f"{max(counts.values(), default=0)}/{len(opinions)}"
+    valid = [o for o in opinions if o.valid]
+    keys = [answer_key(o.answer, options) for o in valid]
+    counts = Counter(k for k in keys if k)
+    top = max(counts.values(), default=0)
+    share = f"{top}/{len(opinions)}"
+    if top and list(counts.values()).count(top) == 1:  # who "agrees": said beside the count, not left to guess
+        winner = next(o for o, k in zip(valid, keys) if k and counts[k] == top)
+        return f"{share} say {winner.answer.strip()}"
+    return share

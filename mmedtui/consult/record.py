@@ -19,7 +19,8 @@ class ConsultRecord:
 
     @property
     def agreement(self) -> str | None:
-        """The panel's agreement ("2/3"): the largest bloc of valid, equal answers over the panel's size."""
+        """The panel's agreement ("2/3 say yes"; "1/3" on a tie): the largest bloc of valid, equal answers over the
+        panel's size, and its answer when no other bloc is as large."""
         from mmedtui.agents.voting import agreement
 
         return agreement(self.specialists, self.case.options)

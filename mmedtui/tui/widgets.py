@@ -228,7 +228,8 @@ class DecisionCard(Card):
         lines = []
         if result is not None:
             if result.agreement:
-                lines.append(Content.assemble(("  panel      ", "dim"), f"{result.agreement} agree"))
+                share = result.agreement if " say " in result.agreement else f"{result.agreement} agree"
+                lines.append(Content.assemble(("  panel      ", "dim"), clean(share)))
             if result.followed:
                 lines.append(Content.assemble(("✓ followed   ", "$success"), clean(", ".join(result.followed))))
             if result.overruled:
