@@ -97,3 +97,32 @@ async def test_the_tui_shows_agreement_on_a_valid_decision():
         card = app.cards.query_one(DecisionCard)
         assert card.state == "done" and plain(card.headline) == "yes"
         assert "2/3 say yes" in plain(card.verdict)  # who agrees, beside the count
+
+
+LOOPING = "<think>An axial " + "axial " * 30 + "</think><answer>no</answer>"
+
+
+async def test_reasoning_that_loops_is_shown_as_unreadable_not_as_an_explanation():
+    from mmedtui.consult.display import UNREADABLE
+    from mmedtui.consult.plain import PlainView
+
+    panel = scripted_panel(["<think>a CT of the head</think><answer>yes</answer>", LOOPING,
+                            "<think>c</think><answer>no</answer>"])
+    app = create_app(synthetic_scan(), "Is there a lesion?", panel, image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        a, b, _ = app.cards.query(OpinionCard)
+        assert plain(a.reasoning) == "a CT of the head" and plain(b.reasoning) == UNREADABLE
+        assert "axial axial" not in to_markdown(app.record, "scan.png") and UNREADABLE in to_markdown(
+            app.record, "scan.png")
+        record = app.record
+    assert record.specialists[1].valid and "axial axial" in record.specialists[1].reasoning  # the JSON keeps it
+    from rich.console import Console
+
+    from mmedtui.consult import Case, Pipeline
+
+    scan = synthetic_scan()
+    view = PlainView(scan, "Is there a lesion?", ["yes", "no"], console=Console(record=True, width=100))
+    Pipeline(panel).run([Case(scan.image, "Is there a lesion?", ["yes", "no"])], emit=view.on_event)
+    text = " ".join(view.console.export_text().split())
+    assert UNREADABLE in text and "axial axial" not in text and "a CT of the head" in text

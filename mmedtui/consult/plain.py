@@ -10,7 +10,7 @@ from rich.text import Text
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
 from mmedtui.consult.display import clean as _clean_codes
-from mmedtui.consult.display import invalid_text, probability_text
+from mmedtui.consult.display import invalid_text, probability_text, readable
 from mmedtui.consult.events import Event
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.tasks.scoring import lettered
@@ -74,7 +74,7 @@ class PlainView:
               invalid: str | None = None) -> None:
         parts = [Text.from_markup(headline)]
         if reasoning:
-            parts.append(Text(clean(reasoning), style="dim"))
+            parts.append(Text(clean(readable(reasoning)), style="dim"))
         if error:
             parts.append(Text(f"failed: {clean(error)}", style="red"))
         elif invalid:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 
 from mmedtui import DISCLAIMER, __version__
-from mmedtui.consult.display import clean, invalid_text, probability_text
+from mmedtui.consult.display import clean, invalid_text, probability_text, readable
 from mmedtui.consult.record import ConsultRecord
 from mmedtui.fileio import atomic_write_text
 from mmedtui.tasks.scoring import lettered
@@ -69,7 +69,7 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
         else:
             lines.append(f"**Answer:** {_md(opinion.answer)}{_note(opinion)}")
         if opinion.reasoning:
-            lines += ["", _quote(opinion.reasoning)]
+            lines += ["", _quote(readable(opinion.reasoning))]
         lines.append("")
     if not record.specialists:
         lines += ["(none)", ""]
@@ -91,7 +91,7 @@ def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage do
         lines.append(f"- Overruled: {_md(', '.join(decision.overruled)) or '(none)'}")
         if decision.votes:
             lines.append(f"- Sampled answers: {_md(', '.join(decision.votes))}")
-        lines += ["", "**Reasoning:**", "", _quote(decision.reasoning)]
+        lines += ["", "**Reasoning:**", "", _quote(readable(decision.reasoning))]
     lines += ["", "---", "", f"mmedtui {__version__}, {record.seconds:.1f} s. {DISCLAIMER}", ""]
     return "\n".join(lines)
 

@@ -22,7 +22,7 @@ from textual.widgets import Collapsible, Input, Static
 
 from mmedtui import DISCLAIMER
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
-from mmedtui.consult.display import clean, invalid_text, probability_text
+from mmedtui.consult.display import clean, invalid_text, probability_text, readable
 from mmedtui.tui.image import display_copy
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -150,7 +150,7 @@ class Card(Vertical):
         """``invalid``: why an answer that came back is not valid; the card then warns instead of passing."""
         self.spinner.display = False
         self._set(self.headline, headline)
-        self._set(self.reasoning, _text(reasoning) if reasoning and reasoning.strip() else None)
+        self._set(self.reasoning, _text(readable(reasoning)) if reasoning and reasoning.strip() else None)
         if error:
             self._set(self.error, Content.assemble(("✗ failed: ", "bold"), clean(error)))
         else:
@@ -237,7 +237,7 @@ class DecisionCard(Card):
             if result.votes:
                 lines.append(Content.assemble(("  sampled    ", "dim"), clean(", ".join(result.votes))))
         self._set(self.verdict, Content("\n").join(lines) if lines else None)
-        reasoning = (result.reasoning if result else "") or ""
+        reasoning = readable(result.reasoning if result else "")
         self.reasoning_text.update(_text(reasoning))
         self.collapsible.display = bool(reasoning.strip())
 
