@@ -16,6 +16,8 @@ def test_train_specialist_help_shows_an_sft_example(capsys, monkeypatch):
     assert code == 0 and "train.learning_rate" in out and "grpo." not in out and "<tiny|paper>" in out
     code, out, _ = run_cli(capsys, monkeypatch, "train", "attending", "--help")
     assert code == 0 and "grpo.temperature" in out
+    # What --max-steps counts: the training stage's optimizer steps; a warm-up comes on top.
+    assert "warm-up" in " ".join(out.split()) and "comes on top" in " ".join(out.split())
 
 
 def test_the_train_start_summary_is_short_and_points_at_config_yaml():

@@ -29,10 +29,10 @@ def _write(tmp_path, data, name="panel.yaml"):
     return path
 
 
-def _consult(monkeypatch, capsys, *args) -> tuple[int, str]:
+def _consult(monkeypatch, capsys, *args, command: str = "consult") -> tuple[int, str]:
     from mmedtui import cli
 
-    monkeypatch.setattr(sys, "argv", ["mmedtui", "consult", *args])
+    monkeypatch.setattr(sys, "argv", ["mmedtui", command, *args])
     with pytest.raises(SystemExit) as done:
         cli.main()
     return done.value.code, capsys.readouterr().err
@@ -45,6 +45,10 @@ def test_a_panel_file_cannot_turn_on_remote_code(tmp_path, monkeypatch, capsys, 
     code, err = _consult(monkeypatch, capsys, str(image), "--json", "--agents", str(panel))
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "trust_remote_code" in err and "--trust-remote-code" in err
+    # The bench reads panel files by the same rule.
+    code, err = _consult(monkeypatch, capsys, "--agents", str(panel), "--limit", "1", "--data-root", str(tmp_path),
+                         command="bench")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "--trust-remote-code" in err, err
 
 
 def test_the_flag_allows_it_and_says_what_will_run(tmp_path, capsys):
