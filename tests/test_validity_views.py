@@ -19,9 +19,10 @@ pytestmark = pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationW
 OFF_OPTION = "<think>the mediastinum</think><answer>Paratracheal area</answer>"
 
 
-def _panel_yaml(path, attending_reply: str):
+def _panel_yaml(path, attending_reply: str, attending_scores: list[float] | None = None):
     models = {"triage": {"backend": "scripted", "replies": ["<answer>Radiologist</answer>"]},
-              "att": {"backend": "scripted", "replies": [attending_reply]}}
+              "att": {"backend": "scripted", "replies": [attending_reply],
+                      **({"scores": attending_scores} if attending_scores else {})}}
     replies = ["<answer>yes</answer>", "<answer>yes</answer>", OFF_OPTION]
     for i, reply in enumerate(replies):
         # Specialist A can score: it answers with an option and the softmax of these log-likelihoods.
@@ -126,3 +127,24 @@ async def test_reasoning_that_loops_is_shown_as_unreadable_not_as_an_explanation
     Pipeline(panel).run([Case(scan.image, "Is there a lesion?", ["yes", "no"])], emit=view.on_event)
     text = " ".join(view.console.export_text().split())
     assert UNREADABLE in text and "axial axial" not in text and "a CT of the head" in text
+
+
+async def test_the_attendings_probability_shows_in_every_view(tmp_path, scan_image, capsys, monkeypatch):
+    from mmedtui.agents.panel import load_panel
+
+    scan_image.save(tmp_path / "scan.png")
+    panel = _panel_yaml(tmp_path / "panel.yaml", "<answer>yes</answer>", attending_scores=[-1.0, -3.0])
+    p = f"p = {1 / (1 + math.exp(-2)):.2f}"  # softmax(-1, -3)[0] = 0.88
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                             "--json", "--agents", str(panel))
+    assert code == 0, err
+    assert json.loads(out)["attending"]["probability"] == pytest.approx(1 / (1 + math.exp(-2)), abs=1e-3)
+    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
+                             "--plain", "--agents", str(panel))
+    decision = " ".join(out.split()).split("Attending physician")[-1]
+    assert code == 0 and p in decision, out
+    app = create_app(synthetic_scan(), "Is there a mass?", load_panel(panel), image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        assert plain(app.cards.query_one(DecisionCard).headline) == f"yes  {p}"
+        assert p in to_markdown(app.record, "scan.png").split("## Decision")[1]
