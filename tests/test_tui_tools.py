@@ -86,6 +86,20 @@ async def test_save_goes_to_the_consultations_folder_and_never_overwrites(tmp_pa
     assert json.loads(first[1].read_text())["question"] == "Is there a lesion?"
 
 
+async def test_save_dir_is_where_the_app_saves(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    app = app_for(save_dir=tmp_path / "class-notes")  # what `consult --save-dir DIR` passes
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("s")
+        value = app.screen.query_one("#path-input").value
+        assert value.startswith(str(tmp_path / "class-notes")), value
+        await pilot.press("enter")
+        await pilot.pause()
+    assert [p.suffix for p in sorted((tmp_path / "class-notes").iterdir())] == [".json", ".md"]
+    assert not (tmp_path / "xdg").exists()
+
+
 def test_history_lists_the_saved_consultations(tmp_path, capsys, monkeypatch):
     from support.cli import run_cli
 
