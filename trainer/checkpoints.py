@@ -14,7 +14,7 @@ import json
 import zipfile
 from pathlib import Path
 
-from mmedtui.errors import UserError
+from mmedtui.errors import UserError, error_line
 
 WEIGHTS = "model.safetensors"
 WEIGHTS_INDEX = "model.safetensors.index.json"
@@ -54,7 +54,7 @@ def _check(path: Path) -> str | None:
             with safe_open(str(path), framework="pt") as fh:
                 fh.keys()
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own SafetensorError and others
-            return f"unreadable safetensors ({str(exc).splitlines()[0][:80]})"
+            return f"unreadable safetensors ({error_line(exc, limit=80, typed=False)})"
     elif path.suffix in (".pt", ".pth", ".bin"):
         try:
             with zipfile.ZipFile(path) as archive:

@@ -18,7 +18,7 @@ from typing import Any, get_type_hints
 
 import yaml
 
-from mmedtui.errors import ConfigError
+from mmedtui.errors import ConfigError, error_line
 from trainer.sections import (
     STAGES,
     CurriculumSection,
@@ -93,7 +93,7 @@ def _read_yaml(path: Path, what: str) -> dict:
     except FileNotFoundError:
         raise ConfigError(f"{path}: {what} not found") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not a readable YAML {what} ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not a readable YAML {what} ({error_line(exc, typed=False)})") from None
     except RecursionError:
         raise ConfigError(f"{path}: {what} nested too deeply") from None
     if not isinstance(data, dict):

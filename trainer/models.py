@@ -6,7 +6,7 @@ import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from mmedtui.errors import ConfigError
+from mmedtui.errors import ConfigError, error_line
 
 if TYPE_CHECKING:
     from trainer.config import TrainConfig
@@ -74,7 +74,7 @@ def load_processor(path: str):
         cls = ImageOnlyQwen2_5_VLProcessor if config.model_type in _QWEN_TYPES else AutoProcessor
         return cls.from_pretrained(path)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot load the processor: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"{path}: cannot load the processor: {error_line(exc, typed=False)}") from exc
 
 
 def load_model(path: str, cfg: TrainConfig):
@@ -83,7 +83,7 @@ def load_model(path: str, cfg: TrainConfig):
     try:
         model = AutoModelForImageTextToText.from_pretrained(path, dtype=torch_dtype(cfg), use_safetensors=True)
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{path}: cannot load the model: {str(exc).splitlines()[0]}") from exc
+        raise ConfigError(f"{path}: cannot load the model: {error_line(exc, typed=False)}") from exc
     if cfg.model.freeze_vision:  # the Trainer's optimizer only takes parameters that require a gradient
         tower = getattr(getattr(model, "model", model), "visual", None)
         if tower is None:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from mmedtui.errors import ConfigError
+from mmedtui.errors import ConfigError, error_line
 
 MAX_PANEL_BYTES = 1_000_000
 MAX_EXPANDED_NODES = 20_000
@@ -50,7 +50,7 @@ def read_panel_yaml(path: Path):
     except RecursionError:
         raise ConfigError(f"{path}: YAML nested too deeply") from None
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: not a readable YAML panel file ({str(exc).splitlines()[0]})") from None
+        raise ConfigError(f"{path}: not a readable YAML panel file ({error_line(exc, typed=False)})") from None
 
 
 def _check_expansion(root, path: Path) -> None:

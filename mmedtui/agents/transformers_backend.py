@@ -57,7 +57,7 @@ class TransformersBackend(Backend):
                 trust_remote_code=trust_remote_code,
             ).to(device).eval()
         except (OSError, ValueError, KeyError) as exc:
-            raise ConfigError(f"{path}: cannot load model: {str(exc).splitlines()[0]}") from exc
+            raise ConfigError(f"{path}: cannot load model: {error_line(exc, typed=False)}") from exc
         if max_pixels is not None:
             self.processor.image_processor.max_pixels = max_pixels
             self.processor.image_processor.size = {"shortest_edge": min(max_pixels, 56 * 56),

@@ -9,7 +9,7 @@ import sys
 import typer
 
 from mmedtui import DISCLAIMER, __version__
-from mmedtui.errors import UserError
+from mmedtui.errors import UserError, error_line
 
 app = typer.Typer(
     name="mmedtui",
@@ -77,7 +77,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
-        fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, 2)
+        fail(error_line(exc, limit=2000, typed=False), 2)  # our own message: whole, only its first line
     except (typer.Abort, KeyboardInterrupt):
         fail("interrupted", 130)
     except typer.Exit as exc:
@@ -88,7 +88,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("MMEDTUI_DEBUG"):
             raise
-        fail(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+        fail(f"internal error: {error_line(exc)} "
              "(set MMEDTUI_DEBUG=1 for a traceback)", 1)
     else:
         sys.exit(code if isinstance(code, int) else 0)

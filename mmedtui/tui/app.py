@@ -336,7 +336,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
             scan = load_scan(full, frame=frame, window=window)
             check_burned_in(scan.meta, self.panel.models, self.allow_burned_in)
         except Exception as exc:  # noqa: BLE001 - ImageError is one line naming the file; others too
-            message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            message = error_line(exc, typed=False)
             self.post_message(ScanFailed(ticket, message))
         else:
             self.post_message(ScanLoaded(ticket, scan, full, restart))
