@@ -50,12 +50,16 @@ def _weights(folder: Path):
     return load_file(str(folder / "model.safetensors"))
 
 
-def _interrupted_then_resumed(cfg, run: Path, step: int):
+def _interrupted_then_resumed(cfg, run: Path, step: int, in_stage: str | None = None):
+    """Stop at ``step`` of the stage ``in_stage`` (default: the first stage that reaches it), then resume."""
     from trainer.stages import Interrupted
     from trainer.train import train
 
+    def stop(stage, interrupt):
+        return StopAt(interrupt, step if in_stage in (None, getattr(stage, "name", stage)) else -1)
+
     with pytest.raises(Interrupted):
-        train(cfg, run, callbacks=[lambda stage, interrupt: StopAt(interrupt, step)])
+        train(cfg, run, callbacks=[stop])
     return train(cfg, run, resume=True)
 
 
@@ -66,10 +70,13 @@ def _max_gap(a: dict, b: dict) -> float:
 
 @pytest.mark.parametrize("role, steps, stop, flags", [
     ("specialist", 4, 2, {}),
+    ("triage", 4, 3, {"sft.warmup_steps": 4}),  # SFT warm-up, then GRPO: stopped inside the warm-up
     ("attending", 4, 2, {"curriculum.stages": ["hard"]}),  # one GRPO stage
     # four cases, one a step: the run is in its third pass when it stops, and must pick that pass's order up
     ("attending", 12, 9, {"curriculum.stages": ["hard"], "grpo.dynamic_sampling": False}),
-], ids=["sft", "grpo", "grpo-later-epoch"])
+    # two curriculum stages, stopped inside the second: the first stage's final model is where it restarts
+    ("attending", 4, 1, {"curriculum.stages": ["easy", "hard"], "grpo.dynamic_sampling": False, "_stop_in": "hard"}),
+], ids=["sft", "triage", "grpo", "grpo-later-epoch", "second-stage"])
 def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, tmp_path, monkeypatch, role, steps,
                                                          stop, flags):
     from trainer import grpo
@@ -78,9 +85,10 @@ def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, 
     epochs = []  # the Trainer must set each epoch's order, or every pass would repeat the first one's
     set_epoch = grpo.EpochSeeded.set_epoch
     monkeypatch.setattr(grpo.EpochSeeded, "set_epoch", lambda self, e: (epochs.append(e), set_epoch(self, e)))
+    in_stage = flags.pop("_stop_in", None)
     cfg = _cfg(role, world, tiny_model_dir, steps, **flags)
     whole = train(cfg, tmp_path / "whole")
-    resumed = _interrupted_then_resumed(cfg, tmp_path / "cut", stop)
+    resumed = _interrupted_then_resumed(cfg, tmp_path / "cut", stop, in_stage)
     start, end = _weights(tiny_model_dir), _weights(whole.final)
     assert _max_gap(start, end) > 1e-3  # training moved the weights, so matching them means something
     assert _max_gap(end, _weights(resumed.final)) < 1e-5
