@@ -28,3 +28,11 @@ def test_the_weights_stamp_changes_when_a_file_is_rewritten(tmp_path):
     before = weights_stamp(tmp_path)
     (tmp_path / "model.safetensors").write_bytes(b"123456")
     assert weights_stamp(tmp_path) != before and weights_stamp(tmp_path / "absent") == []
+
+
+def test_rewriting_the_model_card_keeps_the_weights_stamp(tmp_path):
+    (tmp_path / "model.safetensors").write_bytes(b"1234")
+    (tmp_path / "README.md").write_text("card")
+    before = weights_stamp(tmp_path)
+    (tmp_path / "README.md").write_text("a regenerated card with new figures")
+    assert weights_stamp(tmp_path) == before  # scripts/results_page.py rewrites cards; caches must survive it

@@ -19,7 +19,9 @@ def model_folder(path: str | Path, base_dir: Path) -> Path:
 
 
 def weights_stamp(folder: Path) -> list:
-    """Names, sizes and mtimes of a local checkpoint's files: retraining in place changes any key built on it."""
+    """Names, sizes and mtimes of a local checkpoint's files: retraining in place changes any key built on it.
+    Its Markdown (the model card) is left out: rewriting a card must not throw away opinion or bench caches."""
     if not folder.is_dir():
         return []
-    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir() if p.is_file())
+    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir()
+                  if p.is_file() and p.suffix != ".md")
