@@ -136,7 +136,7 @@ def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
         getattr(processor, "tokenizer", processor).padding_side = "left"
         trainer = stage_trainer_class()(
             model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
-            processing_class=processor, peft_config=lora_config(cfg),
+            processing_class=processor, peft_config=lora_config(cfg.model),
         )
         if cfg.grpo.dynamic_sampling:
             keep_informative(trainer, stage, output_dir, cfg.train.seed)

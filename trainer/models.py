@@ -11,6 +11,7 @@ from mmedtui.errors import ConfigError, error_line
 if TYPE_CHECKING:
     from trainer.config import TrainConfig
     from trainer.run import RunDir
+    from trainer.sections import ModelSection, TrainingSection
 
 _QWEN_TYPES = {"qwen2_5_vl", "qwen2_vl"}
 
@@ -92,22 +93,21 @@ def load_model(path: str, cfg: TrainConfig):
     return model
 
 
-def lora_config(cfg: TrainConfig):
-    if not cfg.model.lora:
+def lora_config(m: ModelSection):
+    if not m.lora:
         return None
     from peft import LoraConfig
 
-    m = cfg.model
     return LoraConfig(r=m.lora_r, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
                       target_modules=m.lora_target_modules, task_type="CAUSAL_LM")
 
 
-def report_to(cfg: TrainConfig) -> list[str]:
+def report_to(train: TrainingSection) -> list[str]:
     """The configured loggers that are installed (a missing one is dropped with a warning, not an error)."""
     import sys
 
     kept = []
-    for name in cfg.train.report_to:
+    for name in train.report_to:
         if name in ("none", ""):
             continue
         modules = {"tensorboard": ("tensorboard", "tensorboardX")}.get(name, (name,))
@@ -129,7 +129,7 @@ def common_args(cfg: TrainConfig, output_dir: Path, max_steps: int) -> dict:
         weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, logging_steps=t.logging_steps,
         save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit, seed=t.seed,
         use_cpu=t.use_cpu, bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,
-        report_to=report_to(cfg), disable_tqdm=True,
+        report_to=report_to(cfg.train), disable_tqdm=True,
         dataloader_num_workers=t.dataloader_num_workers,
     )
 
