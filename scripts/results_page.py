@@ -72,8 +72,8 @@ def headline_table(doc: dict) -> str:
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
     averages = doc.get("averages", {}).get("systems", {})
     run = doc.get("run", {})
-    lines = [f"`{' '.join(run.get('command') or ['mmedtui', 'bench', '--all'])}` ({run.get('seconds', 0):.0f} s "
-             "on the 2-core CPU):", "",
+    lines = [f"`{' '.join(run.get('command') or ['mmedtui', 'bench', '--all'])}` ({run.get('seconds', 0):.0f} s wall "
+             "on the 2-core CPU, beside whatever else ran; speed figures: assets/README.md):", "",
              "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
              "|---|" + "---:|" * (len(tasks) + 2)]
     for system in dict.fromkeys(r["system"] for r in rows):
