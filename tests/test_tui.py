@@ -358,7 +358,7 @@ def test_importing_the_package_is_free_and_run_app_keeps_the_cli_signature():
     from mmedtui.tui import run_app
 
     assert list(inspect.signature(run_app).parameters) == ["scan", "question", "panel", "image_mode", "options",
-                                                           "auto_options", "save_dir", "image_path"]
+                                                           "auto_options", "save_dir", "image_path", "allow_burned_in"]
 
 
 def test_transcript_paths(tmp_path):
