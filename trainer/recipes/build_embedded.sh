@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about 65 minutes on a 2-core CPU (measured figures: assets/README.md). Run it again
+# Deterministic by seed; about three hours on a 2-core CPU (measured figures: assets/README.md). Run it again
 # after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/recipes/build_embedded.sh [DATA_ROOT] [WORK_DIR]
@@ -87,14 +87,21 @@ train attending --profile tiny --output "$work/attending" --model "$spec_dir/spe
   --set sft.warmup_steps=1500
 wait "$triage"
 
-# 5. The `no-curriculum` ablation: the same warm-up model, one GRPO stage over all cases, no entropy bonus.
-#    (no-entropy, fixed-entropy and reverse-curriculum: the same command with --no-entropy, --fixed-entropy or
-#    --reverse-curriculum instead; not built yet, so the bench lists them as unavailable.)
-train attending --profile tiny --output "$work/attending-flat" --model "$work/attending/stages/warmup/final" $att \
-  --no-curriculum --no-entropy
+# 5. The ablations, each from the same warm-up model by the same command with one option changed, two at a time:
+#    `no-curriculum` (one GRPO stage over all cases, no entropy bonus), `no-entropy` (gamma = 0 in every stage),
+#    `fixed-entropy` (one gamma for all three stages) and `reverse-curriculum` (hard -> medium -> easy).
+warm="--model $work/attending/stages/warmup/final $att"
+train attending --profile tiny --output "$work/attending-flat" $warm --no-curriculum --no-entropy &
+flat=$!
+train attending --profile tiny --output "$work/attending-no-entropy" $warm --no-entropy
+wait "$flat"
+train attending --profile tiny --output "$work/attending-fixed-entropy" $warm --fixed-entropy &
+fixed=$!
+train attending --profile tiny --output "$work/attending-reverse" $warm --reverse-curriculum
+wait "$fixed"
 
-# 6. Ship: float16 copies with model cards. Only the triage doctor is replaced. The attending of step 4 scored
-#    62.2 / 62.9 % (VQA-RAD / SLAKE held-back cases) after its warm-up and 51.4 / 58.9 % after the hard stage, below
-#    majority vote there (59.5 / 58.9 %), so the shipped attending, attending-sft and attending-no-curriculum stay
-#    those of commit 08f218f's recipe (assets/README.md).
+# 6. Ship: float16 copies with model cards: specialist B (step 1) and the triage doctor. The attending,
+#    attending-sft and attending-no-curriculum shipped are still those of commit 08f218f's recipe, trained on the
+#    previous specialist B's opinions (assets/README.md); steps 4-5 on this panel are measured on their held-back
+#    cases before they replace them.
 export_model "$work/triage/final" triage "triage doctor"
