@@ -125,6 +125,10 @@ def stage_table(training: dict) -> str:
             share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
             lines.append(f"| {run} | {name} | {stage.get('steps', '–')} | {acc} | {stage.get('cases', '–')} | "
                          f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |")
+        # The same held-back cases without an attending: majority vote and each specialist, from the run's opinions.
+        for system, val in ((state.get("curriculum") or {}).get("validation") or {}).get("panel", {}).items():
+            acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
+            lines.append(f"| {run} | {system} (its opinions) | – | {acc} | – | – | – | – |")
     return "\n".join(lines)
 
 
@@ -190,7 +194,8 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
         for state in sorted(p for folder in runs for p in folder.glob("*/state.json")):
             data = json.loads(state.read_text(encoding="utf-8"))
             if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
-                training["runs"][state.parent.name] = {k: data[k] for k in ("role", "order", "stages")}
+                training["runs"][state.parent.name] = {k: data[k] for k in ("role", "order", "stages", "curriculum")
+                                                       if k in data}
         (RESULTS / "training.json").write_text(portable(json.dumps(training, indent=1, default=str)) + "\n",
                                                encoding="utf-8")
 

@@ -53,3 +53,16 @@ def test_the_shipped_cards_carry_the_bench_files_figures():
         assert sentence in body, name
         checked += 1
     assert checked >= 5
+
+
+def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
+    from results_page import stage_table
+
+    val = {"vqa-rad": {"n": 74, "accuracy": 68.9}, "slake": {"n": 124, "accuracy": 58.9}}
+    training = {"runs": {"attending": {
+        "order": ["warmup"], "stages": {"warmup": {"steps": 1500, "cases": 1841, "validation": val}},
+        "curriculum": {"validation": {"panel": {"majority-vote": {"vqa-rad": {"accuracy": 67.6},
+                                                                  "slake": {"accuracy": 60.5}}}}}}}}
+    lines = stage_table(training).splitlines()
+    assert lines[2].startswith("| attending | warmup | 1500 | 68.9 / 58.9 | 1841 |")
+    assert lines[3] == "| attending | majority-vote (its opinions) | – | 67.6 / 60.5 | – | – | – | – |"
