@@ -26,12 +26,12 @@ class BackendError(Exception):
     """A model backend failed (timeout, HTTP error, garbage). Callers degrade, they do not crash."""
 
 
-def error_line(exc: BaseException, limit: int = 200, typed: bool = True) -> str:
-    """An exception as one short line for a message: its first line of text, cut to ``limit`` characters, after
-    its type name (``typed``); the type name alone when it has no text."""
+def error_line(exc: BaseException, limit: int | None = 200, typed: bool = True) -> str:
+    """An exception as one short line for a message: its first line of text, cut to ``limit`` characters (None:
+    whole), after its type name (``typed``); the type name alone when it has no text."""
     lines = str(exc).strip().splitlines()
     if not lines:
         return type(exc).__name__
     text = lines[0].strip()
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    text = text if limit is None or len(text) <= limit else text[: limit - 1] + "…"
     return f"{type(exc).__name__}: {text}" if typed else text

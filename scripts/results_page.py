@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 from export import recard
-from trainer.model_card import portable
+from trainer.model_card import portable, split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "assets" / "results"
@@ -31,6 +31,11 @@ PANEL = ROOT / "assets" / "panel.yaml"
 NOTES = ROOT / "assets" / "notes"
 README = ROOT / "README.md"  # only its headline table
 TASK_NAMES = {("vqa-rad", "test"): "VQA-RAD test", ("slake", "validation"): "SLAKE validation"}
+
+
+def _command(doc: dict) -> str:
+    """The bench command that wrote ``doc``, as a user types it."""
+    return " ".join(doc.get("run", {}).get("command") or ["mmedtui", "bench", "--all"])
 
 
 def _cell(row: dict | None, metric: str = "mc") -> str:
@@ -72,7 +77,7 @@ def headline_table(doc: dict) -> str:
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
     averages = doc.get("averages", {}).get("systems", {})
     run = doc.get("run", {})
-    lines = [f"`{' '.join(run.get('command') or ['mmedtui', 'bench', '--all'])}` ({run.get('seconds', 0):.0f} s wall "
+    lines = [f"`{_command(doc)}` ({run.get('seconds', 0):.0f} s wall "
              "on the 2-core CPU, beside whatever else ran; speed figures: assets/README.md):", "",
              "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
              "|---|" + "---:|" * (len(tasks) + 2)]
@@ -154,9 +159,8 @@ def measured_note(doc: dict, system: str) -> tuple[list[dict], str]:
     results = [{"task": r["task"], "split": r["split"], "value": round(r["metrics"]["mc"], 1)} for r in rows]
     parts = [f"{TASK_NAMES[(r['task'], r['split'])]} {_cell(r)} (n={r['n']})" for r in rows]
     gains = [f"{r['metrics']['image_gain']:+.1f}" for r in rows if r["metrics"].get("image_gain") is not None]
-    command = " ".join(doc["run"].get("command") or ["mmedtui", "bench", "--all"])
-    text = (f"`{command}` as the bench system `{system}`, metric `mc` (closed questions as multiple choice; chance "
-            f"50 % on yes/no), % with the 95 % bootstrap interval: {', '.join(parts)}.")
+    text = (f"`{_command(doc)}` as the bench system `{system}`, metric `mc` (closed questions as multiple choice; "
+            f"chance 50 % on yes/no), % with the 95 % bootstrap interval: {', '.join(parts)}.")
     if len(gains) == len(rows):
         text += f" Image gain (the same minus a flat grey image): {' / '.join(gains)} points."
     return results, text
@@ -171,9 +175,7 @@ def write_notes(doc: dict) -> list[str]:
         if not notes.is_file() or not any(r["system"] == system for r in doc["results"]):
             continue
         results, sentence = measured_note(doc, system)
-        body = notes.read_text(encoding="utf-8")
-        if body.startswith("---\n"):
-            body = body.split("---\n", 2)[2]
+        _, body = split_front_matter(notes.read_text(encoding="utf-8"))
         head = ("---\n# Written by scripts/results_page.py from assets/results/bench.json: the card's model-index.\n"
                 + yaml.safe_dump({"results": results}, sort_keys=False, default_flow_style=None) + "---\n")
         notes.write_text(head + body, encoding="utf-8")

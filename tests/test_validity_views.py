@@ -82,12 +82,12 @@ async def test_the_tui_shows_no_valid_answer_instead_of_a_decision():
         assert card.state == "invalid" and card.has_class("-invalid") and not card.has_class("-done")
         assert "no valid answer" in plain(card.headline) and "Paratracheal area" in plain(card.headline)
         assert "names no option" in plain(card.error)
-        assert "2/3" not in plain(card.verdict) and "1/3 agree" in plain(card.verdict)
+        assert "2/3" not in plain(card.verdict) and "1/3 (no majority)" in plain(card.verdict)
         c = list(app.cards.query(OpinionCard))[2]
         assert c.state == "invalid" and "names no option" in plain(c.error)
         assert "no valid answer" in app.topbar.plain and "decided" not in app.topbar.plain
         markdown = to_markdown(app.record, "scan.png")
-        assert "**No valid answer.**" in markdown and "Panel agreement: 1/3" in markdown
+        assert "**No valid answer.**" in markdown and "Panel agreement: 1/3 (no majority)" in markdown
         assert "not valid: names no option" in markdown
 
 

@@ -44,19 +44,17 @@ def panel_majority(opinions: Sequence[Opinion], options: Sequence[str] | None = 
 
 
 def agreement(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> str | None:
-    """The panel's agreement: "k/n", the largest bloc of valid opinions that give the same answer over the whole
-    panel, followed by " say ANSWER" when no other bloc is as large (None: no panel).
+    """The panel's agreement as the views show it: "k/n say ANSWER", k the largest bloc of valid opinions that give
+    the same answer over the whole panel; "k/n (no majority)" when another bloc is as large (None: no panel).
 
     An invalid opinion joins no bloc, so a panel of one valid and two invalid opinions agrees "1/3 say ...".
     """
     if not opinions:
         return None
     valid = [o for o in opinions if o.valid]
-    keys = [answer_key(o.answer, options) for o in valid]
+    best, keys = majority([o.answer for o in valid], options)
     counts = Counter(k for k in keys if k)
     top = max(counts.values(), default=0)
-    share = f"{top}/{len(opinions)}"
-    if top and list(counts.values()).count(top) == 1:  # who "agrees": said beside the count, not left to guess
-        winner = next(o for o, k in zip(valid, keys) if k and counts[k] == top)
-        return f"{share} say {winner.answer.strip()}"
-    return share
+    if best is None or list(counts.values()).count(top) > 1:
+        return f"{top}/{len(opinions)} (no majority)"
+    return f"{top}/{len(opinions)} say {valid[best].answer.strip()}"

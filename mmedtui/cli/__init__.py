@@ -77,7 +77,7 @@ def main() -> None:
     try:
         code = app(standalone_mode=False)
     except UserError as exc:
-        fail(error_line(exc, limit=2000, typed=False), 2)  # our own message: whole, only its first line
+        fail(error_line(exc, limit=None, typed=False), 2)  # our own message: its first line, whole
     except (typer.Abort, KeyboardInterrupt):
         fail("interrupted", 130)
     except typer.Exit as exc:

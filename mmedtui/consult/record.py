@@ -19,8 +19,7 @@ class ConsultRecord:
 
     @property
     def agreement(self) -> str | None:
-        """The panel's agreement ("2/3 say yes"; "1/3" on a tie): the largest bloc of valid, equal answers over the
-        panel's size, and its answer when no other bloc is as large."""
+        """The panel's agreement ("2/3 say yes", "1/3 (no majority)"): see ``voting.agreement``."""
         from mmedtui.agents.voting import agreement
 
         return agreement(self.specialists, self.case.options)

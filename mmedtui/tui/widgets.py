@@ -228,8 +228,7 @@ class DecisionCard(Card):
         lines = []
         if result is not None:
             if result.agreement:
-                share = result.agreement if " say " in result.agreement else f"{result.agreement} agree"
-                lines.append(Content.assemble(("  panel      ", "dim"), clean(share)))
+                lines.append(Content.assemble(("  panel      ", "dim"), clean(result.agreement)))
             if result.followed:
                 lines.append(Content.assemble(("✓ followed   ", "$success"), clean(", ".join(result.followed))))
             if result.overruled:
