@@ -21,24 +21,60 @@ def make_readable(fd: int) -> None:
     os.fchmod(fd, 0o666 & ~mask)
 
 
+class AtomicFile:
+    """A file written in pieces and published whole: writes go to a temporary sibling; ``commit`` (or leaving the
+    ``with`` block) renames it over the target, ``discard`` (or an exception in the block) drops it.
+
+    ``durable=False`` skips the fsync: for files a later run can rebuild (a response cache), where one fsync per
+    entry would cost more than the entry."""
+
+    def __init__(self, path: str | os.PathLike, durable: bool = True) -> None:
+        self.path, self.durable = Path(path), durable
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, self._tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name[:40]}.", suffix=".tmp")
+        try:
+            make_readable(fd)
+        except BaseException:
+            os.close(fd)
+            Path(self._tmp).unlink(missing_ok=True)
+            raise
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self) -> Path:
+        try:
+            if self.durable:
+                self._file.flush()
+                os.fsync(self._file.fileno())
+            self._file.close()
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.discard()
+            raise
+        return self.path
+
+    def discard(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        Path(self._tmp).unlink(missing_ok=True)
+
+    def __enter__(self) -> AtomicFile:
+        return self
+
+    def __exit__(self, kind, value, traceback) -> None:
+        if kind is None:
+            self.commit()
+        else:
+            self.discard()
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes, durable: bool = True) -> Path:
-    """``durable=False`` skips the fsync: for files a later run can rebuild (a response cache), where one fsync
-    per entry would cost more than the entry."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:40]}.", suffix=".tmp")
-    try:
-        make_readable(fd)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            if durable:
-                f.flush()
-                os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    """``data`` as the whole new content of ``path`` (``durable``: see ``AtomicFile``)."""
+    with AtomicFile(path, durable) as f:
+        f.write(data)
+    return f.path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = None, durable: bool = True) -> Path:
@@ -48,14 +84,15 @@ def atomic_write_text(path: str | os.PathLike, text: str, newline: str | None = 
     return atomic_write_bytes(path, text.encode("utf-8"), durable)
 
 
-def _json_line(record: dict) -> str:
+def json_line(record: dict) -> str:
+    """One JSONL line: the record as UTF-8-friendly JSON, newline-terminated."""
     return json.dumps(record, ensure_ascii=False, default=str) + "\n"
 
 
 def append_jsonl(path: str | os.PathLike, records: Iterable[dict], durable: bool = True) -> None:
     """Append whole lines in one ``write`` (O_APPEND: concurrent writers do not interleave); ``durable``: fsync
     before returning, so a kill after this loses nothing already appended."""
-    data = "".join(_json_line(r) for r in records).encode("utf-8")
+    data = "".join(json_line(r) for r in records).encode("utf-8")
     if not data:
         return
     path = Path(path)
@@ -92,7 +129,7 @@ def read_jsonl(path: str | os.PathLike, on_damaged: Callable[[bytes], None] | No
 
 def rewrite_jsonl(path: str | os.PathLike, records: Iterable[dict]) -> Path:
     """Replace the whole file atomically (a run dropping the metrics past its checkpoint)."""
-    return atomic_write_text(path, "".join(_json_line(r) for r in records), newline="")
+    return atomic_write_text(path, "".join(json_line(r) for r in records), newline="")
 
 
 _PSEUDO_FILESYSTEMS = ("/proc", "/sys", "/dev")

@@ -21,9 +21,9 @@ from mmedtui.agents.base import Continuations, Generation, Prompt
 from mmedtui.agents.openai_backend import OpenAIBackend
 from mmedtui.agents.parsing import degenerate
 from mmedtui.agents.roles import Opinion
-from mmedtui.agents.voting import agreement, panel_majority
 from mmedtui.bench.score import Cell, outcome, score
 from mmedtui.consult import Case, Pipeline
+from mmedtui.tasks.voting import agreement, panel_majority
 from support.panels import scripted_panel
 
 CELLS = ["Neutrophil", "Lymphocyte", "Monocyte", "Eosinophil"]

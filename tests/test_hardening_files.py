@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from mmedtui import fileio
 from mmedtui.agents import cache as cache_mod
 from mmedtui.agents.base import Backend, Generation, Prompt, Sampling
 from mmedtui.agents.cache import CachedBackend, cache_key
-from mmedtui.bench import output as bench_output
 from mmedtui.bench import run_bench
 from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.work import WorkCache
@@ -302,7 +302,7 @@ def test_a_bench_that_crashes_while_writing_results_leaves_whole_files_and_no_te
     first, _ = _run(root, out, metrics=("mc",))
     before = {n: (out / n).read_bytes() for n in ("results.json", "results.csv", "samples.jsonl")}
 
-    monkeypatch.setattr(bench_output.os, "replace", _failing_replace(os.replace, fail_on, OSError(28, "disk full")))
+    monkeypatch.setattr(fileio.os, "replace", _failing_replace(os.replace, fail_on, OSError(28, "disk full")))
     with pytest.raises(OSError):
         _run(root, out, metrics=("mc", "closed"))
     monkeypatch.undo()
@@ -424,3 +424,17 @@ def test_saved_transcripts_and_results_are_ordinary_files(tmp_path, scan_image):
         os.umask(mask)
     for path in (md, js, out / "results.json", out / "results.csv", out / "samples.jsonl"):
         assert path.stat().st_mode & 0o777 == 0o644, path.name
+
+
+def test_a_file_written_in_pieces_is_published_whole_or_not_at_all(tmp_path):
+    target = tmp_path / "samples.jsonl"
+    target.write_bytes(b"old\n")
+    with pytest.raises(KeyboardInterrupt), fileio.AtomicFile(target) as f:
+        f.write(b"new, ")
+        raise KeyboardInterrupt  # Ctrl-C halfway through
+    assert target.read_bytes() == b"old\n" and temp_files(tmp_path) == []
+    with fileio.AtomicFile(target) as f:
+        f.write(b"new, ")
+        f.write(b"whole\n")
+        assert target.read_bytes() == b"old\n"  # nothing shows until the block ends
+    assert target.read_bytes() == b"new, whole\n" and temp_files(tmp_path) == []

@@ -28,13 +28,13 @@ from mmedtui.agents.base import Generation
 from mmedtui.agents.openai_backend import MAX_RETRY_AFTER, _retry_after
 from mmedtui.agents.parsing import MAX_CHARS, format_reward, parse_tagged
 from mmedtui.agents.roles import Opinion, parse_decision, parse_opinion
-from mmedtui.agents.voting import answer_key, majority
 from mmedtui.consult.display import clean
 from mmedtui.departments import DEFAULT_DEPARTMENTS, department_for_modality, match_department
 from mmedtui.errors import ImageError
 from mmedtui.imaging import load_scan_bytes
 from mmedtui.tasks.base import ImageRef, Item, safe_join, safe_relpath
 from mmedtui.tasks.scoring import LETTERS, gold_index, is_correct, normalize, open_recall, parse_choice, yes_no
+from mmedtui.tasks.voting import answer_key, majority
 
 # A bounded budget (the whole file runs in seconds); MMEDTUI_FUZZ_SCALE=50 makes a longer campaign of it.
 SCALE = float(os.environ.get("MMEDTUI_FUZZ_SCALE", "1"))

@@ -16,6 +16,7 @@ from mmedtui.agents.answers import AnswerScore, OptionScores, settle
 from mmedtui.agents.base import Backend, Generation, Prompt
 from mmedtui.agents.parsing import parse_tagged
 from mmedtui.departments import match_department
+from mmedtui.tasks.voting import agreement, answer_key, majority
 
 if TYPE_CHECKING:
     from mmedtui.agents.case import Case
@@ -175,8 +176,6 @@ def parse_decision(gens: list[Generation], opinions: list[Opinion], options: lis
     Each sample is settled first (an option, its probability, its validity); the vote counts valid samples
     only. With several samples the probability is the winner's mean over the scored samples.
     """
-    from mmedtui.agents.voting import agreement, answer_key, majority
-
     scores = scores or [None] * len(gens)
     good = [(g, s) for g, s in zip(gens, scores) if g.ok]
     if not good:

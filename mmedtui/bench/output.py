@@ -10,15 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from statistics import fmean
 
 from mmedtui import DISCLAIMER, __version__
 from mmedtui.bench.runner import BLANK, TaskResult
 from mmedtui.bench.score import MC_METRICS, Cell
-from mmedtui.fileio import atomic_write_text, make_readable
+from mmedtui.fileio import AtomicFile, atomic_write_text, json_line
 from mmedtui.tasks.scoring import paired_bootstrap_ci
 
 CSV_FIELDS = ("task", "split", "system", "metric", "n", "accuracy", "ci95_lo", "ci95_hi", "unparsed", "failed",
@@ -32,27 +30,19 @@ class SamplesWriter:
     """Streams sample lines to a temporary file; ``commit`` moves it to ``samples.jsonl``, ``discard`` drops it."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
-        fd, self._tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        make_readable(fd)
-        self._file = os.fdopen(fd, "w", encoding="utf-8")
+        self._file = AtomicFile(path)
         self.count = 0
 
     def __call__(self, row: dict) -> None:
-        self._file.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
+        self._file.write(json_line(row).encode("utf-8"))
         self.count += 1
 
     def commit(self) -> None:
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        os.replace(self._tmp, self.path)
+        self._file.commit()
 
     def discard(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        Path(self._tmp).unlink(missing_ok=True)
+        self._file.discard()
 
 
 def _round(x: float | None) -> float | None:

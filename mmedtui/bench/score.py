@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from mmedtui.agents.voting import majority
 from mmedtui.bench.registry import SPECIALIST_PREFIX
 from mmedtui.bench.registry import system as registry_entry
 from mmedtui.bench.units import backend_error
 from mmedtui.tasks.base import Item
 from mmedtui.tasks.scoring import LETTERS, bootstrap_ci, gold_index, is_correct, open_recall, parse_choice
+from mmedtui.tasks.voting import majority
 
 METRICS = ("mc", "closed", "open", "open_mc")
 MC_METRICS = ("mc", "open_mc")  # asked with options

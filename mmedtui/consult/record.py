@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from mmedtui import DISCLAIMER
 from mmedtui.agents.case import Case
 from mmedtui.agents.roles import Decision, Opinion, TriageDecision
+from mmedtui.tasks.voting import agreement
 
 
 @dataclass
@@ -20,8 +21,6 @@ class ConsultRecord:
     @property
     def agreement(self) -> str | None:
         """The panel's agreement ("2/3 say yes", "1/3 (no majority)"): see ``voting.agreement``."""
-        from mmedtui.agents.voting import agreement
-
         return agreement(self.specialists, self.case.options)
 
     @property

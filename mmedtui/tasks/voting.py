@@ -7,12 +7,21 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol, TypeVar
 
 from mmedtui.tasks.scoring import normalize, parse_choice, yes_no
 
-if TYPE_CHECKING:
-    from mmedtui.agents.roles import Opinion
+
+class Vote(Protocol):
+    """What a vote needs of an agent's opinion (``agents.roles.Opinion`` is one)."""
+
+    answer: str
+
+    @property
+    def valid(self) -> bool: ...
+
+
+V = TypeVar("V", bound=Vote)
 
 
 def answer_key(answer: str, options: Sequence[str] | None = None) -> str:
@@ -36,14 +45,14 @@ def majority(answers: Sequence[str], options: Sequence[str] | None = None) -> tu
     return keys.index(winner), keys
 
 
-def panel_majority(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> Opinion | None:
+def panel_majority(opinions: Sequence[V], options: Sequence[str] | None = None) -> V | None:
     """The panel's majority opinion, an invalid opinion counting as missing (None: no valid opinion)."""
     valid = [o for o in opinions if o.valid]
     best, _ = majority([o.answer for o in valid], options)
     return valid[best] if best is not None else None
 
 
-def agreement(opinions: Sequence[Opinion], options: Sequence[str] | None = None) -> str | None:
+def agreement(opinions: Sequence[Vote], options: Sequence[str] | None = None) -> str | None:
     """The panel's agreement as the views show it: "k/n say ANSWER", k the largest bloc of valid opinions that give
     the same answer over the whole panel; "k/n (no majority)" when another bloc is as large (None: no panel).
 
