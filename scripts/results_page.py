@@ -4,6 +4,7 @@ cards) from the result files, so no figure is copied by hand.
     python scripts/results_page.py --bench runs/bench-all/results.json --runs runs/embedded   # keep + regenerate
     python scripts/results_page.py                                                            # regenerate only
 
+The speed section comes from ``assets/results/speed.json``, which the speed scripts write (``--output``).
 ``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
 pre-training, each run's ``state.json``) into ``assets/results/``; the page is then generated from those two
 files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
@@ -137,6 +138,65 @@ def stage_table(training: dict) -> str:
     return "\n".join(lines)
 
 
+WARM = "the same consultation again (warm)"  # scripts/latency.py's last phase
+
+
+def _when(entry: dict) -> str:
+    return f"{entry['date']}, {entry.get('commit') or '?'}"
+
+
+def speed_table(speed: dict) -> str:
+    """The speed scripts' entries (scripts/measured.py), one row per figure, each with its command and date."""
+    lines = ["| what | figure | command | measured |", "|---|---:|---|---|"]
+    if "latency" in speed:
+        e = speed["latency"]
+        f, cmd, when = e["figures"], f"`{e['command']}`", _when(e)
+        lines += [f"| `mmedtui --help` | {f['help_s']:.2f} s (no torch import) | {cmd} | {when} |",
+                  f"| one `consult --json` process | {f['consult_s']:.2f} s median of {f['repeats']} "
+                  f"({f['consult_min_s']:.2f}–{f['consult_max_s']:.2f}) | same | |",
+                  f"| a process that only imports torch + transformers' Qwen2.5-VL classes | {f['imports_s']:.2f} s | "
+                  "same | |",
+                  f"| peak memory of `consult --json` | {f['peak_mib']} MiB | same | |"]
+        lines += [f"| in one process: {what} | {seconds:.2f} s | same | |" for what, seconds in f["phases"].items()]
+    if "tui" in speed:
+        e = speed["tui"]
+        f = e["figures"]
+        runs = ", ".join(f"{d:.1f}" for d in f["decision_runs_s"])
+        lines.append(f"| the app (`consult --sample {f['sample']}`, {f['size']}): launch to first screen / to the "
+                     f"decision on screen | {f['first_screen_s']:.2f} s / {f['decision_s']:.2f} s (median; {runs}) | "
+                     f"`{e['command']}` | {_when(e)} |")
+    for key, e in sorted(speed.items()):
+        if key.startswith("speed"):
+            f = e["figures"]
+            setting = ", ".join(f"{name} {f[k]}" for name, k in (("threads", "threads"), ("batch size", "batch_size"))
+                                if f.get(k)) or "the panel's threads and batch sizes"
+            lines.append(f"| full pipeline, {f['cases']} cases, batched ({f['chunk']} a run) vs one at a time; "
+                         f"{setting} | {f['batched']:.2f} vs {f['unbatched']:.2f} items/s = **{f['ratio']:.2f}×** | "
+                         f"`{e['command']}` | {_when(e)} |")
+    return "\n".join(lines)
+
+
+def speed_summary(speed: dict) -> str:
+    """The README's speed sentence: the headline figures, each from the same entries as the table."""
+    parts = []
+    if "latency" in speed:
+        e = speed["latency"]
+        f = e["figures"]
+        parts.append(f"a `consult --json` process {f['consult_s']:.2f} s median (mostly importing torch), a warm "
+                     f"consultation {f['phases'].get(WARM, float('nan')):.2f} s, {f['peak_mib']} MiB peak "
+                     f"(`{e['command']}`, {e['date']})")
+    if "tui" in speed:
+        f = speed["tui"]["figures"]
+        parts.append(f"the app shows its first screen after {f['first_screen_s']:.1f} s and its decision after "
+                     f"{f['decision_s']:.1f} s")
+    ratios = [e["figures"]["ratio"] for k, e in speed.items() if k.startswith("speed")]
+    if ratios:
+        span = f"{min(ratios):.1f}–{max(ratios):.1f}×" if len(ratios) > 1 else f"{ratios[0]:.1f}×"
+        parts.append(f"a batched bench {span} as fast as one case at a time (`scripts/speed.py`)")
+    return ("2-core CPU, embedded panel, idle machine: " + "; ".join(parts) + ". Details: "
+            "[assets/README.md](assets/README.md#speed-and-memory-2-core-cpu-no-gpu).")
+
+
 def model_systems(panel: dict) -> dict[str, str]:
     """Shipped model folder name -> the first bench system that runs it, read from the panel file."""
     folder = {key: Path(spec["path"]).name for key, spec in panel["models"].items() if spec.get("path")}
@@ -222,11 +282,15 @@ def main() -> None:
     doc = json.loads((RESULTS / "bench.json").read_text(encoding="utf-8"))
     training_file = RESULTS / "training.json"
     training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
+    speed_file = RESULTS / "speed.json"
+    speed = json.loads(speed_file.read_text(encoding="utf-8")) if speed_file.is_file() else {}
     blocks = {"bench": bench_table(doc), "paired": paired_table(doc)}
     if training:
         blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
+    if speed:
+        blocks["speed"] = speed_table(speed)
     render(PAGE, blocks)
-    render(README, {"headline": headline_table(doc)})
+    render(README, {"headline": headline_table(doc)} | ({"speed": speed_summary(speed)} if speed else {}))
     cards = write_notes(doc)
     print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}), the headline table of README.md and the "
           f"measured figures of {len(cards)} models' notes and cards ({', '.join(cards)})")

@@ -2,6 +2,7 @@
 
     python scripts/speed.py ../shared/data                 # default panel, 32 VQA-RAD test mc cases
     python scripts/speed.py ../shared/data --limit 64 --chunk 16 --agents my-panel.yaml
+    python scripts/speed.py ../shared/data --limit 64 --chunk 64 --threads 2 --batch-size 16 --repeats 2
 
 Both runs ask the same cases in the same process; images are decoded and every backend is loaded and
 warmed up before the clock starts, so the ratio measures batching alone (no work cache, no response cache).
@@ -16,6 +17,8 @@ import statistics
 import time
 from dataclasses import replace
 from pathlib import Path
+
+from measured import record
 
 
 def measure(pipeline, cases: list, chunk: int) -> float:
@@ -35,6 +38,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--chunk", type=int, default=32, help="Cases per batched pipeline run.")
     parser.add_argument("--agents", type=Path, default=None, help="Panel YAML (default: assets/panel.yaml).")
     parser.add_argument("--repeats", type=int, default=1, help="Interleaved repetitions; medians are reported.")
+    parser.add_argument("--threads", type=int, default=None, help="Torch threads for every local model.")
+    parser.add_argument("--batch-size", type=int, default=None, help="Batch size for every local model.")
+    parser.add_argument("--output", type=Path, default=None, help="Keep the figures in this JSON file "
+                        "(scripts/measured.py; the results page reads assets/results/speed.json).")
     args = parser.parse_args(argv)
 
     from mmedtui.agents.case import case_of
@@ -47,6 +54,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     entries = mc_set(items).entries[: args.limit]
     cases = [case_of(it, it.image_ref.load(), opts) for it, opts in entries]
     panel = load_panel(args.agents)
+    for spec in panel.models.values():  # before any backend is built from it
+        overrides = {"threads": args.threads, "batch_size": args.batch_size}
+        spec.update({k: v for k, v in overrides.items() if v is not None and spec.get("backend") == "transformers"})
     try:
         pipeline = Pipeline(panel)
         pipeline.run(cases[:2])  # load every backend and warm its kernels outside the timing
@@ -60,7 +70,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     print(f"batched (chunk {args.chunk}): {batched:.2f} items/s")
     print(f"unbatched (chunk 1):  {single:.2f} items/s")
     print(f"speed-up: {batched / single:.2f}x")
-    return {"batched": batched, "unbatched": single, "ratio": batched / single}
+    figures = {"batched": batched, "unbatched": single, "ratio": batched / single}
+    key = f"speed, chunk {args.chunk}, threads {args.threads or 'panel'}, batch size {args.batch_size or 'panel'}"
+    record(args.output, key, {"cases": len(cases), "chunk": args.chunk, "repeats": args.repeats,
+                              "threads": args.threads, "batch_size": args.batch_size, "panel": Path(panel.source).name,
+                              **{k: round(v, 2) for k, v in figures.items()}})
+    return figures
 
 
 if __name__ == "__main__":
