@@ -59,7 +59,7 @@ def main() -> None:
         "help_s": round(statistics.median(helps), 2), "repeats": args.repeats,
         "consult_s": round(statistics.median(runs), 2), "consult_min_s": round(min(runs), 2),
         "consult_max_s": round(max(runs), 2), "imports_s": round(statistics.median(floor), 2),
-        "peak_mib": round(peak_mib), "phases": {what: round(seconds, 2) for what, seconds in marks}})
+        "peak_mib": round(peak_mib), "phases": [[what, round(seconds, 2)] for what, seconds in marks]})
 
 
 def phases(image: str, agents: str | None) -> list[tuple[str, float]]:

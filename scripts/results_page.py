@@ -157,7 +157,7 @@ def speed_table(speed: dict) -> str:
                   f"| a process that only imports torch + transformers' Qwen2.5-VL classes | {f['imports_s']:.2f} s | "
                   "same | |",
                   f"| peak memory of `consult --json` | {f['peak_mib']} MiB | same | |"]
-        lines += [f"| in one process: {what} | {seconds:.2f} s | same | |" for what, seconds in f["phases"].items()]
+        lines += [f"| in one process: {what} | {seconds:.2f} s | same | |" for what, seconds in f["phases"]]
     if "tui" in speed:
         e = speed["tui"]
         f = e["figures"]
@@ -183,7 +183,7 @@ def speed_summary(speed: dict) -> str:
         e = speed["latency"]
         f = e["figures"]
         parts.append(f"a `consult --json` process {f['consult_s']:.2f} s median (mostly importing torch), a warm "
-                     f"consultation {f['phases'].get(WARM, float('nan')):.2f} s, {f['peak_mib']} MiB peak "
+                     f"consultation {dict(f['phases']).get(WARM, float('nan')):.2f} s, {f['peak_mib']} MiB peak "
                      f"(`{e['command']}`, {e['date']})")
     if "tui" in speed:
         f = speed["tui"]["figures"]

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from results_page import measured_note, model_systems
+from results_page import measured_note, model_systems, speed_summary, speed_table
 from trainer.model_card import split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,3 +66,29 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
     lines = stage_table(training).splitlines()
     assert lines[2].startswith("| attending | warmup | 1500 | 68.9 / 58.9 | 1841 |")
     assert lines[3] == "| attending | majority-vote (its opinions) | – | 67.6 / 60.5 | – | – | – | – |"
+
+
+def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():
+    speed = json.loads((ROOT / "assets" / "results" / "speed.json").read_text(encoding="utf-8"))
+    page = (ROOT / "assets" / "README.md").read_text(encoding="utf-8")
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert f"<!-- generated:speed -->\n{speed_table(speed)}\n<!-- /generated -->" in page
+    assert f"<!-- generated:speed -->\n{speed_summary(speed)}\n<!-- /generated -->" in readme
+    for entry in speed.values():  # every figure carries how, when and at which commit it was measured
+        assert entry["command"].startswith("python scripts/") and entry["date"] and entry["commit"]
+
+
+def test_the_speed_table_gives_each_script_its_rows():
+    latency = {"help_s": 0.2, "repeats": 5, "consult_s": 4.9, "consult_min_s": 4.4, "consult_max_s": 5.8,
+               "imports_s": 3.9, "peak_mib": 449, "phases": [["import torch", 1.1],
+                                                             ["the same consultation again (warm)", 0.13]]}
+    how = {"command": "python scripts/x.py", "date": "2026-11-29", "commit": "abc1234"}
+    speed = {"latency": {"figures": latency, **how},
+             "speed, chunk 32, threads panel, batch size panel": {"figures": {
+                 "cases": 32, "chunk": 32, "threads": None, "batch_size": None, "batched": 15.93, "unbatched": 7.48,
+                 "ratio": 2.13}, **how}}
+    table = speed_table(speed)
+    assert "| one `consult --json` process | 4.90 s median of 5 (4.40–5.80) |" in table
+    assert "15.93 vs 7.48 items/s = **2.13×**" in table and "2026-11-29, abc1234" in table
+    assert "the app" not in table  # no tmux measurement in the file, no row
+    assert "a warm consultation 0.13 s" in speed_summary(speed) and "2.1×" in speed_summary(speed)

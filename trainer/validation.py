@@ -45,7 +45,7 @@ def _table(rows: dict[str, list[bool]]) -> dict[str, dict]:
 
 def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
     """Majority vote and each specialist on the validation cases, per task (from the opinions: no model runs)."""
-    from mmedtui.agents.voting import majority
+    from mmedtui.tasks.voting import majority
 
     out: dict[str, dict[str, list[bool]]] = defaultdict(lambda: defaultdict(list))
     for case in scored(cases):
