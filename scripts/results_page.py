@@ -70,6 +70,14 @@ def bench_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _wall(doc: dict) -> str:
+    """The run's wall time, and how much of it a work cache spared (a resumed run computed only part)."""
+    tasks = doc.get("tasks", [])
+    cases, computed = sum(t.get("cases", 0) for t in tasks), sum(t.get("computed", 0) for t in tasks)
+    wall = f"{doc.get('run', {}).get('seconds', 0):.0f} s wall"
+    return wall if computed >= cases else f"{wall}, {computed} of {cases} cases computed, the rest from its work cache"
+
+
 def headline_table(doc: dict) -> str:
     """The README's one table, under the command that measured it: ``mc`` per benchmark (no intervals), the
     in-domain average and the image gain."""
@@ -77,9 +85,8 @@ def headline_table(doc: dict) -> str:
     tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
     averages = doc.get("averages", {}).get("systems", {})
-    run = doc.get("run", {})
-    lines = [f"`{_command(doc)}` ({run.get('seconds', 0):.0f} s wall "
-             "on the 2-core CPU, beside whatever else ran; speed figures: assets/README.md):", "",
+    lines = [f"`{_command(doc)}` ({_wall(doc)} on the 2-core CPU, beside whatever else ran; speed figures: "
+             "assets/README.md):", "",
              "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
              "|---|" + "---:|" * (len(tasks) + 2)]
     for system in dict.fromkeys(r["system"] for r in rows):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from results_page import measured_note, model_systems, speed_summary, speed_table
+from results_page import headline_table, measured_note, model_systems, speed_summary, speed_table
 from trainer.model_card import split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -92,3 +92,11 @@ def test_the_speed_table_gives_each_script_its_rows():
     assert "15.93 vs 7.48 items/s = **2.13×**" in table and "2026-11-29, abc1234" in table
     assert "the app" not in table  # no tmux measurement in the file, no row
     assert "a warm consultation 0.13 s" in speed_summary(speed) and "2.1×" in speed_summary(speed)
+
+
+def test_the_headline_says_when_a_work_cache_spared_part_of_the_run():
+    doc = _doc() | {"tasks": [{"task": "slake", "cases": 844, "computed": 844}]}
+    doc["run"]["seconds"] = 2352.2
+    assert "(2352 s wall on the 2-core CPU" in headline_table(doc)
+    doc["tasks"][0]["computed"] = 300
+    assert "2352 s wall, 300 of 844 cases computed, the rest from its work cache" in headline_table(doc)
