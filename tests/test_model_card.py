@@ -47,8 +47,8 @@ def test_paths_are_cut_to_their_last_two_parts_and_hub_ids_kept(tmp_path):
 
 def test_a_run_writes_a_card_with_front_matter_and_no_machine_path(tmp_path):
     from trainer.config import load_config
+    from trainer.outputs import write_model_card
     from trainer.run import RunDir
-    from trainer.train import write_model_card
 
     start = tmp_path / "deep" / "specB" / "final"
     start.mkdir(parents=True)

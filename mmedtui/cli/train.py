@@ -11,48 +11,30 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
 
 import typer
 
+from mmedtui.cli import train_tools
+from mmedtui.cli.train_options import (
+    ConfigFile,
+    DataRoot,
+    ForceConfig,
+    Lora,
+    MaxSteps,
+    Model,
+    Opinions,
+    Output,
+    Panel,
+    ProfileName,
+    Resume,
+    RunProfile,
+    Sets,
+    SftSets,
+    quiet,
+)
+
 app = typer.Typer(help="Train the agents: SFT specialists, GRPO triage, curriculum-RL (C-MARL) attending.",
                   no_args_is_help=True)
-
-ProfileName = Literal["tiny", "paper"]  # a choice: --help lists both, anything else is a usage error (exit 2)
-Profile = typer.Option("tiny", "--profile", help="tiny (CPU, minutes) or paper (Qwen2.5-VL-7B, GPUs).")
-ConfigFile = typer.Option(None, "--config", help="YAML config on top of the profile.")
-Output = typer.Option(None, "--output", "-o", help="Run folder (default: runs/<role>-<time>).")
-RunProfile = typer.Option(None, "--profile", help="tiny (CPU, minutes; the default) or paper (Qwen2.5-VL-7B, "
-                          "GPUs). With --resume: the run's own unless given.")
-MaxSteps = typer.Option(None, "--max-steps", help="Optimizer steps of the training stage(s), at least 1 (attending: "
-                        "split over the curriculum stages); an SFT warm-up (sft.warmup_steps) runs first and comes "
-                        "on top. Default: the profile's epochs.")
-Resume = typer.Option(False, "--resume", help="Continue the run in --output from its last checkpoint (weights, "
-                      "optimizer, scheduler, step count). A changed config is refused unless --force-config.")
-ForceConfig = typer.Option(False, "--force-config", help="With --resume: continue with a changed --config, "
-                           "--profile, --set or flag (the change is recorded in state.json).")
-DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, else a per-user default).")
-Sets = typer.Option(None, "--set", help="Override a config key: --set grpo.temperature=0.7 (repeatable).")
-SftSets = typer.Option(None, "--set", help="Override a config key: --set train.learning_rate=3e-4 (repeatable).")
-Model = typer.Option(None, "--model", help="Starting model folder or hub id (default: the profile's).")
-Lora = typer.Option(None, "--lora/--no-lora", help="Train LoRA adapters (merged into the final model).")
-Panel = typer.Option(None, "--panel", help="Panel YAML whose specialists give the opinions (default panel).")
-Opinions = typer.Option(None, "--opinions", help="Opinion cache JSONL (default: ~/.cache/mmedtui/opinions.jsonl).")
-
-
-def _quiet() -> None:
-    import warnings
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", message=".*generation flags are not valid.*")
-    import datasets
-    import transformers
-
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    datasets.disable_progress_bars()
-    datasets.logging.set_verbosity_error()
 
 
 def _resume_config(role: str, output: Path | None, profile: str | None, config: Path | None,
@@ -130,7 +112,7 @@ def _train(role, profile, config, output, max_steps, resume, data_root, sets, fo
     console = Console(quiet=int(os.environ.get("RANK", "0")) != 0)  # accelerate launch: rank 0 speaks
     console.rule(f"mmedtui train {role} - profile {cfg.profile} - {run_dir}" + (" (resume)" if resume else ""))
     console.print(config_summary(cfg, run_dir), highlight=False)  # the full config: <run>/config.yaml
-    _quiet()
+    quiet()
     import signal
 
     from trainer.callbacks import Interrupt
@@ -212,99 +194,8 @@ def attending(profile: ProfileName | None = RunProfile, config: Path | None = Co
             "opinions.cache": str(opinions) if opinions else None, "opinions.collect": collect})
 
 
-@app.command()
-def vision(profile: ProfileName = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
-           data_root: Path | None = DataRoot, sets: list[str] | None = Sets,
-           epochs: int = typer.Option(60, "--epochs", min=1, help="Passes over the training images.")) -> None:
-    """Vision pre-training: a tiny vision tower learns the training images' own annotations (modality, region,
-    plane, organs); `--set model.vision_init=OUTPUT` then starts a specialist from it."""
-    from rich.console import Console
-
-    from trainer.config import load_config
-    from trainer.run import default_output
-    from trainer.vision import VisionSettings, pretrain
-
-    cfg = load_config("specialist", profile, config, sets, **{"data.root": str(data_root) if data_root else None})
-    _ = cfg.data_root  # the property fails early (exit 2) on a missing data root
-    out = Path(output) if output else default_output("vision")
-    _quiet()
-    console = Console(stderr=True)
-    info = pretrain(cfg, out, VisionSettings(epochs=epochs), log=console.print)
-    console.print(f"[bold green]done[/]: {out} ({info['seconds']} s)")
-
-
-@app.command("opinions")
-def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFile, data_root: Path | None = DataRoot,
-                 sets: list[str] | None = Sets, panel: Path | None = Panel, cache: Path | None = Opinions,
-                 tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated, e.g. vqa-rad,slake."),
-                 split: str | None = typer.Option(None, "--split", help="train (default) or validation; "
-                                                  "never test."),
-                 limit: int | None = typer.Option(None, "--limit", help="Items per task."),
-                 all_items: bool = typer.Option(False, "--all", help="No per-task limit (the profile's is the "
-                                                                      "default).")) -> None:
-    """Run the specialist panel over a training set once and cache every opinion; print the curriculum split."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from trainer.config import load_config
-
-    flags = {"data.root": str(data_root) if data_root else None, "opinions.panel": str(panel) if panel else None,
-             "opinions.cache": str(cache) if cache else None, "data.split": split, "data.limit": limit,
-             "data.tasks": [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None}
-    cfg = load_config("attending", profile, config, sets, **flags)
-    if all_items:
-        cfg.data.limit = None
-    _ = cfg.data_root  # the property fails early (exit 2) on a missing data root
-    _quiet()
-    if cfg.train.torch_threads:  # the panel's local models run in this process
-        import torch
-
-        torch.set_num_threads(cfg.train.torch_threads)
-    from trainer.data.items import load_items
-    from trainer.train import attending_groups
-
-    console = Console()
-    items = load_items(cfg.data)
-    _, _, summary = attending_groups(cfg, items, console)
-    table = Table(title=f"Curriculum split ({cfg.data.split}; {summary['cases_with_opinions']} cases with opinions; "
-                        f"cache {summary['cache']})")
-    for column in ("task", "easy", "medium", "hard", "total"):
-        table.add_column(column, justify="right" if column != "task" else "left")
-    for task, counts in sorted(summary["by_task"].items()):
-        table.add_row(task, *(str(counts[s]) for s in ("easy", "medium", "hard")), str(sum(counts.values())))
-    sizes = summary["sizes"]
-    table.add_row("all", *(str(sizes[s]) for s in ("easy", "medium", "hard")), str(sum(sizes.values())),
-                  style="bold")
-    console.print(table)
-    console.print("specialists right on these cases: "
-                  + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
-
-
-@app.command("question-only")
-def question_only(output: Path = typer.Option(Path("runs/question-only"), "--output", "-o",
-                                                help="Model folder (the shipped one: assets/models/question-only)."),
-                  data_root: Path | None = DataRoot) -> None:
-    """Fit the question-only baseline (the language prior; no image) on the specialists' training split."""
-    from trainer.question_only import train_question_only
-
-    summary = train_question_only(data_root, output)
-    typer.echo(f"question-only: {summary['items']} training items ({summary['items_kept']} with a kept answer), "
-               f"{summary['features']} features, {summary['answers']} answers -> {output}")
-
-
-@app.command()
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (holds metrics.jsonl)."),
-         width: int | None = typer.Option(None, "--width", help="Plot width in characters."),
-         height: int | None = typer.Option(None, "--height", help="Height of each plot in lines."),
-         png: Path | None = typer.Option(None, "--png", help="Also draw the plot to this PNG file (a run "
-                                                             "writes RUN/metrics.png itself).")) -> None:
-    """Plot a run per stage: reward, held-back accuracy, training accuracy, entropy, frac_reward_zero_std."""
-    import sys
-
-    from trainer.plot import render
-
-    typer.echo(render(run_dir, width, height, color=sys.stdout.isatty()))
-    if png is not None:
-        from trainer.plot_png import render_png
-
-        typer.echo(f"plot: {render_png(run_dir, png)}", err=True)
+# What the roles build on, and what shows a run: after the roles, so `--help` lists them in this order.
+app.command()(train_tools.vision)
+app.command("opinions")(train_tools.opinions_cmd)
+app.command("question-only")(train_tools.question_only)
+app.command()(train_tools.plot)

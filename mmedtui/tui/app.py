@@ -5,7 +5,7 @@ The app holds no model logic: a thread worker runs ``Pipeline(panel).run`` and t
 (an earlier question, a previous image) is dropped, and the older run stops at its next step.
 
 The app wires widgets, keys and messages; the rest lives beside it: ``messages`` (what the workers post),
-``scan_tools`` (zoom, windows, frames, other files), ``session`` (the consultations kept this session and
+``scan_tools`` (opening files, zoom, windows, frames), ``session`` (the consultations kept this session and
 reviewing one), ``saving`` (the ``s`` key's transcript).
 """
 
@@ -31,7 +31,7 @@ from mmedtui.errors import error_line
 from mmedtui.tasks.choices import question_options
 from mmedtui.tasks.scoring import lettered
 from mmedtui.tui.image import renderer_label
-from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, ScanFailed, ScanLoaded, Superseded
+from mmedtui.tui.messages import ConsultDone, ConsultFailed, ConsultStep, Superseded
 from mmedtui.tui.saving import TranscriptSavingMixin
 from mmedtui.tui.scan_tools import SCAN_BINDINGS, ScanToolsMixin
 from mmedtui.tui.session import SessionMixin
@@ -42,7 +42,6 @@ from mmedtui.tui.widgets import (
     DecisionCard,
     HelpScreen,
     OpinionCard,
-    PathPrompt,
     QuestionInput,
     ScanPane,
     TopBar,
@@ -308,62 +307,9 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         elif self.screen is self.screen_stack[0]:
             self.push_screen(HelpScreen(renderer=self.renderer))
 
-    def action_open(self) -> None:
-        hint = "PNG, JPEG, BMP, TIFF or DICOM. The current question is asked about it."
-        self.push_screen(PathPrompt("Open another image", "", hint, placeholder="path/to/scan.dcm"), self._open_path)
-
-    def _open_path(self, path: str | None) -> None:
-        if path:
-            self.scan_ticket += 1
-            self._load_scan(self.scan_ticket, path)
-
-    def reload_scan(self, path: str | Path, frame: int | None = None, window: tuple[float, float] | None = None,
-                    restart: bool = True) -> None:
-        """Load ``path`` in a worker; ``restart``: a new scan, consulted at once (else the same one redrawn)."""
-        self.scan_ticket += 1
-        self._load_scan(self.scan_ticket, str(path), frame, window, restart)
-
-    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
-    def _load_scan(self, ticket: int, path: str, frame: int | None = None, window: tuple[float, float] | None = None,
-                   restart: bool = True) -> None:
-        import os
-
-        from mmedtui.agents.panel_checks import check_burned_in
-        from mmedtui.imaging import load_scan
-
-        full = Path(os.path.expanduser(path)).absolute()
-        try:
-            scan = load_scan(full, frame=frame, window=window)
-            check_burned_in(scan.meta, self.panel.models, self.allow_burned_in)
-        except Exception as exc:  # noqa: BLE001 - ImageError is one line naming the file; others too
-            message = error_line(exc, typed=False)
-            self.post_message(ScanFailed(ticket, message))
-        else:
-            self.post_message(ScanLoaded(ticket, scan, full, restart))
-
-    @on(ScanLoaded)
-    def _on_scan_loaded(self, message: ScanLoaded) -> None:
-        if message.ticket != self.scan_ticket:
-            return
-        self.scan, self.image_path = message.scan, message.path
-        if message.restart:
-            self.reset_scan_tools()
-        self.scan_pane.set_scan(self.scan)
-        self.show_scan_tools()
-        if message.restart:
-            self.notify(f"Opened {self.scan.meta.source}.", markup=False, timeout=3)
-            self.start_consult(self.question, self.options)
-        else:
-            self.notify("Shown. Press r to consult on what is shown.", markup=False, timeout=3)
-
     @on(OptionList.OptionSelected, "#session")
     def _review(self, event: OptionList.OptionSelected) -> None:
         self.review(event.option_index)
-
-    @on(ScanFailed)
-    def _on_scan_failed(self, message: ScanFailed) -> None:
-        if message.ticket == self.scan_ticket:
-            self.notify(message.error, title="Cannot open the image", severity="error", markup=False, timeout=8)
 
     def _show_options(self) -> None:
         box = self.options_line

@@ -1,6 +1,6 @@
-"""Scan tools of the app: zoom and panning, DICOM window presets, frames of a multi-frame file, next / previous
-image, the file picker. A mixin of ``ConsultApp``: it reads ``scan``, ``image_path`` and ``scan_pane`` and asks
-the app to (re)load a file with ``reload_scan``.
+"""Scan tools of the app: opening a file (by path, the file picker, next / previous image), zoom and panning,
+DICOM window presets, frames of a multi-frame file. A mixin of ``ConsultApp``: it reads ``scan``, ``image_path``
+and ``scan_pane``, loads files in a worker (``reload_scan``) and starts a consultation on a new scan.
 
 Zoom only changes what is drawn (a crop, centred until shift + an arrow key pans it across the scan); a window
 preset or another frame reloads the file, and the next question (or ``r``) is asked about what is shown.
@@ -11,13 +11,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from PIL import Image as PILImage
+from textual import work
 from textual.binding import Binding
 from textual.content import Content
 from textual.widgets import Static
 
+from mmedtui.errors import error_line
 from mmedtui.imaging import WINDOW_PRESETS
 from mmedtui.tui.image import display_copy
+from mmedtui.tui.messages import ScanFailed, ScanLoaded
 from mmedtui.tui.picker import FilePicker, neighbour
+from mmedtui.tui.widgets import PathPrompt
 
 ZOOMS = (1.0, 1.5, 2.0, 3.0, 4.0)
 WINDOWS = ("", *WINDOW_PRESETS)  # "": the file's own window
@@ -168,3 +172,55 @@ class ScanToolsMixin:
     def action_pick(self) -> None:
         folder = self.image_path.parent if self.image_path else Path.cwd()
         self.push_screen(FilePicker(folder), lambda path: self.reload_scan(path) if path else None)
+
+    # -- loading (a worker reads the file; a message from an outdated ticket is dropped) ------------
+    def action_open(self) -> None:
+        hint = "PNG, JPEG, BMP, TIFF or DICOM. The current question is asked about it."
+        self.push_screen(PathPrompt("Open another image", "", hint, placeholder="path/to/scan.dcm"), self._open_path)
+
+    def _open_path(self, path: str | None) -> None:
+        if path:
+            self.scan_ticket += 1
+            self._load_scan(self.scan_ticket, path)
+
+    def reload_scan(self, path: str | Path, frame: int | None = None, window: tuple[float, float] | None = None,
+                    restart: bool = True) -> None:
+        """Load ``path`` in a worker; ``restart``: a new scan, consulted at once (else the same one redrawn)."""
+        self.scan_ticket += 1
+        self._load_scan(self.scan_ticket, str(path), frame, window, restart)
+
+    @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
+    def _load_scan(self, ticket: int, path: str, frame: int | None = None, window: tuple[float, float] | None = None,
+                   restart: bool = True) -> None:
+        import os
+
+        from mmedtui.agents.panel_checks import check_burned_in
+        from mmedtui.imaging import load_scan
+
+        full = Path(os.path.expanduser(path)).absolute()
+        try:
+            scan = load_scan(full, frame=frame, window=window)
+            check_burned_in(scan.meta, self.panel.models, self.allow_burned_in)
+        except Exception as exc:  # noqa: BLE001 - ImageError is one line naming the file; others too
+            message = error_line(exc, typed=False)
+            self.post_message(ScanFailed(ticket, message))
+        else:
+            self.post_message(ScanLoaded(ticket, scan, full, restart))
+
+    def on_scan_loaded(self, message: ScanLoaded) -> None:
+        if message.ticket != self.scan_ticket:
+            return
+        self.scan, self.image_path = message.scan, message.path
+        if message.restart:
+            self.reset_scan_tools()
+        self.scan_pane.set_scan(self.scan)
+        self.show_scan_tools()
+        if message.restart:
+            self.notify(f"Opened {self.scan.meta.source}.", markup=False, timeout=3)
+            self.start_consult(self.question, self.options)
+        else:
+            self.notify("Shown. Press r to consult on what is shown.", markup=False, timeout=3)
+
+    def on_scan_failed(self, message: ScanFailed) -> None:
+        if message.ticket == self.scan_ticket:
+            self.notify(message.error, title="Cannot open the image", severity="error", markup=False, timeout=8)
