@@ -26,8 +26,14 @@ OUT = Path(__file__).resolve().parent / "consult.svg"
 
 async def main() -> None:
     sample = get_sample()
-    app = create_app(load_scan(sample.path), sample.question, load_panel(None), image_mode="halfcell",
-                     options=question_options(sample.question), image_path=sample.path)
+    app = create_app(
+        load_scan(sample.path),
+        sample.question,
+        load_panel(None),
+        image_mode="halfcell",
+        options=question_options(sample.question),
+        image_path=sample.path,
+    )
     async with app.run_test(size=(120, 36)) as pilot:
         for _ in range(6000):  # up to 10 minutes on a busy machine
             await pilot.pause(0.1)

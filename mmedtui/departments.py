@@ -43,8 +43,7 @@ MODALITY_DEPARTMENT: tuple[tuple[str, str], ...] = (
 
 # DICOM Modality codes (0008,0060) -> department.
 DICOM_MODALITY_DEPARTMENT: dict[str, str] = {
-    code: "Radiologist"
-    for code in ("CT", "MR", "CR", "DX", "DR", "RF", "XA", "US", "MG", "NM", "PT", "OT", "RG")
+    code: "Radiologist" for code in ("CT", "MR", "CR", "DX", "DR", "RF", "XA", "US", "MG", "NM", "PT", "OT", "RG")
 } | {"OP": "Ophthalmologist", "OPT": "Ophthalmologist", "SM": "Pathologist", "ES": "Surgeon", "XC": "Dermatologist"}
 
 

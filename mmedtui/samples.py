@@ -27,8 +27,12 @@ class Sample:
 SAMPLES: tuple[Sample, ...] = (
     Sample("spine-ct", "spine-ct.dcm", "Is there a fracture of the vertebra?", "axial CT, DICOM (pydicom test file)"),
     Sample("mr-slice", "mr-slice.dcm", "Is this image taken via MRI?", "MR slice, DICOM (pydicom test file)"),
-    Sample("retina-fundus", "retina-fundus.jpg", "Is there diabetic retinopathy in this fundus photograph?",
-           "colour fundus photograph (scikit-image)"),
+    Sample(
+        "retina-fundus",
+        "retina-fundus.jpg",
+        "Is there diabetic retinopathy in this fundus photograph?",
+        "colour fundus photograph (scikit-image)",
+    ),
 )
 SAMPLE_NAMES = tuple(s.name for s in SAMPLES)
 

@@ -71,8 +71,9 @@ class StepTimer:
         return _Timer()
 
 
-def _arm(name: str, cfg, model_dir: str, dataset, out: Path, steps: int, gamma: float,
-         beta: float) -> list[tuple[float, float]]:
+def _arm(
+    name: str, cfg, model_dir: str, dataset, out: Path, steps: int, gamma: float, beta: float
+) -> list[tuple[float, float]]:
     from trl import GRPOTrainer
 
     from trainer import rewards
@@ -87,8 +88,13 @@ def _arm(name: str, cfg, model_dir: str, dataset, out: Path, steps: int, gamma: 
     # and what differs between them is the machinery, not how early a sampled reply happened to stop.
     args.generation_kwargs = {"min_new_tokens": cfg.grpo.max_completion_length}
     cls = GRPOTrainer if name.startswith("stock") else stage_trainer_class()
-    trainer = cls(model=load_model(model_dir, cfg), reward_funcs=rewards.for_role("attending"), args=args,
-                  train_dataset=dataset, processing_class=load_processor(model_dir))
+    trainer = cls(
+        model=load_model(model_dir, cfg),
+        reward_funcs=rewards.for_role("attending"),
+        args=args,
+        train_dataset=dataset,
+        processing_class=load_processor(model_dir),
+    )
     timer = StepTimer()
     trainer.add_callback(timer)
     interrupt = Interrupt()
@@ -159,16 +165,24 @@ def main() -> None:
     wall = {a: statistics.median(w for w, _ in t) for a, t in times.items()}
     cpu = {a: statistics.median(c for _, c in t) for a, t in times.items()}
     g = cfg.grpo
-    print(f"model: {args.model or 'tiny ' + args.size}; {g.num_generations} rollouts x {g.max_completion_length} "
-          f"tokens, {cfg.train.per_device_train_batch_size} completions x {cfg.train.gradient_accumulation_steps} "
-          f"accumulation per step; torch threads {args.threads}; {args.rounds} rounds x {args.steps} steps per arm")
+    print(
+        f"model: {args.model or 'tiny ' + args.size}; {g.num_generations} rollouts x {g.max_completion_length} "
+        f"tokens, {cfg.train.per_device_train_batch_size} completions x {cfg.train.gradient_accumulation_steps} "
+        f"accumulation per step; torch threads {args.threads}; {args.rounds} rounds x {args.steps} steps per arm"
+    )
     for name in arms:
-        print(f"  {name:9s} {wall[name]:.3f} s/step wall, {cpu[name]:.3f} s/step CPU "
-              f"(medians, n={len(times[name])}; wall min {min(w for w, _ in times[name]):.3f})")
-    print(f"overhead ratio mmedtui / stock    = {cpu['mmedtui'] / cpu['stock']:.3f} CPU "
-          f"({wall['mmedtui'] / wall['stock']:.3f} wall)")
-    print(f"overhead ratio mmedtui / stock+KL = {cpu['mmedtui'] / cpu['stock+KL']:.3f} CPU "
-          f"({wall['mmedtui'] / wall['stock+KL']:.3f} wall)  - the entropy bonus + callbacks alone")
+        print(
+            f"  {name:9s} {wall[name]:.3f} s/step wall, {cpu[name]:.3f} s/step CPU "
+            f"(medians, n={len(times[name])}; wall min {min(w for w, _ in times[name]):.3f})"
+        )
+    print(
+        f"overhead ratio mmedtui / stock    = {cpu['mmedtui'] / cpu['stock']:.3f} CPU "
+        f"({wall['mmedtui'] / wall['stock']:.3f} wall)"
+    )
+    print(
+        f"overhead ratio mmedtui / stock+KL = {cpu['mmedtui'] / cpu['stock+KL']:.3f} CPU "
+        f"({wall['mmedtui'] / wall['stock+KL']:.3f} wall)  - the entropy bonus + callbacks alone"
+    )
     print(f"stage switch (save final, load next model + KL reference): {switch:.2f} s wall, once per stage")
 
 

@@ -17,8 +17,17 @@ def closed_items(data_root: str, part: str, tasks: str) -> list:
     from trainer.config import load_config
     from trainer.data.items import load_items
 
-    cfg = load_config("specialist", "tiny", sets=[f"data.root={data_root}", "data.holdout=0.3", f"data.part={part}",
-                                                  "data.limit=null", f"data.tasks=[{tasks}]"])
+    cfg = load_config(
+        "specialist",
+        "tiny",
+        sets=[
+            f"data.root={data_root}",
+            "data.holdout=0.3",
+            f"data.part={part}",
+            "data.limit=null",
+            f"data.tasks=[{tasks}]",
+        ],
+    )
     return [it for it in load_items(cfg.data) if it.kind == "closed" and it.options]
 
 
@@ -48,8 +57,11 @@ def main(argv: list[str] | None = None) -> None:
             mine = [(it, a) for it, a in zip(items, answers) if it.task == task]
             right = sum(is_correct(a, it, it.options) for it, a in mine)
             common = ", ".join(f"{a or '(none)'} {n}" for a, n in Counter(a.lower() for _, a in mine).most_common(3))
-            print(f"{path}  {task} {args.part}  n={len(mine)}  closed accuracy {100 * right / len(mine):.1f} %  "
-                  f"answers: {common}", flush=True)
+            print(
+                f"{path}  {task} {args.part}  n={len(mine)}  closed accuracy {100 * right / len(mine):.1f} %  "
+                f"answers: {common}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,11 @@ def held_out(root: Path):
         yield "VQA-RAD test", "Radiologist", load_scan(folder / Path(name).name).image
 
 
-MODALITY_WORDS = {"CT": re.compile(r"\bCT\b"), "MRI": re.compile(r"\bMRI?\b"),
-                  "X-Ray": re.compile(r"\bX-?ray\b", re.IGNORECASE)}
+MODALITY_WORDS = {
+    "CT": re.compile(r"\bCT\b"),
+    "MRI": re.compile(r"\bMRI?\b"),
+    "X-Ray": re.compile(r"\bX-?ray\b", re.IGNORECASE),
+}
 
 
 def slake_validation_images(root: Path):
@@ -73,14 +76,19 @@ def main() -> None:
         right[source] += record.triage.department == expected
         named[source] += record.triage.fallback is None
     for source in total:
-        print(f"{source:18s} n={total[source]:4d}  accuracy {100 * right[source] / total[source]:5.1f} %  "
-              f"named by the model {100 * named[source] / total[source]:5.1f} %")
+        print(
+            f"{source:18s} n={total[source]:4d}  accuracy {100 * right[source] / total[source]:5.1f} %  "
+            f"named by the model {100 * named[source] / total[source]:5.1f} %"
+        )
     slake = list(slake_validation_images(args.data_root))
     records = Pipeline(panel, PipelineOptions(specialists=False, attending=False)).run(
-        [Case(image, "What does this image show?") for _, image in slake])
+        [Case(image, "What does this image show?") for _, image in slake]
+    )
     hits = sum(names_modality(r.triage.rationale, m) for (m, _), r in zip(slake, records))
-    print(f"{'SLAKE validation':18s} n={len(slake):4d}  rationale names the right modality "
-          f"{100 * hits / max(1, len(slake)):5.1f} %")
+    print(
+        f"{'SLAKE validation':18s} n={len(slake):4d}  rationale names the right modality "
+        f"{100 * hits / max(1, len(slake)):5.1f} %"
+    )
 
 
 if __name__ == "__main__":

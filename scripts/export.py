@@ -20,8 +20,14 @@ from pathlib import Path
 
 from trainer.model_card import ROLE_TAGS, front_matter, hub_datasets, portable, split_front_matter
 
-_KEEP = ("chat_template.jinja", "generation_config.json", "processor_config.json", "tokenizer.json",
-         "tokenizer_config.json", "README.md")
+_KEEP = (
+    "chat_template.jinja",
+    "generation_config.json",
+    "processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "README.md",
+)
 _SHIPPED = "\n## Shipped copy\n"
 
 
@@ -30,13 +36,16 @@ def build_card(run_card: str, name: str, role: str, command: str, params: int, n
     front matter, then the shipped-copy section and the notes' Markdown."""
     meta, body = split_front_matter(run_card)
     measured, remarks = split_front_matter(notes) if notes else ({}, "")
-    head = front_matter(name, meta.get("datasets", []), measured.get("results", []), meta.get("base_model"),
-                        meta.get("tags", []))
-    card = (f"{body.rstrip()}\n{_SHIPPED}\n- Role in the embedded panel: {role}\n- Architecture: Qwen2.5-VL "
-            f"(`Qwen2_5_VLForConditionalGeneration`), {params / 1e6:.2f} M parameters, stored as float16 "
-            f"safetensors (loaded as float32).\n- Produced by: `{command}`\n- Limits: a few million "
-            "parameters trained from scratch on a few thousand radiology questions; it learns question "
-            "priors and coarse image cues, not medicine. Research and teaching only; never clinical use.\n")
+    head = front_matter(
+        name, meta.get("datasets", []), measured.get("results", []), meta.get("base_model"), meta.get("tags", [])
+    )
+    card = (
+        f"{body.rstrip()}\n{_SHIPPED}\n- Role in the embedded panel: {role}\n- Architecture: Qwen2.5-VL "
+        f"(`Qwen2_5_VLForConditionalGeneration`), {params / 1e6:.2f} M parameters, stored as float16 "
+        f"safetensors (loaded as float32).\n- Produced by: `{command}`\n- Limits: a few million "
+        "parameters trained from scratch on a few thousand radiology questions; it learns question "
+        "priors and coarse image cues, not medicine. Research and teaching only; never clinical use.\n"
+    )
     if remarks:
         card += "\n" + remarks
     return head + portable(card)
@@ -60,8 +69,9 @@ def export(source: Path, target: Path, role: str, command: str, notes: Path | No
         if (source / name).is_file():
             shutil.copy2(source / name, tmp / name)
     run_card = (tmp / "README.md").read_text(encoding="utf-8") if (tmp / "README.md").is_file() else f"# {role}\n"
-    (tmp / "README.md").write_text(build_card(run_card, f"mmedtui-{target.name}", role, command, params,
-                                              _read(notes)), encoding="utf-8")
+    (tmp / "README.md").write_text(
+        build_card(run_card, f"mmedtui-{target.name}", role, command, params, _read(notes)), encoding="utf-8"
+    )
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
@@ -85,12 +95,21 @@ def recard(folder: Path, notes: Path | None = None, command: str | None = None) 
             params += sum(math.prod(f.get_slice(key).get_shape()) for key in f.keys())
     if not meta:  # a card from before the front matter: its training data and role are in its lines
         trained_role = re.search(r"^- Role: (\w+);", run_card, re.M)
-        meta = {"datasets": hub_datasets(re.findall(r"^- ([\w-]+) \(\w+ split\)", run_card, re.M)),
-                "tags": ROLE_TAGS.get(trained_role.group(1), []) if trained_role else []}
-    front = front_matter(f"mmedtui-{folder.name}", meta.get("datasets", []), (), meta.get("base_model"),
-                         meta.get("tags", []))
-    card = build_card(front + run_card, f"mmedtui-{folder.name}", role.group(1),
-                      command or (produced.group(1) if produced else ""), params, _read(notes))
+        meta = {
+            "datasets": hub_datasets(re.findall(r"^- ([\w-]+) \(\w+ split\)", run_card, re.M)),
+            "tags": ROLE_TAGS.get(trained_role.group(1), []) if trained_role else [],
+        }
+    front = front_matter(
+        f"mmedtui-{folder.name}", meta.get("datasets", []), (), meta.get("base_model"), meta.get("tags", [])
+    )
+    card = build_card(
+        front + run_card,
+        f"mmedtui-{folder.name}",
+        role.group(1),
+        command or (produced.group(1) if produced else ""),
+        params,
+        _read(notes),
+    )
     (folder / "README.md").write_text(card, encoding="utf-8")
     return folder
 

@@ -36,8 +36,13 @@ def main() -> None:
     parser.add_argument("image")
     parser.add_argument("--agents", default=None)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--output", type=Path, default=None, help="keep the figures in this JSON file "
-                        "(scripts/measured.py; the results page reads assets/results/speed.json)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="keep the figures in this JSON file "
+        "(scripts/measured.py; the results page reads assets/results/speed.json)",
+    )
     args = parser.parse_args()
     cli = [sys.executable, "-m", "mmedtui"]
     helps = [timed([*cli, "--help"]) for _ in range(args.repeats)]
@@ -48,18 +53,29 @@ def main() -> None:
     floor = [timed([sys.executable, "-c", IMPORTS + "; import os; os._exit(0)"]) for _ in range(args.repeats)]
     peak_mib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print(f"mmedtui --help          median {statistics.median(helps):.2f} s over {len(helps)} runs")
-    print(f"mmedtui consult --json  median {statistics.median(runs):.2f} s over {len(runs)} runs "
-          f"(min {min(runs):.2f} s, max {max(runs):.2f} s)")
+    print(
+        f"mmedtui consult --json  median {statistics.median(runs):.2f} s over {len(runs)} runs "
+        f"(min {min(runs):.2f} s, max {max(runs):.2f} s)"
+    )
     print(f"imports alone           median {statistics.median(floor):.2f} s ({IMPORTS})")
     print(f"peak resident memory of a child process: {peak_mib:.0f} MiB")
     marks = phases(args.image, args.agents)
     for what, seconds in marks:
         print(f"  {what:<40} {seconds:.2f} s")
-    record(args.output, "latency", {
-        "help_s": round(statistics.median(helps), 2), "repeats": args.repeats,
-        "consult_s": round(statistics.median(runs), 2), "consult_min_s": round(min(runs), 2),
-        "consult_max_s": round(max(runs), 2), "imports_s": round(statistics.median(floor), 2),
-        "peak_mib": round(peak_mib), "phases": [[what, round(seconds, 2)] for what, seconds in marks]})
+    record(
+        args.output,
+        "latency",
+        {
+            "help_s": round(statistics.median(helps), 2),
+            "repeats": args.repeats,
+            "consult_s": round(statistics.median(runs), 2),
+            "consult_min_s": round(min(runs), 2),
+            "consult_max_s": round(max(runs), 2),
+            "imports_s": round(statistics.median(floor), 2),
+            "peak_mib": round(peak_mib),
+            "phases": [[what, round(seconds, 2)] for what, seconds in marks],
+        },
+    )
 
 
 def phases(image: str, agents: str | None) -> list[tuple[str, float]]:

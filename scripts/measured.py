@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def _commit() -> str | None:
     try:
-        out = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
-                             text=True, timeout=10)
+        out = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
@@ -40,9 +41,13 @@ def record(path: Path | None, key: str, figures: dict) -> None:
     args = [a for a in sys.argv[1:]]
     if "--output" in args:  # where it was written is not part of what was measured
         i = args.index("--output")
-        del args[i:i + 2]
-    doc[key] = {"figures": figures, "command": portable(shlex.join(["python", str(where), *args])),
-                "date": time.strftime("%Y-%m-%d"), "commit": _commit(),
-                "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}"}
+        del args[i : i + 2]
+    doc[key] = {
+        "figures": figures,
+        "command": portable(shlex.join(["python", str(where), *args])),
+        "date": time.strftime("%Y-%m-%d"),
+        "commit": _commit(),
+        "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",
+    }
     atomic_write_text(path, json.dumps(doc, indent=1, sort_keys=True) + "\n")
     print(f"recorded {key!r} in {path}")

@@ -22,8 +22,12 @@ from dataclasses import replace
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", required=True)
-    parser.add_argument("--image", choices=("none", "blank", "scan"), default="scan",
-                        help="What the prompt shows: no image, a blank 8x8 one, or the scan.")
+    parser.add_argument(
+        "--image",
+        choices=("none", "blank", "scan"),
+        default="scan",
+        help="What the prompt shows: no image, a blank 8x8 one, or the scan.",
+    )
     parser.add_argument("--max-pixels", type=int, default=None, help="Image budget (default: the tiny models').")
     parser.add_argument("--size", default="micro")
     parser.add_argument("--epochs", type=int, default=6)
@@ -49,15 +53,19 @@ def main(argv: list[str] | None = None) -> None:
     torch.manual_seed(args.seed)
 
     def yes_no(part: str) -> list:
-        return [it for it in closed_items(args.data_root, part, args.tasks)
-                if sorted(o.lower() for o in it.options) == ["no", "yes"]]
+        return [
+            it
+            for it in closed_items(args.data_root, part, args.tasks)
+            if sorted(o.lower() for o in it.options) == ["no", "yes"]
+        ]
 
     fit, holdout = yes_no("fit"), yes_no("holdout")
     if len(fit) < args.batch or not holdout:
         raise SystemExit(f"too few yes/no questions: {len(fit)} fit, {len(holdout)} holdout")
     images, blank = ImageCache(IMAGE_MAX_SIDE), Image.new("RGB", (8, 8))
-    path = build_tiny(tempfile.mkdtemp(prefix="probe-"), size=args.size, seed=args.seed,
-                      corpus=[it.question for it in fit])
+    path = build_tiny(
+        tempfile.mkdtemp(prefix="probe-"), size=args.size, seed=args.seed, corpus=[it.question for it in fit]
+    )
     processor = AutoProcessor.from_pretrained(path)
     if args.max_pixels:
         ip = processor.image_processor
@@ -73,8 +81,11 @@ def main(argv: list[str] | None = None) -> None:
         prompts = [roles.specialist_prompt(c, "Radiologist") for c in cases]
         if args.image == "none":
             prompts = [replace(p, images=()) for p in prompts]
-        texts = [processor.apply_chat_template(chat_messages(p), add_generation_prompt=True, tokenize=False)
-                 + f"<think>{rationale(it)}</think><answer>" for p, it in zip(prompts, batch)]
+        texts = [
+            processor.apply_chat_template(chat_messages(p), add_generation_prompt=True, tokenize=False)
+            + f"<think>{rationale(it)}</think><answer>"
+            for p, it in zip(prompts, batch)
+        ]
         shown = {"images": [list(p.images) for p in prompts]} if args.image != "none" else {}
         return processor(text=texts, return_tensors="pt", padding=True, **shown)
 
@@ -86,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         right = 0
         with torch.no_grad():
             for start in range(0, len(part), 32):
-                batch = part[start:start + 32]
+                batch = part[start : start + 32]
                 logits = model(**encode(batch)).logits[:, -1]
                 right += int(((logits[:, yes] > logits[:, no]) == is_yes(batch)).sum())
         model.train()
@@ -100,15 +111,18 @@ def main(argv: list[str] | None = None) -> None:
     for epoch in range(args.epochs):
         random.Random(epoch).shuffle(fit)
         for start in range(0, len(fit) - args.batch + 1, args.batch):
-            batch = fit[start:start + args.batch]
+            batch = fit[start : start + args.batch]
             logits = model(**encode(batch)).logits[:, -1]
             target = torch.where(is_yes(batch), yes, no)
             torch.nn.functional.cross_entropy(logits, target).backward()
             optimizer.step()
             optimizer.zero_grad()
             schedule.step()
-        print(f"epoch {epoch + 1}: fit {accuracy(fit[:400]):.1%}  holdout {accuracy(holdout):.1%}  "
-              f"({time.perf_counter() - started:.0f} s)", flush=True)
+        print(
+            f"epoch {epoch + 1}: fit {accuracy(fit[:400]):.1%}  holdout {accuracy(holdout):.1%}  "
+            f"({time.perf_counter() - started:.0f} s)",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

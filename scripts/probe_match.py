@@ -19,8 +19,12 @@ import time
 
 MODALITIES = ["CT", "MRI", "X-Ray", "ultrasound"]
 REGIONS = ["chest", "abdomen", "head", "pelvis", "neck"]
-TEMPLATES = ["Is this image taken via {}?", "Is this a {} scan?", "Was {} used to take this image?",
-             "Does this picture show {}?"]
+TEMPLATES = [
+    "Is this image taken via {}?",
+    "Is this a {} scan?",
+    "Was {} used to take this image?",
+    "Does this picture show {}?",
+]
 FINDINGS = ["a nodule", "pneumonia", "an effusion", "edema", "a mass"]
 
 
@@ -44,10 +48,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=1e-3)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--prompt", choices=("specialist", "bare"), default="specialist",
-                        help="The specialist's system prompt and options, or the question alone.")
-    parser.add_argument("--reasoning", choices=("plain", "restate"), default="plain",
-                        help="restate: the reasoning names what the question asks beside what it sees.")
+    parser.add_argument(
+        "--prompt",
+        choices=("specialist", "bare"),
+        default="specialist",
+        help="The specialist's system prompt and options, or the question alone.",
+    )
+    parser.add_argument(
+        "--reasoning",
+        choices=("plain", "restate"),
+        default="plain",
+        help="restate: the reasoning names what the question asks beside what it sees.",
+    )
     args = parser.parse_args(argv)
 
     import torch
@@ -93,11 +105,12 @@ def main(argv: list[str] | None = None) -> None:
         right = 0
         with torch.no_grad():
             for start in range(0, len(held), 50):
-                chunk = held[start:start + 50]
+                chunk = held[start : start + 50]
                 ids, mask = padded([sum(context(q, r), []) for q, r, _, _ in chunk])
                 last = model(input_ids=ids, attention_mask=mask).logits[:, -1]
-                right += sum(("yes" if last[i, yes] > last[i, no] else "no") == a for i, (_, _, a, _) in
-                             enumerate(chunk))
+                right += sum(
+                    ("yes" if last[i, yes] > last[i, no] else "no") == a for i, (_, _, a, _) in enumerate(chunk)
+                )
         model.train()
         return right / len(held)
 
@@ -116,8 +129,11 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         opt.zero_grad()
         if step % max(1, args.steps // 5) == 0:
-            print(f"{args.size} share {args.share:.2f} step {step}: loss {loss.item():.3f}, "
-                  f"held-out matching accuracy {accuracy():.3f} ({time.time() - start:.0f} s)", flush=True)
+            print(
+                f"{args.size} share {args.share:.2f} step {step}: loss {loss.item():.3f}, "
+                f"held-out matching accuracy {accuracy():.3f} ({time.time() - start:.0f} s)",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

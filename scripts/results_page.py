@@ -85,15 +85,20 @@ def headline_table(doc: dict) -> str:
     tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
     averages = doc.get("averages", {}).get("systems", {})
-    lines = [f"`{_command(doc)}` ({_wall(doc)} on the 2-core CPU, beside whatever else ran; speed figures: "
-             "assets/README.md):", "",
-             "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
-             "|---|" + "---:|" * (len(tasks) + 2)]
+    lines = [
+        f"`{_command(doc)}` ({_wall(doc)} on the 2-core CPU, beside whatever else ran; speed figures: "
+        "assets/README.md):",
+        "",
+        "| system | " + " | ".join(TASK_NAMES[t] for t in tasks) + " | in-domain avg | image gain |",
+        "|---|" + "---:|" * (len(tasks) + 2),
+    ]
     for system in dict.fromkeys(r["system"] for r in rows):
         cells = [f"{by[(system, *t)]['metrics']['mc']:.1f}" if (system, *t) in by else "–" for t in tasks]
         avg = averages.get(system, {})
-        cells += [f"{avg['in_domain']:.1f}" if avg.get("in_domain") is not None else "–",
-                  f"{avg['image_gain']:+.1f}" if avg.get("image_gain") is not None else "–"]
+        cells += [
+            f"{avg['in_domain']:.1f}" if avg.get("in_domain") is not None else "–",
+            f"{avg['image_gain']:+.1f}" if avg.get("image_gain") is not None else "–",
+        ]
         name = f"**{system}**" if system == "mmedagent-rl" else system
         lines.append("| " + " | ".join([name] + cells) + " |")
     return "\n".join(lines)
@@ -102,8 +107,10 @@ def headline_table(doc: dict) -> str:
 def paired_table(doc: dict) -> str:
     pairs = doc.get("paired") or []
     tasks = [k for k in TASK_NAMES if any((p["task"], p["split"]) == k for p in pairs)]
-    lines = ["| mmedagent-rl minus | " + " | ".join(TASK_NAMES[t] for t in tasks) + " |",
-             "|---|" + "---:|" * len(tasks)]
+    lines = [
+        "| mmedagent-rl minus | " + " | ".join(TASK_NAMES[t] for t in tasks) + " |",
+        "|---|" + "---:|" * len(tasks),
+    ]
     for other in dict.fromkeys(p["minus"] for p in pairs):
         cells = []
         for t in tasks:
@@ -114,21 +121,27 @@ def paired_table(doc: dict) -> str:
 
 
 def vision_table(training: dict) -> str:
-    lines = ["| tower | images | epochs | wall | modality | body region | plane | organ answers |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| tower | images | epochs | wall | modality | body region | plane | organ answers |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for name, info in sorted(training.get("vision", {}).items()):
         h = info.get("held_out", {})
-        lines.append(f"| {name} | {info['images']} | {info['epochs']} | {info['seconds'] / 60:.1f} min | "
-                     f"{h.get('modality', '–')} | {h.get('region', '–')} | {h.get('plane', '–')} | "
-                     f"{h.get('organ_answers', '–')} (n={h.get('n_organ_answers', '?')}) |")
+        lines.append(
+            f"| {name} | {info['images']} | {info['epochs']} | {info['seconds'] / 60:.1f} min | "
+            f"{h.get('modality', '–')} | {h.get('region', '–')} | {h.get('plane', '–')} | "
+            f"{h.get('organ_answers', '–')} (n={h.get('n_organ_answers', '?')}) |"
+        )
     return "\n".join(lines)
 
 
 def stage_table(training: dict) -> str:
     """Per run and stage, what its state.json recorded: steps, held-back accuracy after the stage, and the dynamic
     sampling's figures (cases, kept, mean pass rate, share of groups with one reward before filtering)."""
-    lines = ["| run | stage | steps | held-back VQA-RAD / SLAKE | cases | kept | mean pass rate | all-equal groups |",
-             "|---|---|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        "| run | stage | steps | held-back VQA-RAD / SLAKE | cases | kept | mean pass rate | all-equal groups |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for run, state in sorted(training.get("runs", {}).items()):
         for name in state.get("order", []):
             stage = state["stages"][name]
@@ -136,8 +149,10 @@ def stage_table(training: dict) -> str:
             acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
             ds = stage.get("dynamic_sampling") or {}
             share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
-            lines.append(f"| {run} | {name} | {stage.get('steps', '–')} | {acc} | {stage.get('cases', '–')} | "
-                         f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |")
+            lines.append(
+                f"| {run} | {name} | {stage.get('steps', '–')} | {acc} | {stage.get('cases', '–')} | "
+                f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |"
+            )
         # The same held-back cases without an attending: majority vote and each specialist, from the run's opinions.
         for system, val in ((state.get("curriculum") or {}).get("validation") or {}).get("panel", {}).items():
             acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
@@ -158,28 +173,38 @@ def speed_table(speed: dict) -> str:
     if "latency" in speed:
         e = speed["latency"]
         f, cmd, when = e["figures"], f"`{e['command']}`", _when(e)
-        lines += [f"| `mmedtui --help` | {f['help_s']:.2f} s (no torch import) | {cmd} | {when} |",
-                  f"| one `consult --json` process | {f['consult_s']:.2f} s median of {f['repeats']} "
-                  f"({f['consult_min_s']:.2f}–{f['consult_max_s']:.2f}) | same | |",
-                  f"| a process that only imports torch + transformers' Qwen2.5-VL classes | {f['imports_s']:.2f} s | "
-                  "same | |",
-                  f"| peak memory of `consult --json` | {f['peak_mib']} MiB | same | |"]
+        lines += [
+            f"| `mmedtui --help` | {f['help_s']:.2f} s (no torch import) | {cmd} | {when} |",
+            f"| one `consult --json` process | {f['consult_s']:.2f} s median of {f['repeats']} "
+            f"({f['consult_min_s']:.2f}–{f['consult_max_s']:.2f}) | same | |",
+            f"| a process that only imports torch + transformers' Qwen2.5-VL classes | {f['imports_s']:.2f} s | "
+            "same | |",
+            f"| peak memory of `consult --json` | {f['peak_mib']} MiB | same | |",
+        ]
         lines += [f"| in one process: {what} | {seconds:.2f} s | same | |" for what, seconds in f["phases"]]
     if "tui" in speed:
         e = speed["tui"]
         f = e["figures"]
         runs = ", ".join(f"{d:.1f}" for d in f["decision_runs_s"])
-        lines.append(f"| the app (`consult --sample {f['sample']}`, {f['size']}): launch to first screen / to the "
-                     f"decision on screen | {f['first_screen_s']:.2f} s / {f['decision_s']:.2f} s (median; {runs}) | "
-                     f"`{e['command']}` | {_when(e)} |")
+        lines.append(
+            f"| the app (`consult --sample {f['sample']}`, {f['size']}): launch to first screen / to the "
+            f"decision on screen | {f['first_screen_s']:.2f} s / {f['decision_s']:.2f} s (median; {runs}) | "
+            f"`{e['command']}` | {_when(e)} |"
+        )
     for key, e in sorted(speed.items()):
         if key.startswith("speed"):
             f = e["figures"]
-            setting = ", ".join(f"{name} {f[k]}" for name, k in (("threads", "threads"), ("batch size", "batch_size"))
-                                if f.get(k)) or "the panel's threads and batch sizes"
-            lines.append(f"| full pipeline, {f['cases']} cases, batched ({f['chunk']} a run) vs one at a time; "
-                         f"{setting} | {f['batched']:.2f} vs {f['unbatched']:.2f} items/s = **{f['ratio']:.2f}×** | "
-                         f"`{e['command']}` | {_when(e)} |")
+            setting = (
+                ", ".join(
+                    f"{name} {f[k]}" for name, k in (("threads", "threads"), ("batch size", "batch_size")) if f.get(k)
+                )
+                or "the panel's threads and batch sizes"
+            )
+            lines.append(
+                f"| full pipeline, {f['cases']} cases, batched ({f['chunk']} a run) vs one at a time; "
+                f"{setting} | {f['batched']:.2f} vs {f['unbatched']:.2f} items/s = **{f['ratio']:.2f}×** | "
+                f"`{e['command']}` | {_when(e)} |"
+            )
     return "\n".join(lines)
 
 
@@ -189,19 +214,25 @@ def speed_summary(speed: dict) -> str:
     if "latency" in speed:
         e = speed["latency"]
         f = e["figures"]
-        parts.append(f"a `consult --json` process {f['consult_s']:.2f} s median (mostly importing torch), a warm "
-                     f"consultation {dict(f['phases']).get(WARM, float('nan')):.2f} s, {f['peak_mib']} MiB peak "
-                     f"(`{e['command']}`, {e['date']})")
+        parts.append(
+            f"a `consult --json` process {f['consult_s']:.2f} s median (mostly importing torch), a warm "
+            f"consultation {dict(f['phases']).get(WARM, float('nan')):.2f} s, {f['peak_mib']} MiB peak "
+            f"(`{e['command']}`, {e['date']})"
+        )
     if "tui" in speed:
         f = speed["tui"]["figures"]
-        parts.append(f"the app shows its first screen after {f['first_screen_s']:.1f} s and its decision after "
-                     f"{f['decision_s']:.1f} s")
+        parts.append(
+            f"the app shows its first screen after {f['first_screen_s']:.1f} s and its decision after "
+            f"{f['decision_s']:.1f} s"
+        )
     ratios = [e["figures"]["ratio"] for k, e in speed.items() if k.startswith("speed")]
     if ratios:
         span = f"{min(ratios):.1f}–{max(ratios):.1f}×" if len(ratios) > 1 else f"{ratios[0]:.1f}×"
         parts.append(f"a batched bench {span} as fast as one case at a time (`scripts/speed.py`)")
-    return ("2-core CPU, embedded panel, idle machine: " + "; ".join(parts) + ". Details: "
-            "[assets/README.md](assets/README.md#speed-and-memory-2-core-cpu-no-gpu).")
+    return (
+        "2-core CPU, embedded panel, idle machine: " + "; ".join(parts) + ". Details: "
+        "[assets/README.md](assets/README.md#speed-and-memory-2-core-cpu-no-gpu)."
+    )
 
 
 def model_systems(panel: dict) -> dict[str, str]:
@@ -226,8 +257,10 @@ def measured_note(doc: dict, system: str) -> tuple[list[dict], str]:
     results = [{"task": r["task"], "split": r["split"], "value": round(r["metrics"]["mc"], 1)} for r in rows]
     parts = [f"{TASK_NAMES[(r['task'], r['split'])]} {_cell(r)} (n={r['n']})" for r in rows]
     gains = [f"{r['metrics']['image_gain']:+.1f}" for r in rows if r["metrics"].get("image_gain") is not None]
-    text = (f"`{_command(doc)}` as the bench system `{system}`, metric `mc` (closed questions as multiple choice; "
-            f"chance 50 % on yes/no), % with the 95 % bootstrap interval: {', '.join(parts)}.")
+    text = (
+        f"`{_command(doc)}` as the bench system `{system}`, metric `mc` (closed questions as multiple choice; "
+        f"chance 50 % on yes/no), % with the 95 % bootstrap interval: {', '.join(parts)}."
+    )
     if len(gains) == len(rows):
         text += f" Image gain (the same minus a flat grey image): {' / '.join(gains)} points."
     return results, text
@@ -243,8 +276,11 @@ def write_notes(doc: dict) -> list[str]:
             continue
         results, sentence = measured_note(doc, system)
         _, body = split_front_matter(notes.read_text(encoding="utf-8"))
-        head = ("---\n# Written by scripts/results_page.py from assets/results/bench.json: the card's model-index.\n"
-                + yaml.safe_dump({"results": results}, sort_keys=False, default_flow_style=None) + "---\n")
+        head = (
+            "---\n# Written by scripts/results_page.py from assets/results/bench.json: the card's model-index.\n"
+            + yaml.safe_dump({"results": results}, sort_keys=False, default_flow_style=None)
+            + "---\n"
+        )
         notes.write_text(head + body, encoding="utf-8")
         render(notes, {"measured": sentence})
         recard(ROOT / "assets" / "models" / name, notes)
@@ -263,10 +299,12 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
         for state in sorted(p for folder in runs for p in folder.glob("*/state.json")):
             data = json.loads(state.read_text(encoding="utf-8"))
             if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
-                training["runs"][state.parent.name] = {k: data[k] for k in ("role", "order", "stages", "curriculum")
-                                                       if k in data}
-        (RESULTS / "training.json").write_text(portable(json.dumps(training, indent=1, default=str)) + "\n",
-                                               encoding="utf-8")
+                training["runs"][state.parent.name] = {
+                    k: data[k] for k in ("role", "order", "stages", "curriculum") if k in data
+                }
+        (RESULTS / "training.json").write_text(
+            portable(json.dumps(training, indent=1, default=str)) + "\n", encoding="utf-8"
+        )
 
 
 def render(path: Path, blocks: dict[str, str]) -> None:
@@ -282,8 +320,13 @@ def render(path: Path, blocks: dict[str, str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bench", type=Path, help="a bench's results.json to keep in assets/results/")
-    parser.add_argument("--runs", type=Path, action="append", default=[],
-                        help="a build's work folder (runs/embedded) to keep figures of (repeatable)")
+    parser.add_argument(
+        "--runs",
+        type=Path,
+        action="append",
+        default=[],
+        help="a build's work folder (runs/embedded) to keep figures of (repeatable)",
+    )
     args = parser.parse_args()
     collect(args.bench, args.runs)
     doc = json.loads((RESULTS / "bench.json").read_text(encoding="utf-8"))
@@ -299,8 +342,10 @@ def main() -> None:
     render(PAGE, blocks)
     render(README, {"headline": headline_table(doc)} | ({"speed": speed_summary(speed)} if speed else {}))
     cards = write_notes(doc)
-    print(f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}), the headline table of README.md and the "
-          f"measured figures of {len(cards)} models' notes and cards ({', '.join(cards)})")
+    print(
+        f"wrote {PAGE.relative_to(ROOT)} ({', '.join(blocks)}), the headline table of README.md and the "
+        f"measured figures of {len(cards)} models' notes and cards ({', '.join(cards)})"
+    )
 
 
 if __name__ == "__main__":

@@ -21,16 +21,46 @@ from pathlib import Path
 
 # Qwen2.5-VL-7B-Instruct / -3B-Instruct config.json (vocab 152064 / 151936); "tiny" is for CPU tests.
 ARCHS = {
-    "7b": dict(text=dict(hidden_size=3584, intermediate_size=18944, num_hidden_layers=28, num_attention_heads=28,
-                         num_key_value_heads=4, vocab_size=152064, mrope=[16, 24, 24]),
-               vision_out=3584, tie=False),
-    "3b": dict(text=dict(hidden_size=2048, intermediate_size=11008, num_hidden_layers=36, num_attention_heads=16,
-                         num_key_value_heads=2, vocab_size=151936, mrope=[16, 24, 24]),
-               vision_out=2048, tie=True),
-    "tiny": dict(text=dict(hidden_size=128, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, vocab_size=152064, mrope=[4, 6, 6]),
-                 vision_out=128, tie=True,
-                 vision=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, fullatt_block_indexes=[1])),
+    "7b": dict(
+        text=dict(
+            hidden_size=3584,
+            intermediate_size=18944,
+            num_hidden_layers=28,
+            num_attention_heads=28,
+            num_key_value_heads=4,
+            vocab_size=152064,
+            mrope=[16, 24, 24],
+        ),
+        vision_out=3584,
+        tie=False,
+    ),
+    "3b": dict(
+        text=dict(
+            hidden_size=2048,
+            intermediate_size=11008,
+            num_hidden_layers=36,
+            num_attention_heads=16,
+            num_key_value_heads=2,
+            vocab_size=151936,
+            mrope=[16, 24, 24],
+        ),
+        vision_out=2048,
+        tie=True,
+    ),
+    "tiny": dict(
+        text=dict(
+            hidden_size=128,
+            intermediate_size=256,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            vocab_size=152064,
+            mrope=[4, 6, 6],
+        ),
+        vision_out=128,
+        tie=True,
+        vision=dict(depth=2, hidden_size=64, intermediate_size=128, num_heads=2, fullatt_block_indexes=[1]),
+    ),
 }
 # Qwen2.5-VL's vision tower (the same for 3B / 7B / 72B but intermediate 3456 on 72B).
 VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, fullatt_block_indexes=[7, 15, 23, 31])
@@ -39,16 +69,24 @@ VISION = dict(depth=32, hidden_size=1280, intermediate_size=3420, num_heads=16, 
 PANEL = {
     "models": {
         "triage": {"backend": "scripted", "replies": ["<think>radiology</think><answer>Radiologist</answer>"]},
-        "spec-a": {"backend": "scripted", "replies": ["<think>a</think><answer>yes</answer>",
-                                                      "<think>a</think><answer>no</answer>"]},
-        "spec-b": {"backend": "scripted", "replies": ["<think>b</think><answer>yes</answer>"] * 2
-                   + ["<think>b</think><answer>no</answer>"]},
+        "spec-a": {
+            "backend": "scripted",
+            "replies": ["<think>a</think><answer>yes</answer>", "<think>a</think><answer>no</answer>"],
+        },
+        "spec-b": {
+            "backend": "scripted",
+            "replies": ["<think>b</think><answer>yes</answer>"] * 2 + ["<think>b</think><answer>no</answer>"],
+        },
         "spec-c": {"backend": "scripted", "replies": ["<think>c</think><answer>yes</answer>"]},
     },
     "triage": {"name": "Triage doctor", "model": "triage"},
-    "specialists": {"default": [{"name": "Specialist A", "model": "spec-a"},
-                                {"name": "Specialist B", "model": "spec-b"},
-                                {"name": "Specialist C", "model": "spec-c"}]},
+    "specialists": {
+        "default": [
+            {"name": "Specialist A", "model": "spec-a"},
+            {"name": "Specialist B", "model": "spec-b"},
+            {"name": "Specialist C", "model": "spec-c"},
+        ]
+    },
     "attending": {"name": "Attending physician", "model": "spec-c"},
 }
 
@@ -63,18 +101,39 @@ def make_config(arch: str, tokenizer):
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in tiny.SPECIAL_TOKENS}
     text = dict(spec["text"])
     mrope = text.pop("mrope")
-    text.update(max_position_embeddings=128000, rms_norm_eps=1e-6, sliding_window=32768, use_sliding_window=False,
-                rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
-                bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"])
-    vision = dict(spec.get("vision", VISION), out_hidden_size=spec["vision_out"], window_size=112,
-                  patch_size=14, spatial_merge_size=2, temporal_patch_size=2, tokens_per_second=2)
-    return Qwen2_5_VLConfig(text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-                            video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-                            vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=spec["tie"])
+    text.update(
+        max_position_embeddings=128000,
+        rms_norm_eps=1e-6,
+        sliding_window=32768,
+        use_sliding_window=False,
+        rope_parameters={"rope_type": "default", "rope_theta": 1e6, "mrope_section": mrope},
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
+    )
+    vision = dict(
+        spec.get("vision", VISION),
+        out_hidden_size=spec["vision_out"],
+        window_size=112,
+        patch_size=14,
+        spatial_merge_size=2,
+        temporal_patch_size=2,
+        tokens_per_second=2,
+    )
+    return Qwen2_5_VLConfig(
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=spec["tie"],
+    )
 
 
-def build_model(output: Path, arch: str, corpus: list[str], seed: int = 0, device: str | None = None,
-                max_pixels: int | None = None) -> dict:
+def build_model(
+    output: Path, arch: str, corpus: list[str], seed: int = 0, device: str | None = None, max_pixels: int | None = None
+) -> dict:
     """Write a random-init Qwen2.5-VL of ``arch`` (bf16 safetensors + processor) to ``output``; return facts.
     ``device="meta"``: count the parameters only, write nothing."""
     import torch
@@ -91,9 +150,13 @@ def build_model(output: Path, arch: str, corpus: list[str], seed: int = 0, devic
     start = time.perf_counter()
     with torch.device(device):  # random init on the GPU: seconds instead of minutes for 8 B parameters
         model = Qwen2_5_VLForConditionalGeneration._from_config(config, dtype=torch.bfloat16)
-    facts = {"arch": arch, "params": sum(p.numel() for p in model.parameters()),
-             "vision_params": sum(p.numel() for p in model.model.visual.parameters()),
-             "tokenizer_size": len(tokenizer), "vocab_size": config.text_config.vocab_size}
+    facts = {
+        "arch": arch,
+        "params": sum(p.numel() for p in model.parameters()),
+        "vision_params": sum(p.numel() for p in model.model.visual.parameters()),
+        "tokenizer_size": len(tokenizer),
+        "vocab_size": config.text_config.vocab_size,
+    }
     if device == "meta":
         return facts
     eos = [config.text_config.eos_token_id, tokenizer.convert_tokens_to_ids("<|endoftext|>")]
@@ -109,8 +172,10 @@ def build_model(output: Path, arch: str, corpus: list[str], seed: int = 0, devic
     del model
     if device == "cuda":
         torch.cuda.empty_cache()
-    return facts | {"build_s": round(time.perf_counter() - start, 1),
-                    "bytes": sum(f.stat().st_size for f in output.glob("*.safetensors"))}
+    return facts | {
+        "build_s": round(time.perf_counter() - start, 1),
+        "bytes": sum(f.stat().st_size for f in output.glob("*.safetensors")),
+    }
 
 
 def corpus_texts(data_root: Path) -> list[str]:
@@ -229,26 +294,39 @@ def run_training(flags: dict, sets: list[str], run_dir: Path, make_callback):
 
 
 def report(stats: list[StageStats], facts: dict, run_dir: Path) -> dict:
-    gib = 1024 ** 3
+    gib = 1024**3
     rows = []
     for s in stats:
         warm = s.step_times[1:] or s.step_times
         step = sum(warm) / len(warm) if warm else float("nan")
-        rows.append({"stage": s.stage, "steps": len(s.step_times), "step_s": [round(t, 2) for t in s.step_times],
-                     "completions_per_step": s.completions_per_step,
-                     "completions_per_s": round(s.completions_per_step / step, 3) if warm else None,
-                     "gib_at_start": round(s.allocated_at_start / gib, 2), "peak_gib": round(s.peak / gib, 2),
-                     "peak_reserved_gib": round(s.peak_reserved / gib, 2), "weight_changed": s.weight_changed})
-    metrics = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()] \
-        if (run_dir / "metrics.jsonl").is_file() else []
+        rows.append(
+            {
+                "stage": s.stage,
+                "steps": len(s.step_times),
+                "step_s": [round(t, 2) for t in s.step_times],
+                "completions_per_step": s.completions_per_step,
+                "completions_per_s": round(s.completions_per_step / step, 3) if warm else None,
+                "gib_at_start": round(s.allocated_at_start / gib, 2),
+                "peak_gib": round(s.peak / gib, 2),
+                "peak_reserved_gib": round(s.peak_reserved / gib, 2),
+                "weight_changed": s.weight_changed,
+            }
+        )
+    metrics = (
+        [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        if (run_dir / "metrics.jsonl").is_file()
+        else []
+    )
     keep = ("stage", "step", "reward", "accuracy", "format", "entropy", "kl", "loss", "completion_length", "step_time")
     out = {"model": facts, "stages": rows, "metrics": [{k: m.get(k) for k in keep} for m in metrics]}
     print("SMOKE " + json.dumps(out), flush=True)
     for r in rows:
-        print(f"stage {r['stage']:>6}: steps {r['steps']} step_s {r['step_s']} completions/s {r['completions_per_s']} "
-              f"peak {r['peak_gib']} GiB (at start {r['gib_at_start']}, reserved {r['peak_reserved_gib']}) "
-              f"weights changed {r['weight_changed']}",
-              flush=True)
+        print(
+            f"stage {r['stage']:>6}: steps {r['steps']} step_s {r['step_s']} completions/s {r['completions_per_s']} "
+            f"peak {r['peak_gib']} GiB (at start {r['gib_at_start']}, reserved {r['peak_reserved_gib']}) "
+            f"weights changed {r['weight_changed']}",
+            flush=True,
+        )
     return out
 
 
@@ -282,11 +360,20 @@ def main(argv: list[str] | None = None) -> dict | None:
     panel = work / "panel.yaml"
     panel.write_text(yaml.safe_dump(PANEL, sort_keys=False), encoding="utf-8")
     shutil.rmtree(run_dir, ignore_errors=True)
-    flags = {"model.path": str(model_dir), "data.root": args.data_root, "train.max_steps": args.max_steps,
-             "opinions.panel": str(panel), "opinions.cache": str(work / "opinions.jsonl")}
-    sets = ["data.tasks=[vqa-rad]", f"data.limit={args.limit}",
-            # One GPU holds bf16 weights only; the profile's fp32 master weights need ZeRO-3 / FSDP over several.
-            "model.dtype=bfloat16", *args.sets]
+    flags = {
+        "model.path": str(model_dir),
+        "data.root": args.data_root,
+        "train.max_steps": args.max_steps,
+        "opinions.panel": str(panel),
+        "opinions.cache": str(work / "opinions.jsonl"),
+    }
+    sets = [
+        "data.tasks=[vqa-rad]",
+        f"data.limit={args.limit}",
+        # One GPU holds bf16 weights only; the profile's fp32 master weights need ZeRO-3 / FSDP over several.
+        "model.dtype=bfloat16",
+        *args.sets,
+    ]
     print("TRAIN attending --profile paper " + " ".join([f"{k}={v}" for k, v in flags.items()] + sets), flush=True)
     stats: list[StageStats] = []
     start = time.perf_counter()

@@ -27,7 +27,7 @@ def measure(pipeline, cases: list, chunk: int) -> float:
     cases = [replace(c, image=c.image.copy()) for c in cases]
     started = time.perf_counter()
     for start in range(0, len(cases), chunk):
-        pipeline.run(cases[start:start + chunk])
+        pipeline.run(cases[start : start + chunk])
     return len(cases) / (time.perf_counter() - started)
 
 
@@ -40,8 +40,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--repeats", type=int, default=1, help="Interleaved repetitions; medians are reported.")
     parser.add_argument("--threads", type=int, default=None, help="Torch threads for every local model.")
     parser.add_argument("--batch-size", type=int, default=None, help="Batch size for every local model.")
-    parser.add_argument("--output", type=Path, default=None, help="Keep the figures in this JSON file "
-                        "(scripts/measured.py; the results page reads assets/results/speed.json).")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="Keep the figures in this JSON file "
+        "(scripts/measured.py; the results page reads assets/results/speed.json).",
+    )
     args = parser.parse_args(argv)
 
     from mmedtui.agents.case import case_of
@@ -65,16 +70,28 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         single = statistics.median(u for _, u in runs)
     finally:
         panel.close()
-    print(f"panel {panel.source}; {len(cases)} VQA-RAD test cases; full pipeline (1 triage + "
-          f"{len(panel.specialists_for('Radiologist'))} specialists + 1 attending per case), median of {args.repeats}")
+    print(
+        f"panel {panel.source}; {len(cases)} VQA-RAD test cases; full pipeline (1 triage + "
+        f"{len(panel.specialists_for('Radiologist'))} specialists + 1 attending per case), median of {args.repeats}"
+    )
     print(f"batched (chunk {args.chunk}): {batched:.2f} items/s")
     print(f"unbatched (chunk 1):  {single:.2f} items/s")
     print(f"speed-up: {batched / single:.2f}x")
     figures = {"batched": batched, "unbatched": single, "ratio": batched / single}
     key = f"speed, chunk {args.chunk}, threads {args.threads or 'panel'}, batch size {args.batch_size or 'panel'}"
-    record(args.output, key, {"cases": len(cases), "chunk": args.chunk, "repeats": args.repeats,
-                              "threads": args.threads, "batch_size": args.batch_size, "panel": Path(panel.source).name,
-                              **{k: round(v, 2) for k, v in figures.items()}})
+    record(
+        args.output,
+        key,
+        {
+            "cases": len(cases),
+            "chunk": args.chunk,
+            "repeats": args.repeats,
+            "threads": args.threads,
+            "batch_size": args.batch_size,
+            "panel": Path(panel.source).name,
+            **{k: round(v, 2) for k, v in figures.items()},
+        },
+    )
     return figures
 
 

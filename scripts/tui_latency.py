@@ -20,7 +20,7 @@ from pathlib import Path
 from measured import record
 
 FIRST_SCREEN = "mmedtui"  # the header's title: the app has drawn itself
-DECIDED = "decided in"    # the status line once the attending has decided
+DECIDED = "decided in"  # the status line once the attending has decided
 
 
 def tmux(*args: str) -> str:
@@ -63,12 +63,22 @@ def main() -> None:
     width, height = (int(x) for x in args.size.lower().split("x"))
     runs = [one_run(args.sample, width, height, args.timeout) for _ in range(args.repeats)]
     firsts, decisions = [f for f, _ in runs], [d for _, d in runs]
-    print(f"first screen: median {statistics.median(firsts):.2f} s; decision on screen: median "
-          f"{statistics.median(decisions):.2f} s ({', '.join(f'{d:.1f}' for d in decisions)}) over {len(runs)} runs")
-    record(args.output, "tui", {"sample": args.sample, "size": args.size, "repeats": args.repeats,
-                                "first_screen_s": round(statistics.median(firsts), 2),
-                                "decision_s": round(statistics.median(decisions), 2),
-                                "decision_runs_s": [round(d, 2) for d in decisions]})
+    print(
+        f"first screen: median {statistics.median(firsts):.2f} s; decision on screen: median "
+        f"{statistics.median(decisions):.2f} s ({', '.join(f'{d:.1f}' for d in decisions)}) over {len(runs)} runs"
+    )
+    record(
+        args.output,
+        "tui",
+        {
+            "sample": args.sample,
+            "size": args.size,
+            "repeats": args.repeats,
+            "first_screen_s": round(statistics.median(firsts), 2),
+            "decision_s": round(statistics.median(decisions), 2),
+            "decision_runs_s": [round(d, 2) for d in decisions],
+        },
+    )
 
 
 if __name__ == "__main__":

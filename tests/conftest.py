@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import os
 
-for _var, _value in {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-                     "HF_HUB_DISABLE_TELEMETRY": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+for _var, _value in {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "HF_DATASETS_OFFLINE": "1",
+    "HF_HUB_DISABLE_TELEMETRY": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}.items():
     os.environ.setdefault(_var, _value)
 
 from collections.abc import Iterator  # noqa: E402
@@ -23,9 +28,19 @@ from support.mode_server import ModeServer  # noqa: E402
 
 # Modules whose every test trains, fuzzes or drives the Textual app: minutes on two cores, so `-m "not slow"` skips
 # them (CI runs everything). A test elsewhere that loads a real model (the tiny_model_dir fixture) is slow too.
-SLOW_MODULES = {"test_train_runs", "test_train_resume", "test_train_grpo", "test_train_sft_loss",
-                "test_transformers_backend", "test_hardening_fuzz", "test_tui", "test_tui_snapshots", "test_tui_tools",
-                "test_validity_views", "test_smoke_paper"}
+SLOW_MODULES = {
+    "test_train_runs",
+    "test_train_resume",
+    "test_train_grpo",
+    "test_train_sft_loss",
+    "test_transformers_backend",
+    "test_hardening_fuzz",
+    "test_tui",
+    "test_tui_snapshots",
+    "test_tui_tools",
+    "test_validity_views",
+    "test_smoke_paper",
+}
 
 
 def pytest_collection_modifyitems(items):

@@ -42,13 +42,21 @@ def tiny_backend(tiny_model_dir):
 def test_batched_scores_equal_each_request_scored_alone(tiny_backend, scan_image):
     """Left padding, repeated contexts and per-request image slices must not change any score."""
     requests = [
-        Continuations(Prompt("You are a radiologist.", "Is there a mass?", (scan_image,)),
-                      "<think>a round bright lesion in the middle of the field</think>",
-                      ("<answer>yes</answer>", "<answer>no</answer>")),
-        Continuations(Prompt("s", "Which cell?", (scan_image.resize((64, 96)),)), "",
-                      tuple(f"<answer>{c}</answer>" for c in CELLS)),
-        Continuations(Prompt("s", "No image here, a longer question than the others?"), "<think>x</think>",
-                      ("<answer>left</answer>", "<answer>right</answer>")),
+        Continuations(
+            Prompt("You are a radiologist.", "Is there a mass?", (scan_image,)),
+            "<think>a round bright lesion in the middle of the field</think>",
+            ("<answer>yes</answer>", "<answer>no</answer>"),
+        ),
+        Continuations(
+            Prompt("s", "Which cell?", (scan_image.resize((64, 96)),)),
+            "",
+            tuple(f"<answer>{c}</answer>" for c in CELLS),
+        ),
+        Continuations(
+            Prompt("s", "No image here, a longer question than the others?"),
+            "<think>x</think>",
+            ("<answer>left</answer>", "<answer>right</answer>"),
+        ),
     ]
     batched = tiny_backend.score_continuations(requests)
     assert [len(s) for s in batched] == [2, 4, 2]
@@ -72,9 +80,14 @@ def _tiny_panel(tiny_model_dir):
     from mmedtui.agents.panel import parse_panel
 
     agent = {"model": "t", "max_new_tokens": 12}
-    return parse_panel({"models": {"t": {"backend": "transformers", "path": str(tiny_model_dir)}},
-                        "triage": agent, "attending": agent,
-                        "specialists": {"default": [{"name": n, **agent} for n in "ABC"]}})
+    return parse_panel(
+        {
+            "models": {"t": {"backend": "transformers", "path": str(tiny_model_dir)}},
+            "triage": agent,
+            "attending": agent,
+            "specialists": {"default": [{"name": n, **agent} for n in "ABC"]},
+        }
+    )
 
 
 @pytest.mark.parametrize("options", [["yes", "no"], CELLS])
@@ -87,8 +100,11 @@ def test_a_local_panel_answers_with_exactly_one_option_and_its_probability(tiny_
         assert result.answer in options and result.valid, result
         assert 0 < result.probability <= 1
         # The probability is the option's share of the softmax over the options after the model's reasoning.
-        prompt = (roles.attending_prompt(case, record.specialists) if result is record.attending
-                  else roles.specialist_prompt(case, record.triage.department))
+        prompt = (
+            roles.attending_prompt(case, record.specialists)
+            if result is record.attending
+            else roles.specialist_prompt(case, record.triage.department)
+        )
         [scores] = score_answers(backend, [prompt], [Generation(result.raw)], [options])
         assert sum(scores.probs) == pytest.approx(1.0)
         assert result.probability == pytest.approx(scores.probs[options.index(result.answer)], abs=1e-4)
@@ -113,11 +129,21 @@ def test_reply_prefix_stops_where_the_answer_goes():
     assert reply_prefix("just yes") == ""
 
 
-@pytest.mark.parametrize("text, loops", [
-    ("CT CT CT CT", True), ("fcardiacardiacardiacardia", True), ("??????", True), ("ha, ha, ha, ha", True),
-    ("yes", False), ("Left kidney", False), ("Mississippi", False), ("1000000", False), ("no no", False),
-    ("The liver, the spleen and the kidney", False),
-])
+@pytest.mark.parametrize(
+    "text, loops",
+    [
+        ("CT CT CT CT", True),
+        ("fcardiacardiacardiacardia", True),
+        ("??????", True),
+        ("ha, ha, ha, ha", True),
+        ("yes", False),
+        ("Left kidney", False),
+        ("Mississippi", False),
+        ("1000000", False),
+        ("no no", False),
+        ("The liver, the spleen and the kidney", False),
+    ],
+)
 def test_degenerate_text(text, loops):
     assert degenerate(text) is loops
 
@@ -146,8 +172,15 @@ def test_an_off_option_remote_answer_is_invalid(fake_openai):
 
 
 def test_a_remote_answer_gets_its_probability_from_the_token_logprobs(fake_openai):
-    tokens = [("<think>", -0.5), ("r", -0.2), ("</think>", -0.1), ("<answer>", -0.01), ("y", -0.2), ("es", -0.1),
-              ("</answer>", -0.01)]
+    tokens = [
+        ("<think>", -0.5),
+        ("r", -0.2),
+        ("</think>", -0.1),
+        ("<answer>", -0.01),
+        ("y", -0.2),
+        ("es", -0.1),
+        ("</answer>", -0.01),
+    ]
     opinion, _ = _remote_opinion(fake_openai, "".join(t for t, _ in tokens), ["yes", "no"], tokens)
     assert opinion.valid and opinion.answer == "yes"
     assert opinion.probability == pytest.approx(math.exp(-0.3))
@@ -163,8 +196,12 @@ def test_a_server_that_refuses_logprobs_is_asked_again_without_them(fake_openai)
 
 # --- an invalid opinion counts as missing -------------------------------------------------------
 def test_voting_and_agreement_ignore_invalid_opinions():
-    opinions = [Opinion("A", "R", "yes"), Opinion("B", "R", "no no no no", invalid=DEGENERATE),
-                Opinion("C", "R", "no, none", invalid="test"), Opinion("D", "R", "", error="timeout")]
+    opinions = [
+        Opinion("A", "R", "yes"),
+        Opinion("B", "R", "no no no no", invalid=DEGENERATE),
+        Opinion("C", "R", "no, none", invalid="test"),
+        Opinion("D", "R", "", error="timeout"),
+    ]
     assert panel_majority(opinions, ["yes", "no"]).name == "A"
     assert agreement(opinions, ["yes", "no"]) == "1/4 say yes"
     assert agreement(opinions[:1] + [Opinion("E", "R", "no")], ["yes", "no"]) == "1/2 (no majority)"
@@ -187,8 +224,14 @@ def test_the_attending_never_sees_an_invalid_opinion_and_does_not_count_it(scan_
 
 def test_the_bench_scores_invalid_answers_wrong_and_counts_them():
     options = ["yes", "no"]
-    opinions = [o.to_dict() for o in (Opinion("A", "R", "no"), Opinion("B", "R", "yes yes yes yes", invalid=DEGENERATE),
-                                      Opinion("C", "R", "yes yes yes yes", invalid=DEGENERATE))]
+    opinions = [
+        o.to_dict()
+        for o in (
+            Opinion("A", "R", "no"),
+            Opinion("B", "R", "yes yes yes yes", invalid=DEGENERATE),
+            Opinion("C", "R", "yes yes yes yes", invalid=DEGENERATE),
+        )
+    ]
     units = {"panel": {"triage": {}, "specialists": opinions}}
     vote = outcome("majority-vote", units, options)
     assert vote.answer == "no" and vote.valid  # the two invalid "yes" loops do not outvote A
@@ -210,8 +253,9 @@ def test_a_local_free_text_answer_gets_the_probability_of_its_own_tokens(tiny_ba
     gens = [Generation("<think>a bright disc</think><answer>liver</answer>"), Generation("CT CT CT CT")]
     scored, looped = score_answers(tiny_backend, [prompt, prompt], gens, [None, None])
     assert looped is None  # a degenerate answer is not scored: it has no probability to show
-    [[logprob]] = tiny_backend.score_continuations([Continuations(prompt, "<think>a bright disc</think>",
-                                                                  ("<answer>liver</answer>",))])
+    [[logprob]] = tiny_backend.score_continuations(
+        [Continuations(prompt, "<think>a bright disc</think>", ("<answer>liver</answer>",))]
+    )
     assert scored.probability == pytest.approx(math.exp(logprob))
     opinion = roles.parse_opinion(gens[0], "A", "Radiologist", None, scored)
     assert opinion.valid and opinion.answer == "liver" and opinion.probability == scored.probability

@@ -59,8 +59,9 @@ def test_majority_vote_and_the_attending_differ_when_scripted_to(root):
 
 def test_confidence_intervals_contain_the_point_estimate(root):
     panel, baselines = make_panel()
-    report = run_bench(panel, baselines, config(root, available_systems(panel, baselines),
-                                                metrics=("mc", "closed", "open")))
+    report = run_bench(
+        panel, baselines, config(root, available_systems(panel, baselines), metrics=("mc", "closed", "open"))
+    )
     for row in report.rows:
         for metric, value in row["metrics"].items():
             lo, hi = row["ci95"][metric]
@@ -73,7 +74,13 @@ def test_each_agent_answers_each_case_once_for_all_systems(root):
     run_bench(panel, baselines, config(root, systems, chunk_size=2))
     # 3 mc cases: triage 3, each specialist 3, attending 3, base attending 3 -- nothing twice.
     assert {k: len(b.calls) for k, b in panel._backends.items()} == {
-        "triage": 3, "sA": 3, "sB": 3, "sC": 3, "attending": 3, "base": 3}
+        "triage": 3,
+        "sA": 3,
+        "sB": 3,
+        "sC": 3,
+        "attending": 3,
+        "base": 3,
+    }
     assert len(panel.backend("sA").calls) == len({p.user for p in panel.backend("sA").calls})
 
 
@@ -136,8 +143,12 @@ def test_an_interrupted_run_resumes_without_recomputing_and_ends_identical(root,
     panel, baselines = make_panel()
     resumed = run_bench(panel, baselines, config(root, systems, **kw), output=out)
     done_before = {"fracture", "liver enlarged"}  # the first chunk (mc cases 1-2) was flushed
-    assert not [p for b in panel._backends.values() for p in b.calls if any(k in p.user for k in done_before)
-                and "Options:" in p.user]
+    assert not [
+        p
+        for b in panel._backends.values()
+        for p in b.calls
+        if any(k in p.user for k in done_before) and "Options:" in p.user
+    ]
     assert 0 < calls(panel) < full_calls and first_calls > 0
     assert resumed.rows == whole.rows
     assert _samples(out) == _samples(tmp_path / "whole")
@@ -172,9 +183,20 @@ def test_the_table_has_the_paper_shape(root):
     panel, baselines = make_panel()
     report = run_bench(panel, baselines, config(root, available_systems(panel, baselines)))
     text = " ".join(_render(report).split())  # the footer's long lines wrap
-    for needle in ("VQA-RAD", "in-domain", "specialist:Specialist A", "majority-vote", "static-pipeline",
-                   "mmedagent-rl-tts", "no-curriculum", "100.0", "Paired differences", "- static-pipeline",
-                   "- specialist:", "Research use only"):
+    for needle in (
+        "VQA-RAD",
+        "in-domain",
+        "specialist:Specialist A",
+        "majority-vote",
+        "static-pipeline",
+        "mmedagent-rl-tts",
+        "no-curriculum",
+        "100.0",
+        "Paired differences",
+        "- static-pipeline",
+        "- specialist:",
+        "Research use only",
+    ):
         assert needle in text
     assert text.index("majority-vote") < text.index("mmedagent-rl") < text.index("no-triage")
 
@@ -189,7 +211,9 @@ def test_baselines_parse_and_unavailable_rows(tmp_path):
     with pytest.raises(UserError, match="unknown system"):
         resolve_systems(["gpt-5"], panel, baselines)
     assert resolve_systems(["MMedAgent-RL", "specialist:specialist a"], panel, baselines) == [
-        "specialist:Specialist A", "mmedagent-rl"]
+        "specialist:Specialist A",
+        "mmedagent-rl",
+    ]
     panel.models["local"] = {"backend": "transformers", "path": str(tmp_path / "nope")}
     b = parse_baselines({"attending_base": {"model": "local"}}, panel)
     assert "not found" in b.unavailable["static-pipeline"]

@@ -90,7 +90,8 @@ def test_the_work_cache_never_serves_grey_answers_for_real_ones_or_back(root, tm
     plain, blind = _run(root, out, blank=False)
     assert blind.grey_prompts == 0 and plain.tasks[0].computed == 0
     assert {r["system"]: r["metrics"]["mc"] for r in plain.rows} == {
-        r["system"]: r["metrics"]["mc"] for r in first.rows}
+        r["system"]: r["metrics"]["mc"] for r in first.rows
+    }
     # With the flag again: the grey answers come back from the cache too.
     again, blind = _run(root, out)
     assert blind.grey_prompts == 0 and again.tasks[0].computed == 0

@@ -36,8 +36,20 @@ def invoke(args: list[str]) -> tuple[int, str, str]:
 def test_bench_prints_the_table_and_writes_three_files(bench_setup, tmp_path):
     root, panel = bench_setup
     out = tmp_path / "run"
-    code, stdout, _ = invoke(["--task", "vqa-rad", "--agents", str(panel), "--data-root", str(root),
-                              "--output", str(out), "--metrics", "mc,closed"])
+    code, stdout, _ = invoke(
+        [
+            "--task",
+            "vqa-rad",
+            "--agents",
+            str(panel),
+            "--data-root",
+            str(root),
+            "--output",
+            str(out),
+            "--metrics",
+            "mc,closed",
+        ]
+    )
     assert code == 0, stdout
     assert "VQA-RAD" in stdout and "mmedagent-rl" in stdout and "items/s" in stdout
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
@@ -61,17 +73,20 @@ def test_bench_prints_the_table_and_writes_three_files(bench_setup, tmp_path):
     assert not list(out.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--task", "nope"], "unknown task"),
-    (["--system", "gpt-9"], "unknown system"),
-    (["--system", "no-curriculum"], None),  # fine: the fixture panel names it
-    (["--data-root", "/no/such/folder"], "not a folder"),
-    (["--metrics", "bleu"], "unknown metric"),
-    (["--all", "--task", "vqa-rad"], "exclude each other"),
-    (["--limit", "0"], "at least 1"),
-    (["--mc-protocol", "random"], "unknown protocol"),
-    (["--limit", "x"], None),  # click's own usage error
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--task", "nope"], "unknown task"),
+        (["--system", "gpt-9"], "unknown system"),
+        (["--system", "no-curriculum"], None),  # fine: the fixture panel names it
+        (["--data-root", "/no/such/folder"], "not a folder"),
+        (["--metrics", "bleu"], "unknown metric"),
+        (["--all", "--task", "vqa-rad"], "exclude each other"),
+        (["--limit", "0"], "at least 1"),
+        (["--mc-protocol", "random"], "unknown protocol"),
+        (["--limit", "x"], None),  # click's own usage error
+    ],
+)
 def test_bad_flags_exit_2_with_one_line(bench_setup, args, message):
     root, panel = bench_setup
     full = ["--agents", str(panel), "--task", "vqa-rad", "--data-root", str(root), *args]
@@ -94,13 +109,19 @@ def test_a_missing_panel_file_is_a_usage_error(bench_setup):
 
 def test_the_real_entry_point_exits_2(bench_setup):
     """Through ``python -m mmedtui`` when the whole CLI imports (other commands may still be in progress)."""
-    probe = subprocess.run([sys.executable, "-m", "mmedtui", "bench", "--help"], cwd=REPO, capture_output=True,
-                           text=True, timeout=60)
+    probe = subprocess.run(
+        [sys.executable, "-m", "mmedtui", "bench", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     if probe.returncode:
         pytest.skip("`mmedtui bench` is not registered yet: " + (probe.stderr.strip().splitlines() or [""])[-1])
     root, panel = bench_setup
-    run = subprocess.run([sys.executable, "-m", "mmedtui", "bench", "--task", "nope", "--data-root", str(root)],
-                         cwd=REPO, capture_output=True, text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-m", "mmedtui", "bench", "--task", "nope", "--data-root", str(root)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert run.returncode == 2 and "unknown task" in run.stderr and "Traceback" not in run.stderr
 
 
@@ -111,8 +132,22 @@ def test_real_vqa_rad_with_a_scripted_panel(tmp_path):
     data = panel_data()
     panel.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     out = tmp_path / "real"
-    code, stdout, err = invoke(["--task", "vqa-rad", "--split", "test", "--limit", "8", "--agents", str(panel),
-                                "--data-root", str(SHARED_DATA), "--output", str(out)])
+    code, stdout, err = invoke(
+        [
+            "--task",
+            "vqa-rad",
+            "--split",
+            "test",
+            "--limit",
+            "8",
+            "--agents",
+            str(panel),
+            "--data-root",
+            str(SHARED_DATA),
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 0, err
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     assert doc["tasks"][0]["items"] == 451  # the official test split
@@ -148,6 +183,7 @@ def test_a_missing_default_data_root_lists_every_benchmark_as_missing(bench_setu
 
 def test_a_split_the_benchmark_lacks_exits_2(bench_setup):
     root, panel = bench_setup
-    code, _, err = invoke(["--task", "vqa-rad", "--split", "validation", "--data-root", str(root),
-                           "--agents", str(panel)])
+    code, _, err = invoke(
+        ["--task", "vqa-rad", "--split", "validation", "--data-root", str(root), "--agents", str(panel)]
+    )
     assert code == 2 and "--split validation" in err and "train, test" in err

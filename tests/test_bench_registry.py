@@ -48,16 +48,20 @@ def test_an_attending_ablation_is_unavailable_until_the_panel_names_its_checkpoi
 
 def test_a_named_ablation_runs_on_the_shared_opinions_as_its_own_row(root):
     data = panel_data()
-    data["baselines"]["no-entropy"] = {"attending": {"model": "base"}}          # always "yes"
+    data["baselines"]["no-entropy"] = {"attending": {"model": "base"}}  # always "yes"
     data["baselines"]["reverse-curriculum"] = {"attending": {"model": "nocurr"}}  # always "no"
     panel, baselines = panel_with_baselines(data)
     systems = available_systems(panel, baselines)
     assert {"no-entropy", "reverse-curriculum"} <= set(systems) and "fixed-entropy" not in systems
-    report = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), ("no-entropy", "reverse-curriculum",
-                                                                          "mmedagent-rl")))
+    report = run_bench(
+        panel, baselines, BenchConfig(root, ("vqa-rad",), ("no-entropy", "reverse-curriculum", "mmedagent-rl"))
+    )
     mc = {r["system"]: r["metrics"]["mc"] for r in report.rows}
-    assert mc == {"no-entropy": pytest.approx(200 / 3, abs=0.01),
-                  "reverse-curriculum": pytest.approx(100 / 3, abs=0.01), "mmedagent-rl": 100.0}
+    assert mc == {
+        "no-entropy": pytest.approx(200 / 3, abs=0.01),
+        "reverse-curriculum": pytest.approx(100 / 3, abs=0.01),
+        "mmedagent-rl": 100.0,
+    }
     # Paired against the headline system, like no-curriculum.
     assert {p["minus"] for p in report.document["paired"]} == {"no-entropy", "reverse-curriculum"}
     # The triage doctor ran once per item for the three rows (one shared panel unit).

@@ -15,8 +15,13 @@ from support.paths import SHARED_DATA, VQA_RAD_SCAN, needs_shared_data
 def _png_header_claiming(width, height):
     def chunk(kind, data):
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b"")
+
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _bad_inputs(tmp_path, scan_image):
@@ -40,8 +45,16 @@ def _bad_inputs(tmp_path, scan_image):
     ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = ds.file_meta.MediaStorageSOPClassUID, generate_uid(), "CT"
     ds.PatientName = "Doe^Jane"
     ds.save_as(tmp_path / "nopixels.dcm", enforce_file_format=True)
-    return ["missing.png", "empty.png", "text.png", "truncated.jpg", "random.dcm", "folder.png", "bomb.png",
-            "nopixels.dcm"]
+    return [
+        "missing.png",
+        "empty.png",
+        "text.png",
+        "truncated.jpg",
+        "random.dcm",
+        "folder.png",
+        "bomb.png",
+        "nopixels.dcm",
+    ]
 
 
 def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, scan_image, capsys, monkeypatch):
@@ -56,8 +69,9 @@ def test_bad_inputs_exit_2_with_one_line_naming_the_file(tmp_path, scan_image, c
 
 def test_bad_flags_and_panels_exit_2(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    code, _, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--agents",
-                           str(tmp_path / "nope.yaml"), "--json")
+    code, _, err = run_cli(
+        capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--agents", str(tmp_path / "nope.yaml"), "--json"
+    )
     assert code == 2 and "nope.yaml" in err
     code, _, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--image-mode", "x")
     assert code == 2
@@ -71,7 +85,8 @@ def _panel_file(tmp_path, tiny_model_dir):
         f"models: {{t: {{backend: transformers, path: '{tiny_model_dir}'}}}}\n"
         "triage: {model: t, max_new_tokens: 8}\nattending: {model: t, max_new_tokens: 8, temperature: 1.0, seed: 0}\n"
         "specialists: {default: [{name: A, model: t, max_new_tokens: 8}, {name: B, model: t, max_new_tokens: 8},"
-        " {name: C, model: t, max_new_tokens: 8}]}\n")
+        " {name: C, model: t, max_new_tokens: 8}]}\n"
+    )
     return path
 
 
@@ -83,13 +98,29 @@ def test_json_on_a_dicom_keeps_identifying_tags_out(tmp_path, tiny_model_dir, ca
     ds = pydicom.dcmread(path)
     tags = ("PatientBirthDate", "InstitutionName", "ReferringPhysicianName")
     secrets = [str(ds.PatientName), str(ds.PatientID)] + [str(ds.get(t, "")) for t in tags]
-    code, out, err = run_cli(capsys, monkeypatch, "consult", path, "-q", "Is there a mass?", "--json",
-                             "--agents", str(_panel_file(tmp_path, tiny_model_dir)))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        path,
+        "-q",
+        "Is there a mass?",
+        "--json",
+        "--agents",
+        str(_panel_file(tmp_path, tiny_model_dir)),
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["scan"]["modality"] == "CT"
-    assert record["triage"]["department"] in ("Pathologist", "Radiologist", "Surgeon", "Oncologist",
-                                              "Endocrinologist", "Ophthalmologist", "Dermatologist")
+    assert record["triage"]["department"] in (
+        "Pathologist",
+        "Radiologist",
+        "Surgeon",
+        "Oncologist",
+        "Endocrinologist",
+        "Ophthalmologist",
+        "Dermatologist",
+    )
     for secret in filter(None, (s.strip() for s in secrets)):
         assert secret not in out and secret not in err, secret
 
@@ -100,16 +131,33 @@ def test_a_yes_no_question_is_asked_with_options_unless_free_text(tmp_path, scan
     scan_image.save(tmp_path / "scan.png")
     panel = str(scripted_panel_file(tmp_path / "panel.yaml"))
     for extra, options in (([], ["yes", "no"]), (["--free-text"], None)):
-        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                                 "--json", "--agents", panel, *extra)
+        code, out, err = run_cli(
+            capsys,
+            monkeypatch,
+            "consult",
+            str(tmp_path / "scan.png"),
+            "-q",
+            "Is there a mass?",
+            "--json",
+            "--agents",
+            panel,
+            *extra,
+        )
         assert code == 0, err
         assert json.loads(out)["options"] == options
 
 
 def test_plain_view_prints_every_step(tmp_path, tiny_model_dir, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",
-                             "--agents", str(_panel_file(tmp_path, tiny_model_dir)))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "--plain",
+        "--agents",
+        str(_panel_file(tmp_path, tiny_model_dir)),
+    )
     assert code == 0, err
     for title in ("Triage", "A - ", "B - ", "C - ", "Attending physician", "Research use only"):
         assert title in out
@@ -119,9 +167,21 @@ def test_plain_view_prints_every_step(tmp_path, tiny_model_dir, scan_image, caps
 @needs_shared_data(VQA_RAD_SCAN)
 def test_readme_consult_on_a_real_scan_with_the_default_panel():
     """The README's main command, as a user runs it (a real process, the embedded default panel)."""
-    proc = subprocess.run([sys.executable, "-m", "mmedtui", "consult", str(VQA_RAD_SCAN), "-q",
-                           "Are regions of the brain infarcted?", "--json"], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mmedtui",
+            "consult",
+            str(VQA_RAD_SCAN),
+            "-q",
+            "Are regions of the brain infarcted?",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stderr
     record = json.loads(proc.stdout)
     assert record["triage"]["department"]
@@ -131,8 +191,10 @@ def test_readme_consult_on_a_real_scan_with_the_default_panel():
 
 
 def test_help_lists_the_commands_without_importing_torch():
-    code = ("import sys; sys.argv = ['mmedtui', '--help']\nfrom mmedtui.cli import main\n"
-            "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)")
+    code = (
+        "import sys; sys.argv = ['mmedtui', '--help']\nfrom mmedtui.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     for command in ("consult", "train", "bench", "data"):
         assert command in proc.stdout
@@ -145,11 +207,17 @@ def test_a_process_that_loaded_torch_keeps_its_exit_code_and_message(tmp_path, s
     scan = tmp_path / "scan.png"
     scan_image.save(scan)
     panel = tmp_path / "panel.yaml"
-    panel.write_text("models:\n  m: {backend: transformers, path: " + str(tmp_path / "missing") + "}\n"
-                     "triage: {model: m}\nspecialists:\n  default: [{name: A, model: m}]\nattending: {model: m}\n")
-    code = ("import sys; sys.argv = ['mmedtui'] + sys.argv[1:]\nfrom mmedtui.cli import run\nrun()")
-    proc = subprocess.run([sys.executable, "-c", code, "consult", str(scan), "-q", "Is it normal?", "--json",
-                           "--agents", str(panel)], capture_output=True, text=True, timeout=300)
+    panel.write_text(
+        "models:\n  m: {backend: transformers, path: " + str(tmp_path / "missing") + "}\n"
+        "triage: {model: m}\nspecialists:\n  default: [{name: A, model: m}]\nattending: {model: m}\n"
+    )
+    code = "import sys; sys.argv = ['mmedtui'] + sys.argv[1:]\nfrom mmedtui.cli import run\nrun()"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, "consult", str(scan), "-q", "Is it normal?", "--json", "--agents", str(panel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 2
     assert "model folder not found" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -160,8 +228,12 @@ def _failing_panel(tmp_path, error="connection refused after 3 tries"):
     import yaml
 
     models = {k: {"backend": "scripted", "error": error} for k in ("t", "s", "a")}
-    data = {"models": models, "triage": {"model": "t"}, "attending": {"model": "a"},
-            "specialists": {"default": [{"name": "A", "model": "s"}, {"name": "B", "model": "s"}]}}
+    data = {
+        "models": models,
+        "triage": {"model": "t"},
+        "attending": {"model": "a"},
+        "specialists": {"default": [{"name": "A", "model": "s"}, {"name": "B", "model": "s"}]},
+    }
     path = tmp_path / "failing.yaml"
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return str(path)
@@ -170,8 +242,9 @@ def _failing_panel(tmp_path, error="connection refused after 3 tries"):
 def test_no_decision_exits_3_with_the_reason_and_json_still_prints(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     for view in ("--json", "--plain"):
-        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), view,
-                                 "--agents", _failing_panel(tmp_path))
+        code, out, err = run_cli(
+            capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), view, "--agents", _failing_panel(tmp_path)
+        )
         assert code == 3, (view, err)
         assert err.strip().splitlines() == [err.strip()] and "no decision" in err and "attending" in err
         assert "connection refused" in err and "2 of 2 specialists failed" in err
@@ -191,8 +264,9 @@ def test_with_no_image_a_sample_opens_from_any_folder(tmp_path, capsys, monkeypa
     record = json.loads(out)
     assert record["image"] == SAMPLES[0].file and record["question"] == SAMPLES[0].question
     for sample in SAMPLES[1:]:
-        code, out, err = run_cli(capsys, monkeypatch, "consult", "--sample", sample.name, "--json", "--agents", panel,
-                                 "-q", "Is it normal?")
+        code, out, err = run_cli(
+            capsys, monkeypatch, "consult", "--sample", sample.name, "--json", "--agents", panel, "-q", "Is it normal?"
+        )
         assert code == 0, err
         record = json.loads(out)
         assert record["image"] == sample.file and record["question"] == "Is it normal?"
@@ -214,8 +288,11 @@ def test_samples_are_small_licensed_and_readable():
 
 def test_usage_errors_exit_2_in_one_line(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
-    for args, words in ((["--json", "--plain"], "exclude"), (["--sample", "nope"], "spine-ct"),
-                        ([str(tmp_path / "scan.png"), "--sample", "spine-ct", "--json"], "exclude")):
+    for args, words in (
+        (["--json", "--plain"], "exclude"),
+        (["--sample", "nope"], "spine-ct"),
+        ([str(tmp_path / "scan.png"), "--sample", "spine-ct", "--json"], "exclude"),
+    ):
         code, out, err = run_cli(capsys, monkeypatch, "consult", *args)
         assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and words in err, (args, err)
 

@@ -50,8 +50,11 @@ def test_list_shows_the_training_only_sources(tmp_path, capsys, monkeypatch):
 
     monkeypatch.setenv("COLUMNS", "200")
     (tmp_path / "breastmnist").mkdir()
-    np.savez(tmp_path / "breastmnist" / "breastmnist.npz", train_images=np.zeros((5, 28, 28), np.uint8),
-             test_images=np.zeros((2, 28, 28), np.uint8))
+    np.savez(
+        tmp_path / "breastmnist" / "breastmnist.npz",
+        train_images=np.zeros((5, 28, 28), np.uint8),
+        test_images=np.zeros((2, 28, 28), np.uint8),
+    )
     code, out, err = run_cli(capsys, monkeypatch, "data", "list", "--data-root", str(tmp_path))
     assert code == 0, err
     assert "breastmnist" in out and "train 5, test 2" in out

@@ -26,11 +26,17 @@ def _consult(monkeypatch, capsys, *args) -> tuple[int, str, str]:
 
 
 def _panel(tmp_path, remote: bool):
-    backend = ({"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout": 0.2,
-                "max_retries": 0} if remote else
-               {"backend": "scripted", "replies": ["<think>t</think><answer>yes</answer>"]})
-    data = {"models": {"m": backend}, "triage": {"model": "m"}, "attending": {"model": "m"},
-            "specialists": {"default": [{"model": "m"}]}}
+    backend = (
+        {"backend": "openai", "base_url": "http://127.0.0.1:9/v1", "model": "m", "timeout": 0.2, "max_retries": 0}
+        if remote
+        else {"backend": "scripted", "replies": ["<think>t</think><answer>yes</answer>"]}
+    )
+    data = {
+        "models": {"m": backend},
+        "triage": {"model": "m"},
+        "attending": {"model": "m"},
+        "specialists": {"default": [{"model": "m"}]},
+    }
     path = tmp_path / ("remote.yaml" if remote else "local.yaml")
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     return path
@@ -39,12 +45,30 @@ def _panel(tmp_path, remote: bool):
 def test_an_over_long_question_is_refused_in_one_line(tmp_path, scan_image, monkeypatch, capsys):
     image = tmp_path / "scan.png"
     scan_image.save(image)
-    code, _, err = _consult(monkeypatch, capsys, str(image), "--json", "-q", "x" * (MAX_QUESTION_CHARS + 1),
-                            "--agents", str(_panel(tmp_path, remote=False)))
-    assert code == 2 and err.strip() == (f"mmedtui: --question: {MAX_QUESTION_CHARS + 1:,} characters; a question "
-                                         f"may have at most {MAX_QUESTION_CHARS:,}")
-    code, out, err = _consult(monkeypatch, capsys, str(image), "--json", "-q", "Is it " + "x" * 3000 + "?",
-                              "--agents", str(_panel(tmp_path, remote=False)))
+    code, _, err = _consult(
+        monkeypatch,
+        capsys,
+        str(image),
+        "--json",
+        "-q",
+        "x" * (MAX_QUESTION_CHARS + 1),
+        "--agents",
+        str(_panel(tmp_path, remote=False)),
+    )
+    assert code == 2 and err.strip() == (
+        f"mmedtui: --question: {MAX_QUESTION_CHARS + 1:,} characters; a question "
+        f"may have at most {MAX_QUESTION_CHARS:,}"
+    )
+    code, out, err = _consult(
+        monkeypatch,
+        capsys,
+        str(image),
+        "--json",
+        "-q",
+        "Is it " + "x" * 3000 + "?",
+        "--agents",
+        str(_panel(tmp_path, remote=False)),
+    )
     assert code == 0, err
 
 

@@ -22,8 +22,22 @@ def _main(monkeypatch, capsys, *args) -> tuple[int, str, str]:
 
 
 def _bench(root, panel, out, *more):
-    return ["bench", "--task", "vqa-rad", "--agents", str(panel), "--data-root", str(root), "--output", str(out),
-            "--metrics", "mc", "--system", "majority-vote", *more]
+    return [
+        "bench",
+        "--task",
+        "vqa-rad",
+        "--agents",
+        str(panel),
+        "--data-root",
+        str(root),
+        "--output",
+        str(out),
+        "--metrics",
+        "mc",
+        "--system",
+        "majority-vote",
+        *more,
+    ]
 
 
 def test_a_damaged_work_line_is_skipped_and_recomputed(bench_setup, tmp_path, monkeypatch, capsys):
@@ -55,13 +69,17 @@ def test_a_damaged_work_line_is_skipped_and_recomputed(bench_setup, tmp_path, mo
     assert not list(out.glob(".*.tmp")) and not list((out / ".work").glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("content, why", [
-    (b'[{"qid": 1, "image_name": "synpic0.jpg", "quest', "not readable JSON"),
-    (b'[{"qid": 1, "question": "\xff\xfe"}]', "not UTF-8"),
-    (b"", "empty file"),
-    (b'{"qid": 1}', "expected a JSON array of records, found a dict"),
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-], ids=["truncated", "not-utf8", "empty", "not-a-list", "deep"])
+@pytest.mark.parametrize(
+    "content, why",
+    [
+        (b'[{"qid": 1, "image_name": "synpic0.jpg", "quest', "not readable JSON"),
+        (b'[{"qid": 1, "question": "\xff\xfe"}]', "not UTF-8"),
+        (b"", "empty file"),
+        (b'{"qid": 1}', "expected a JSON array of records, found a dict"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    ],
+    ids=["truncated", "not-utf8", "empty", "not-a-list", "deep"],
+)
 def test_a_damaged_benchmark_file_stops_bench_and_verify(bench_setup, tmp_path, monkeypatch, capsys, content, why):
     root, panel = bench_setup
     release = root / "vqa-rad" / RELEASE
@@ -99,8 +117,9 @@ def test_deeply_nested_config_and_run_state_exit_2(tmp_path, monkeypatch, capsys
     deep = "[" * 100_000 + "]" * 100_000
     config = tmp_path / "deep.yaml"
     config.write_text("train: " + deep)
-    code, _, err = _main(monkeypatch, capsys, "train", "specialist", "--config", str(config),
-                         "--output", str(tmp_path / "r1"))
+    code, _, err = _main(
+        monkeypatch, capsys, "train", "specialist", "--config", str(config), "--output", str(tmp_path / "r1")
+    )
     assert code == 2 and err.strip() == f"mmedtui: {config}: config file nested too deeply"
     run = tmp_path / "r2"
     save_config(load_config("specialist"), run)

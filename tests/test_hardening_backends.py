@@ -109,19 +109,26 @@ def test_a_batch_keeps_going_when_one_case_s_image_cannot_be_encoded(mode_server
     assert all(r.attending.answer == "yes" for r in records)
 
 
-def test_a_failing_triage_falls_back_says_why_and_the_panel_still_runs(mode_server, tmp_path, scan_image, capsys,
-                                                                       monkeypatch):
+def test_a_failing_triage_falls_back_says_why_and_the_panel_still_runs(
+    mode_server, tmp_path, scan_image, capsys, monkeypatch
+):
     scan_image.save(tmp_path / "scan.png")
     panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], triage="always-500")
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
-                             "--agents", str(panel_path))
+    code, out, err = run_cli(
+        capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json", "--agents", str(panel_path)
+    )
     assert code == 0, err
     record = json.loads(out)
-    assert record["triage"] == {"department": "Radiologist", "rationale": "", "fallback": "default",
-                                "error": f"HTTP 500 after {TRIES} tries"}
+    assert record["triage"] == {
+        "department": "Radiologist",
+        "rationale": "",
+        "fallback": "default",
+        "error": f"HTTP 500 after {TRIES} tries",
+    }
     assert [s["answer"] for s in record["specialists"]] == ["yes"] and record["attending"]["answer"] == "yes"
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",
-                             "--agents", str(panel_path))
+    code, out, err = run_cli(
+        capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain", "--agents", str(panel_path)
+    )
     assert code == 0 and f"failed: HTTP 500 after {TRIES} tries" in out and "(fallback)" in out
 
 
@@ -142,16 +149,27 @@ class _Clock:
         self.waits.append(seconds)
 
 
-@pytest.mark.parametrize("retry_after, expected", [
-    ("2", 2.0), ("0", 0.0), ("-5", 0.0), ("3600", ob.MAX_RETRY_AFTER), ("1e999", ob.MAX_RETRY_AFTER),
-    ("nan", None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "retry_after, expected",
+    [
+        ("2", 2.0),
+        ("0", 0.0),
+        ("-5", 0.0),
+        ("3600", ob.MAX_RETRY_AFTER),
+        ("1e999", ob.MAX_RETRY_AFTER),
+        ("nan", None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", None),
+        ("", None),
+    ],
+)
 def test_429_waits_as_told_within_bounds_and_then_succeeds(mode_server, monkeypatch, retry_after, expected):
     clock = _Clock()
     monkeypatch.setattr(ob, "time", clock)
     mode_server.retry_after = retry_after
-    backend = OpenAIBackend(name="x", base_url=mode_server.url, model="429-then-ok", timeout=20, max_retries=2,
-                            backoff=0.25)
+    backend = OpenAIBackend(
+        name="x", base_url=mode_server.url, model="429-then-ok", timeout=20, max_retries=2, backoff=0.25
+    )
     [gen] = backend.generate([Prompt("s", "u")])
     backend.close()
     assert gen.ok and gen.meta["tries"] == 2, gen
@@ -207,7 +225,7 @@ class _Trickle(BaseHTTPRequestHandler):
         self.end_headers()
         try:
             for i in range(len(self.payload)):
-                self.wfile.write(self.payload[i:i + 1])
+                self.wfile.write(self.payload[i : i + 1])
                 self.wfile.flush()
                 time.sleep(0.05)
         except OSError:
@@ -276,15 +294,32 @@ def test_an_oversized_answer_is_refused_not_buffered(mode_server, monkeypatch):
 def test_consult_json_reports_each_failure_and_exits_0(mode_server, tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     panel = write_panel(tmp_path / "panel.yaml", mode_server.url, EXPECTED)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
-                             "--agents", str(panel), "-q", "Is there a lesion?")
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "--json",
+        "--agents",
+        str(panel),
+        "-q",
+        "Is there a lesion?",
+    )
     assert code == 0, err
     record = json.loads(out)
     assert {s["name"].removeprefix("Spec "): s["error"] for s in record["specialists"]} == EXPECTED
     assert all(s["answer"] == "" for s in record["specialists"] if s["error"])
-    assert record["attending"] == {"answer": "yes", "reasoning": "weighed the panel", "followed": ["Spec ok"],
-                                   "overruled": [], "error": None, "valid": True, "invalid": None,
-                                   "probability": None, "constrained": False}
+    assert record["attending"] == {
+        "answer": "yes",
+        "reasoning": "weighed the panel",
+        "followed": ["Spec ok"],
+        "overruled": [],
+        "error": None,
+        "valid": True,
+        "invalid": None,
+        "probability": None,
+        "constrained": False,
+    }
     # Only one specialist answered: a failed opinion joins no bloc.
     assert record["agreement"] == f"1/{len(record['specialists'])} say yes"
     assert record["triage"]["department"] == "Radiologist"
@@ -295,8 +330,9 @@ def test_consult_plain_shows_every_failed_opinion(mode_server, tmp_path, scan_im
     monkeypatch.setenv("COLUMNS", "200")  # one card line per reason, no wrapping
     scan_image.save(tmp_path / "scan.png")
     panel = write_panel(tmp_path / "panel.yaml", mode_server.url, EXPECTED)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain",
-                             "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--plain", "--agents", str(panel)
+    )
     assert code == 0, err
     assert out.count("failed: ") == len(FAILING)
     for mode in FAILING:
@@ -311,8 +347,17 @@ def test_consult_plain_never_passes_terminal_control_through(mode_server, tmp_pa
     data = panel_dict(mode_server.url, ["control", "400"])
     data["attending"] = {"model": "m-control"}
     (tmp_path / "panel.yaml").write_text(yaml.safe_dump(data), encoding="utf-8")
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan[red].png"), "--plain",
-                             "--agents", str(tmp_path / "panel.yaml"), "-q", "Is it \x1b[31mred?")
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan[red].png"),
+        "--plain",
+        "--agents",
+        str(tmp_path / "panel.yaml"),
+        "-q",
+        "Is it \x1b[31mred?",
+    )
     assert code == 0, err
     assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
     assert "scan[red].png" in out and "pwned" in out and "cleared" in out  # shown, defused
@@ -422,11 +467,28 @@ def test_bench_command_with_failing_specialists_exits_0(mode_server, tmp_path, c
     monkeypatch.setenv("COLUMNS", "200")
     root = write_vqa_rad(tmp_path / "data")
     panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok", "always-500"])
-    code, out, err = run_cli(capsys, monkeypatch, "bench", "--task", "vqa-rad", "--agents", str(panel_path),
-                             "--data-root", str(root), "--output", str(tmp_path / "run"),
-                             "--system", "specialist:Spec always-500", "--system", "mmedagent-rl")
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "bench",
+        "--task",
+        "vqa-rad",
+        "--agents",
+        str(panel_path),
+        "--data-root",
+        str(root),
+        "--output",
+        str(tmp_path / "run"),
+        "--system",
+        "specialist:Spec always-500",
+        "--system",
+        "mmedagent-rl",
+    )
     assert code == 0, err
     assert "3 failed" in out
-    row = next(r for r in json.loads((tmp_path / "run" / "results.json").read_text())["results"]
-               if r["system"] == "specialist:Spec always-500")
+    row = next(
+        r
+        for r in json.loads((tmp_path / "run" / "results.json").read_text())["results"]
+        if r["system"] == "specialist:Spec always-500"
+    )
     assert row["failed"] == {"mc": 3}

@@ -46,8 +46,14 @@ def _add_records(root: Path, records: list) -> None:
 
 
 def _row(qid, image_name, question="Is there a fracture?", answer="yes"):
-    return {"qid": qid, "image_name": image_name, "question": question, "answer": answer, "answer_type": "CLOSED",
-            "phrase_type": "test_freeform"}
+    return {
+        "qid": qid,
+        "image_name": image_name,
+        "question": question,
+        "answer": answer,
+        "answer_type": "CLOSED",
+        "phrase_type": "test_freeform",
+    }
 
 
 BAD_NAMES = 12
@@ -57,27 +63,47 @@ def escaping_rows(tmp_path: Path) -> list[dict]:
     """Twelve image names that leave (or could leave) the image folder, then one odd but harmless name."""
     outside = tmp_path / "outside.jpg"  # a real image, outside the dataset root: still refused
     Image.new("RGB", (8, 8)).save(outside)
-    names = ["../outside.jpg", "../../outside.jpg", str(outside), "/etc/passwd", "..\\..\\outside.jpg",
-             "C:\\Windows\\win.ini", "c:/x.jpg", "\\\\server\\share\\x.jpg", "synpic0.jpg\x00.png",
-             f"sub/../../{outside.name}", "~/../../etc/passwd/../..", "."]
+    names = [
+        "../outside.jpg",
+        "../../outside.jpg",
+        str(outside),
+        "/etc/passwd",
+        "..\\..\\outside.jpg",
+        "C:\\Windows\\win.ini",
+        "c:/x.jpg",
+        "\\\\server\\share\\x.jpg",
+        "synpic0.jpg\x00.png",
+        f"sub/../../{outside.name}",
+        "~/../../etc/passwd/../..",
+        ".",
+    ]
     assert len(names) == BAD_NAMES
     return [_row(100 + i, name) for i, name in enumerate([*names, "..hidden.jpg"])]  # the last: missing, not bad
 
 
 MALFORMED = [
-    "a string, not a record", 42, None, ["a", "list"],
+    "a string, not a record",
+    42,
+    None,
+    ["a", "list"],
     {"qid": 200, "image_name": "synpic0.jpg", "answer": "yes", "phrase_type": "test_freeform"},  # no question
-    _row(201, "synpic0.jpg", question=17),                 # question not text
-    _row(202, "synpic0.jpg", question="   "),              # blank question
-    _row(203, "synpic0.jpg", answer=None),                 # no answer
-    _row(204, "synpic0.jpg", answer=" "),                  # blank answer
-    {**_row(None, "synpic0.jpg")},                         # no qid
+    _row(201, "synpic0.jpg", question=17),  # question not text
+    _row(202, "synpic0.jpg", question="   "),  # blank question
+    _row(203, "synpic0.jpg", answer=None),  # no answer
+    _row(204, "synpic0.jpg", answer=" "),  # blank answer
+    {**_row(None, "synpic0.jpg")},  # no qid
     _row(1, "synpic0.jpg", question="Is it a duplicate qid?"),
-    _row(205, "synpic999.jpg"),                            # image file missing
-    _row(206, IMAGE_DIR),                                  # names a folder (made below), not a file
+    _row(205, "synpic999.jpg"),  # image file missing
+    _row(206, IMAGE_DIR),  # names a folder (made below), not a file
 ]
-MALFORMED_REASONS = {"not a record": 4, "missing question": 3, "empty answer": 2, "missing qid": 1,
-                     "duplicate qid": 1, "image file missing": 2}
+MALFORMED_REASONS = {
+    "not a record": 4,
+    "missing question": 3,
+    "empty answer": 2,
+    "missing qid": 1,
+    "duplicate qid": 1,
+    "image file missing": 2,
+}
 
 
 def test_rows_whose_image_path_leaves_the_dataset_are_refused_and_counted(tmp_path):
@@ -110,16 +136,16 @@ def test_a_bench_over_bad_rows_and_an_unreadable_image_completes_and_reports(tmp
     _add_records(root, MALFORMED + escaping_rows(tmp_path))
     panel, baselines = make_panel()
     out = tmp_path / "run"
-    report = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), ("mmedagent-rl", "majority-vote")),
-                       output=out)
+    report = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), ("mmedagent-rl", "majority-vote")), output=out)
     [task] = report.tasks
     assert task.missing is None and task.n_items == len(ROWS)
     rows = {r["system"]: r for r in report.rows}
     assert rows["mmedagent-rl"]["counts"]["mc"] == 3 and rows["mmedagent-rl"]["failed"]["mc"] == 1
     samples = [json.loads(line) for line in (out / "samples.jsonl").read_text(encoding="utf-8").splitlines()]
     broken = [s for s in samples if s["id"] == "1"]
-    assert broken and all(s["failed"] and s["error"].startswith("image: ") and "synpic0.jpg: unsupported" in s["error"]
-                          for s in broken)
+    assert broken and all(
+        s["failed"] and s["error"].startswith("image: ") and "synpic0.jpg: unsupported" in s["error"] for s in broken
+    )
     # The skip counts reach the results file, per reason.
     doc = json.loads((out / "results.json").read_text(encoding="utf-8"))
     notes = doc["tasks"][0]["notes"]
@@ -179,12 +205,16 @@ def test_remote_code_in_a_model_folder_is_not_run(tiny_model_dir, tmp_path):
 
     folder = _copy_model(tiny_model_dir, tmp_path / "remote-code")
     marker = tmp_path / "REMOTE_CODE_RAN"
-    (folder / "evil.py").write_text(f"import os\nos.mkdir({str(marker)!r})\n"
-                                    "from transformers import PretrainedConfig\n"
-                                    "class EvilConfig(PretrainedConfig):\n    model_type = 'evil_vlm'\n")
+    (folder / "evil.py").write_text(
+        f"import os\nos.mkdir({str(marker)!r})\n"
+        "from transformers import PretrainedConfig\n"
+        "class EvilConfig(PretrainedConfig):\n    model_type = 'evil_vlm'\n"
+    )
     config = json.loads((folder / "config.json").read_text())
-    config.update(model_type="evil_vlm", auto_map={"AutoConfig": "evil.EvilConfig",
-                                                   "AutoModelForImageTextToText": "evil.EvilModel"})
+    config.update(
+        model_type="evil_vlm",
+        auto_map={"AutoConfig": "evil.EvilConfig", "AutoModelForImageTextToText": "evil.EvilModel"},
+    )
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ConfigError, match="cannot load model"):
         TransformersBackend(name="t", path=str(folder), device="cpu")
@@ -221,8 +251,9 @@ class _Recorder:
         return None
 
 
-@pytest.mark.parametrize("extra, trusted", [({}, False), ({"trust_remote_code": False}, False),
-                                            ({"trust_remote_code": True}, True)])
+@pytest.mark.parametrize(
+    "extra, trusted", [({}, False), ({"trust_remote_code": False}, False), ({"trust_remote_code": True}, True)]
+)
 def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, monkeypatch, extra, trusted):
     # Imported (and so registered with AutoProcessor) before the stand-ins replace the Auto classes: imported
     # first under the patch, it would bind the stand-in and leave the real AutoProcessor unregistered for every
@@ -240,10 +271,16 @@ def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, mo
     (tmp_path / "model").mkdir()
     from mmedtui.agents.panel import parse_panel
 
-    panel = parse_panel({"models": {"local": {"backend": "transformers", "path": "model", "device": "cpu", **extra}},
-                         "triage": {"model": "local"}, "attending": {"model": "local"},
-                         "specialists": {"default": [{"model": "local"}]}}, base_dir=tmp_path,
-                        trust_remote_code=trusted)  # the --trust-remote-code flag (panel_checks)
+    panel = parse_panel(
+        {
+            "models": {"local": {"backend": "transformers", "path": "model", "device": "cpu", **extra}},
+            "triage": {"model": "local"},
+            "attending": {"model": "local"},
+            "specialists": {"default": [{"model": "local"}]},
+        },
+        base_dir=tmp_path,
+        trust_remote_code=trusted,
+    )  # the --trust-remote-code flag (panel_checks)
     panel.backend("local")
     assert {name for name, _ in _Recorder.calls} == {"AutoConfig", "AutoProcessor", "AutoModelForImageTextToText"}
     for name, kwargs in _Recorder.calls:
@@ -257,10 +294,12 @@ def test_trust_remote_code_is_off_unless_the_command_line_allows_it(tmp_path, mo
 
 def _failing_replace(real, fail_on: str, exc: BaseException):
     """os.replace that raises when the target's name is ``fail_on``: the crash lands mid-write."""
+
     def replace(src, dst, *a, **k):
         if Path(dst).name == fail_on:
             raise exc
         return real(src, dst, *a, **k)
+
     return replace
 
 
@@ -272,8 +311,7 @@ def _record(scan_image, answer: str):
 
 @pytest.mark.parametrize("fail_on", ["visit.md", "visit.json"])
 @pytest.mark.parametrize("exc", [OSError(28, "No space left on device"), KeyboardInterrupt()])
-def test_a_transcript_save_that_crashes_leaves_whole_files_and_no_temp(tmp_path, scan_image, monkeypatch,
-                                                                       fail_on, exc):
+def test_a_transcript_save_that_crashes_leaves_whole_files_and_no_temp(tmp_path, scan_image, monkeypatch, fail_on, exc):
     old = _record(scan_image, "old answer")
     md_path, json_path = transcript.save(old, "scan.png", tmp_path / "visit.md", "x")
     before = {p.name: p.read_text(encoding="utf-8") for p in (md_path, json_path)}
@@ -289,14 +327,14 @@ def test_a_transcript_save_that_crashes_leaves_whole_files_and_no_temp(tmp_path,
 
 def _run(root, out, systems=("mmedagent-rl", "majority-vote"), **kw):
     panel, baselines = make_panel()
-    report = run_bench(panel, baselines, BenchConfig(root, ("vqa-rad",), tuple(systems), chunk_size=2, **kw),
-                       output=out)
+    report = run_bench(
+        panel, baselines, BenchConfig(root, ("vqa-rad",), tuple(systems), chunk_size=2, **kw), output=out
+    )
     return report, panel
 
 
 @pytest.mark.parametrize("fail_on", ["results.json", "results.csv", "samples.jsonl"])
-def test_a_bench_that_crashes_while_writing_results_leaves_whole_files_and_no_temp(tmp_path, monkeypatch,
-                                                                                     fail_on):
+def test_a_bench_that_crashes_while_writing_results_leaves_whole_files_and_no_temp(tmp_path, monkeypatch, fail_on):
     root = write_vqa_rad(tmp_path / "data")
     out = tmp_path / "run"
     first, _ = _run(root, out, metrics=("mc",))
@@ -349,8 +387,14 @@ def test_a_work_cache_line_of_the_wrong_shape_is_a_miss_not_a_crash(tmp_path):
     whole, _ = _run(root, out)
     work = out / ".work" / "vqa-rad-test.jsonl"
     rows = [json.loads(line) for line in work.read_text(encoding="utf-8").splitlines()]
-    junk = [{"k": rows[0]["k"], "data": "garbage"}, {"k": rows[1]["k"], "data": [1, 2]},
-            {"k": rows[2]["k"], "data": None}, {"k": ["unhashable"], "data": {}}, [1, 2, 3], "text"]
+    junk = [
+        {"k": rows[0]["k"], "data": "garbage"},
+        {"k": rows[1]["k"], "data": [1, 2]},
+        {"k": rows[2]["k"], "data": None},
+        {"k": ["unhashable"], "data": {}},
+        [1, 2, 3],
+        "text",
+    ]
     with work.open("a", encoding="utf-8") as f:
         f.writelines(json.dumps(j) + "\n" for j in junk)
     cache = WorkCache(work)
@@ -394,7 +438,7 @@ def test_the_response_cache_trusts_no_temp_file_and_no_entry_of_the_wrong_shape(
     assert not target.exists() and temp_files(tmp_path) == []
 
     # Entries that parse as JSON but are not an answer are misses (and get rewritten), never crashes later.
-    for junk in ('{"text": 5}', '{"text": null}', '{"text": "x", "meta": [1]}', '[]', '"text"', '{"meta": {}}'):
+    for junk in ('{"text": 5}', '{"text": null}', '{"text": "x", "meta": [1]}', "[]", '"text"', '{"meta": {}}'):
         target.write_text(junk)
         asked = inner.asked
         [gen] = cached.generate([prompt])

@@ -38,10 +38,18 @@ from mmedtui.tasks.voting import answer_key, majority
 
 # A bounded budget (the whole file runs in seconds); MMEDTUI_FUZZ_SCALE=50 makes a longer campaign of it.
 SCALE = float(os.environ.get("MMEDTUI_FUZZ_SCALE", "1"))
-FAST = settings(max_examples=int(200 * SCALE), deadline=None, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-IMAGES = settings(max_examples=int(300 * SCALE), deadline=None, database=None,
-                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+FAST = settings(
+    max_examples=int(200 * SCALE),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+IMAGES = settings(
+    max_examples=int(300 * SCALE),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 MAX_PIXELS = 200_000  # a mutated header may claim any size: keep each decode small (the limit is what is tested)
 
 # -- the image loader -------------------------------------------------------------------------------------------
@@ -53,8 +61,9 @@ def _encode(image: Image.Image, fmt: str, **kw) -> bytes:
     return buf.getvalue()
 
 
-def _dicom(rows: int = 8, cols: int = 6, frames: int = 1, bits: int = 16, photometric: str = "MONOCHROME2",
-           bare: bool = False) -> bytes:
+def _dicom(
+    rows: int = 8, cols: int = 6, frames: int = 1, bits: int = 16, photometric: str = "MONOCHROME2", bare: bool = False
+) -> bytes:
     import pydicom
     from pydicom.dataset import FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
@@ -166,12 +175,12 @@ def mutated(draw):
         elif op == "insert":
             buf[pos:pos] = draw(st.binary(min_size=1, max_size=16))
         elif op == "delete":
-            del buf[pos:pos + draw(st.integers(1, 16))]
+            del buf[pos : pos + draw(st.integers(1, 16))]
         elif op == "cut":
-            del buf[max(1, pos):]
+            del buf[max(1, pos) :]
         else:  # a length, a dimension or an offset turned extreme
             value = draw(st.sampled_from([0, 1, 0x7FFF, 0xFFFF, 0x7FFFFFFF, 0xFFFFFFFF]))
-            buf[pos:pos + 4] = value.to_bytes(4, draw(st.sampled_from(["little", "big"])))
+            buf[pos : pos + 4] = value.to_bytes(4, draw(st.sampled_from(["little", "big"])))
     return name, bytes(buf)
 
 
@@ -184,14 +193,51 @@ def test_mutated_files_load_or_raise_only_image_error(case):
 
 # -- model output: parsing never raises --------------------------------------------------------------------------
 
-FRAGMENTS = ["<think>", "</think>", "<answer>", "</answer>", "<ANSWER>", "</Think>", "<answer", "answer>", "\n",
-             " ", "yes", "no", "A", "B.", "(C)", "Answer: D", "the answer is E", "Radiologist", "radiology",
-             "pathology", "\x00", "\x1b[2J", "\u202e", "是", "不是", "x-ray", "1,000", "3.5", "（", "）", "ａ"]
+FRAGMENTS = [
+    "<think>",
+    "</think>",
+    "<answer>",
+    "</answer>",
+    "<ANSWER>",
+    "</Think>",
+    "<answer",
+    "answer>",
+    "\n",
+    " ",
+    "yes",
+    "no",
+    "A",
+    "B.",
+    "(C)",
+    "Answer: D",
+    "the answer is E",
+    "Radiologist",
+    "radiology",
+    "pathology",
+    "\x00",
+    "\x1b[2J",
+    "\u202e",
+    "是",
+    "不是",
+    "x-ray",
+    "1,000",
+    "3.5",
+    "（",
+    "）",
+    "ａ",
+]
 TAGGY = st.lists(st.one_of(st.sampled_from(FRAGMENTS), st.text(max_size=12)), max_size=40).map("".join)
 TEXT = st.one_of(st.text(max_size=300), TAGGY)
-OPTIONS = st.lists(st.one_of(st.sampled_from(["yes", "no", "", " ", "A", "left", "left kidney", "CT", "MRI",
-                                              "None of the above", "a", "(b)"]), st.text(max_size=20)),
-                   min_size=0, max_size=8)
+OPTIONS = st.lists(
+    st.one_of(
+        st.sampled_from(
+            ["yes", "no", "", " ", "A", "left", "left kidney", "CT", "MRI", "None of the above", "a", "(b)"]
+        ),
+        st.text(max_size=20),
+    ),
+    min_size=0,
+    max_size=8,
+)
 _TAG = re.compile(r"</?(think|answer)>", re.I)
 
 
@@ -214,8 +260,12 @@ def test_parse_tagged_on_a_huge_output_is_cut():
 
 
 @FAST
-@given(text=TEXT, departments=st.one_of(st.just(DEFAULT_DEPARTMENTS),
-                                        st.lists(st.text(min_size=1, max_size=15), min_size=1, max_size=8)))
+@given(
+    text=TEXT,
+    departments=st.one_of(
+        st.just(DEFAULT_DEPARTMENTS), st.lists(st.text(min_size=1, max_size=15), min_size=1, max_size=8)
+    ),
+)
 def test_match_department_names_a_configured_department_or_none(text, departments):
     found = match_department(text, departments)
     assert found is None or found in departments
@@ -243,9 +293,15 @@ def test_normalize_is_total_and_stable(text):
 def items(draw):
     kind = draw(st.sampled_from(["closed", "open", "mc"]))
     options = draw(st.one_of(st.none(), OPTIONS.filter(bool)))
-    meta = draw(st.fixed_dictionaries({}, optional={
-        "answers": st.lists(st.one_of(st.text(max_size=10), st.integers()), max_size=3),
-        "answer_letter": st.one_of(st.sampled_from(list(LETTERS[:6])), st.text(max_size=2))}))
+    meta = draw(
+        st.fixed_dictionaries(
+            {},
+            optional={
+                "answers": st.lists(st.one_of(st.text(max_size=10), st.integers()), max_size=3),
+                "answer_letter": st.one_of(st.sampled_from(list(LETTERS[:6])), st.text(max_size=2)),
+            },
+        )
+    )
     answer = draw(st.one_of(st.text(max_size=20), st.sampled_from(["yes", "no", "CT", "left kidney"])))
     return Item("vqa-rad", "test", "1", "q?", answer, kind, options, None, None, ImageRef(()), meta)
 
@@ -270,9 +326,11 @@ def test_answer_keys_and_the_majority_never_raise(answers, options):
 
 
 @FAST
-@given(texts=st.lists(st.one_of(TEXT, st.none()), min_size=1, max_size=4), errors=st.lists(st.booleans(), min_size=4,
-                                                                                          max_size=4),
-       options=st.one_of(st.none(), OPTIONS.filter(bool)))
+@given(
+    texts=st.lists(st.one_of(TEXT, st.none()), min_size=1, max_size=4),
+    errors=st.lists(st.booleans(), min_size=4, max_size=4),
+    options=st.one_of(st.none(), OPTIONS.filter(bool)),
+)
 def test_opinions_and_decisions_parse_from_any_output(texts, errors, options):
     gens = [Generation(t or "", error="timeout after 3 tries" if e else None) for t, e in zip(texts, errors)]
     opinions = [parse_opinion(g, f"S{i}", "Radiologist") for i, g in enumerate(gens)]
@@ -300,21 +358,50 @@ def test_clean_removes_every_terminal_control(text):
 
 
 @FAST
-@given(value=st.one_of(st.none(), st.text(max_size=30), st.floats(allow_nan=True, allow_infinity=True).map(repr),
-                       st.integers().map(str), st.sampled_from(["nan", "NaN", "-nan", "inf", "-inf", "1e999",
-                                                                "+5", " 3 ", "5_0", "０", "Wed, 21 Oct 2015"])))
+@given(
+    value=st.one_of(
+        st.none(),
+        st.text(max_size=30),
+        st.floats(allow_nan=True, allow_infinity=True).map(repr),
+        st.integers().map(str),
+        st.sampled_from(["nan", "NaN", "-nan", "inf", "-inf", "1e999", "+5", " 3 ", "5_0", "０", "Wed, 21 Oct 2015"]),
+    )
+)
 def test_retry_after_is_none_or_a_bounded_wait(value):
     wait = _retry_after(value)
     assert wait is None or (math.isfinite(wait) and 0.0 <= wait <= MAX_RETRY_AFTER)
 
 
-PATH_PARTS = st.sampled_from(["..", ".", "", "a", "b.jpg", "~", "C:", "c:", "\\", "/", "\x00", " ", "...", "..a",
-                              "imgs", "%2e%2e", "\u2025", "．．"])
+PATH_PARTS = st.sampled_from(
+    [
+        "..",
+        ".",
+        "",
+        "a",
+        "b.jpg",
+        "~",
+        "C:",
+        "c:",
+        "\\",
+        "/",
+        "\x00",
+        " ",
+        "...",
+        "..a",
+        "imgs",
+        "%2e%2e",
+        "\u2025",
+        "．．",
+    ]
+)
 
 
 @FAST
-@given(parts=st.lists(st.one_of(PATH_PARTS, st.text(max_size=6)), max_size=8),
-       sep=st.sampled_from(["/", "\\", "//", "/./"]), lead=st.sampled_from(["", "/", "\\", "\\\\", "C:\\", "./"]))
+@given(
+    parts=st.lists(st.one_of(PATH_PARTS, st.text(max_size=6)), max_size=8),
+    sep=st.sampled_from(["/", "\\", "//", "/./"]),
+    lead=st.sampled_from(["", "/", "\\", "\\\\", "C:\\", "./"]),
+)
 def test_a_dataset_path_never_leaves_the_root(parts, sep, lead):
     rel = lead + sep.join(parts)
     clean_rel = safe_relpath(rel)

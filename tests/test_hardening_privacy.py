@@ -49,8 +49,9 @@ def every_file(root) -> list:
 
 
 @pytest.mark.filterwarnings("ignore:Image.Image.getdata:DeprecationWarning")  # textual-image 0.12
-async def test_the_api_key_appears_in_no_output_file_log_or_screen(mode_server, tmp_path, scan_image, capsys,
-                                                                   monkeypatch, caplog):
+async def test_the_api_key_appears_in_no_output_file_log_or_screen(
+    mode_server, tmp_path, scan_image, capsys, monkeypatch, caplog
+):
     from mmedtui.agents.panel import load_panel
     from mmedtui.tui import create_app
     from support.tui import screen_text, settle
@@ -64,8 +65,9 @@ async def test_the_api_key_appears_in_no_output_file_log_or_screen(mode_server, 
     outputs: dict[str, str] = {}
 
     for view in ("--json", "--plain"):
-        code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), view,
-                                 "--agents", str(panel_path))
+        code, out, err = run_cli(
+            capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), view, "--agents", str(panel_path)
+        )
         assert code == 0, err
         outputs[f"consult {view} stdout"], outputs[f"consult {view} stderr"] = out, err
     record = json.loads(outputs["consult --json stdout"])
@@ -75,10 +77,27 @@ async def test_the_api_key_appears_in_no_output_file_log_or_screen(mode_server, 
     root = write_vqa_rad(tmp_path / "data")
     run_dir = tmp_path / "run"
     for attempt in range(2):  # the second run resumes from .work
-        code, out, err = run_cli(capsys, monkeypatch, "bench", "--task", "vqa-rad", "--agents", str(panel_path),
-                                 "--data-root", str(root), "--output", str(run_dir), "--limit", "2",
-                                 "--system", "mmedagent-rl", "--system", "majority-vote",
-                                 "--system", "specialist:Spec 400-leaky")
+        code, out, err = run_cli(
+            capsys,
+            monkeypatch,
+            "bench",
+            "--task",
+            "vqa-rad",
+            "--agents",
+            str(panel_path),
+            "--data-root",
+            str(root),
+            "--output",
+            str(run_dir),
+            "--limit",
+            "2",
+            "--system",
+            "mmedagent-rl",
+            "--system",
+            "majority-vote",
+            "--system",
+            "specialist:Spec 400-leaky",
+        )
         assert code == 0, err
         outputs[f"bench {attempt} stdout"], outputs[f"bench {attempt} stderr"] = out, err
     doc = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
@@ -111,8 +130,14 @@ async def test_the_api_key_appears_in_no_output_file_log_or_screen(mode_server, 
     for where, text in outputs.items():
         assert_no_key(text, where)
     files = every_file(tmp_path)
-    assert {p.name for p in files} >= {"results.json", "results.csv", "samples.jsonl", "vqa-rad-test.jsonl",
-                                       "visit.md", "visit.json"}
+    assert {p.name for p in files} >= {
+        "results.json",
+        "results.csv",
+        "samples.jsonl",
+        "vqa-rad-test.jsonl",
+        "visit.md",
+        "visit.json",
+    }
     for path in files:
         assert_no_key(path.read_bytes(), str(path.relative_to(tmp_path)))
     assert caplog.records  # debug logging really was on
@@ -128,8 +153,9 @@ def test_the_key_is_in_no_fingerprint_and_rotating_it_keeps_the_caches(mode_serv
     seen: list[str] = []
     for module in (bench_stages, bench_runner):
         real = module.digest
-        monkeypatch.setattr(module, "digest", lambda obj, real=real: seen.append(json.dumps(obj, default=str))
-                            or real(obj))
+        monkeypatch.setattr(
+            module, "digest", lambda obj, real=real: seen.append(json.dumps(obj, default=str)) or real(obj)
+        )
     panel, baselines = load_bench_panel(panel_path)
     prints = {u: Units(panel, baselines, Settings()).fingerprint(u) for u in ("panel", "attending")}
     backend = panel.backend("m-ok")
@@ -149,8 +175,9 @@ def test_a_missing_key_names_the_variable_and_nothing_else(mode_server, tmp_path
     monkeypatch.delenv(KEY_ENV, raising=False)
     scan_image.save(tmp_path / "scan.png")
     panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok"], key_env=KEY_ENV)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json",
-                             "--agents", str(panel_path))
+    code, out, err = run_cli(
+        capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "--json", "--agents", str(panel_path)
+    )
     assert code == 2 and out == ""
     assert err.strip().count("\n") == 0 and KEY_ENV in err and "unset or empty" in err
     assert not mode_server.requests
@@ -163,9 +190,9 @@ def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     chunks, pos = [], 8
     while pos < len(data):
-        (length,) = struct.unpack(">I", data[pos:pos + 4])
-        kind = data[pos + 4:pos + 8]
-        chunks.append((kind, data[pos + 8:pos + 8 + length]))
+        (length,) = struct.unpack(">I", data[pos : pos + 4])
+        kind = data[pos + 4 : pos + 8]
+        chunks.append((kind, data[pos + 8 : pos + 8 + length]))
         pos += 12 + length
     return chunks
 
@@ -203,16 +230,31 @@ def assert_plain_png(png: bytes, size: tuple[int, int], secrets: list[str]) -> N
 
 
 def dicom_secrets(ds) -> list[str]:
-    keywords = ("PatientName", "PatientID", "PatientBirthDate", "OtherPatientIDs", "InstitutionName",
-                "InstitutionAddress", "ReferringPhysicianName", "AccessionNumber", "StudyID", "StudyDate",
-                "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "OperatorsName", "StationName",
-                "DeviceSerialNumber")
+    keywords = (
+        "PatientName",
+        "PatientID",
+        "PatientBirthDate",
+        "OtherPatientIDs",
+        "InstitutionName",
+        "InstitutionAddress",
+        "ReferringPhysicianName",
+        "AccessionNumber",
+        "StudyID",
+        "StudyDate",
+        "StudyInstanceUID",
+        "SeriesInstanceUID",
+        "SOPInstanceUID",
+        "OperatorsName",
+        "StationName",
+        "DeviceSerialNumber",
+    )
     values = [str(ds.get(k, "")).strip() for k in keywords]
     return [v for v in values if len(v) >= 3]
 
 
-def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(mode_server, tmp_path, capsys,
-                                                                           monkeypatch, caplog):
+def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(
+    mode_server, tmp_path, capsys, monkeypatch, caplog
+):
     import pydicom
     from pydicom.data import get_testdata_file
 
@@ -228,8 +270,9 @@ def test_a_dicom_consulted_with_remote_agents_sends_pixels_and_question_only(mod
 
     panel_path = write_panel(tmp_path / "panel.yaml", mode_server.url, ["ok", "echo"], remote_roles=True)
     caplog.set_level(logging.DEBUG)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(path), "--json", "--agents", str(panel_path),
-                             "-q", "Is there a mass?")
+    code, out, err = run_cli(
+        capsys, monkeypatch, "consult", str(path), "--json", "--agents", str(panel_path), "-q", "Is there a mass?"
+    )
     assert code == 0, err
     record = json.loads(out)
     assert record["scan"]["format"] == "DICOM" and record["scan"]["modality"] == "CT"

@@ -21,17 +21,32 @@ def _slake(root: Path) -> Path:
         (folder / "imgs" / f"xmlab{n}" / "detection.json").write_text(json.dumps([{organ: [1, 2, 3, 4]}]))
 
     def row(qid, img, q, a, kind="Organ", modality="CT", location="Abdomen"):
-        return {"img_id": img, "img_name": f"xmlab{img}/source.jpg", "question": q, "answer": a, "q_lang": "en",
-                "location": location, "modality": modality, "answer_type": "CLOSED", "base_type": "vqa",
-                "content_type": kind, "triple": [], "qid": qid}
+        return {
+            "img_id": img,
+            "img_name": f"xmlab{img}/source.jpg",
+            "question": q,
+            "answer": a,
+            "q_lang": "en",
+            "location": location,
+            "modality": modality,
+            "answer_type": "CLOSED",
+            "base_type": "vqa",
+            "content_type": kind,
+            "triple": [],
+            "qid": qid,
+        }
 
-    (folder / "train.json").write_text(json.dumps([
-        row(0, 1, "Does the picture contain kidney?", "Yes"),
-        row(1, 1, "Does the picture contain heart?", "No"),
-        row(2, 1, "What is the scanning plane of this image?", "Transverse Plane", kind="Plane"),
-        row(3, 1, "Are there abnormalities in this image?", "No", kind="Abnormality"),
-        row(4, 1, "Does the picture contain organ that could be used for secreting enzymes?", "Yes", kind="KG"),
-    ]))
+    (folder / "train.json").write_text(
+        json.dumps(
+            [
+                row(0, 1, "Does the picture contain kidney?", "Yes"),
+                row(1, 1, "Does the picture contain heart?", "No"),
+                row(2, 1, "What is the scanning plane of this image?", "Transverse Plane", kind="Plane"),
+                row(3, 1, "Are there abnormalities in this image?", "No", kind="Abnormality"),
+                row(4, 1, "Does the picture contain organ that could be used for secreting enzymes?", "Yes", kind="KG"),
+            ]
+        )
+    )
     (folder / "validate.json").write_text(json.dumps([row(10, 2, "Is this a CT?", "Yes", kind="Modality")]))
     return root
 
@@ -83,24 +98,37 @@ def test_a_generated_questions_reasoning_names_what_it_asks_beside_what_the_imag
     labels = image_labels.gather(_train_items(_slake(tmp_path)))
     by_question = {it.question: it for it in image_labels.generated_items(labels)}
     seen = rationale(by_question["Is this image taken via CT?"], labels).split(". ", 1)[1]
-    for question, about in (("Is this image taken via CT?", "CT"), ("Is this a study of the abdomen?", "the abdomen"),
-                            ("Does the picture contain heart?", "heart")):
+    for question, about in (
+        ("Is this image taken via CT?", "CT"),
+        ("Is this a study of the abdomen?", "the abdomen"),
+        ("Does the picture contain heart?", "heart"),
+    ):
         assert rationale(by_question[question], labels) == f"The question asks about {about}. {seen}"
-    assert rationale(by_question["Are there abnormalities in this image?"], labels) == \
-        f"The question asks about abnormalities. {seen}"
+    assert (
+        rationale(by_question["Are there abnormalities in this image?"], labels)
+        == f"The question asks about abnormalities. {seen}"
+    )
     assert seen.startswith("An axial CT of the abdomen")
 
 
-@pytest.mark.parametrize("question, term", [
-    ("Does the picture contain liver?", "liver"), ("Is this image taken via MRI?", "MRI"),
-    ("Is this a study of the chest?", "the chest"), ("Is this an MRI?", "an MRI"),
-    ("Is this sagittal plane?", "sagittal plane"), ("Can pneumonia be observed on the lower left lung?", "pneumonia"),
-    ("Is there evidence of a pneumothorax?", "pneumothorax"), ("Is there a liver in this image?", "liver"),
-    ("Does the patient have cardiomegaly?", "cardiomegaly"),
-    # no one thing to hold against the image: the reasoning says only what it shows
-    ("Is the lung healthy?", None), ("Which is bigger in this image, liver or spleen?", None),
-    ("Is there a mass that is larger than the liver and also compresses the kidney?", None),
-])
+@pytest.mark.parametrize(
+    "question, term",
+    [
+        ("Does the picture contain liver?", "liver"),
+        ("Is this image taken via MRI?", "MRI"),
+        ("Is this a study of the chest?", "the chest"),
+        ("Is this an MRI?", "an MRI"),
+        ("Is this sagittal plane?", "sagittal plane"),
+        ("Can pneumonia be observed on the lower left lung?", "pneumonia"),
+        ("Is there evidence of a pneumothorax?", "pneumothorax"),
+        ("Is there a liver in this image?", "liver"),
+        ("Does the patient have cardiomegaly?", "cardiomegaly"),
+        # no one thing to hold against the image: the reasoning says only what it shows
+        ("Is the lung healthy?", None),
+        ("Which is bigger in this image, liver or spleen?", None),
+        ("Is there a mass that is larger than the liver and also compresses the kidney?", None),
+    ],
+)
 def test_a_real_yes_no_question_names_what_it_asks_about(question, term):
     assert image_labels.asked_term(question) == term
 
@@ -116,15 +144,22 @@ def test_a_real_closed_questions_reasoning_restates_it_and_an_open_ones_does_not
     assert not rationale(replace(closed, kind="open")).startswith("The question asks")
 
 
-@pytest.mark.parametrize("lab, expected", [
-    (dict(modality="MRI", region="head", plane="sagittal"), "A sagittal MRI of the head."),
-    (dict(modality="X-Ray", region="chest", organs={"mass"}, abnormal=True),
-     "An X-ray of the chest; it shows a mass; it looks abnormal."),
-    (dict(modality="CT", region="abdomen", plane="transverse", organs={"liver", "kidney", "left kidney"}),
-     "An axial CT of the abdomen; the left kidney and the liver are visible."),
-    (dict(modality="MRI"), "An MRI."),
-    (dict(), "A medical image; its modality and region are not certain."),
-])
+@pytest.mark.parametrize(
+    "lab, expected",
+    [
+        (dict(modality="MRI", region="head", plane="sagittal"), "A sagittal MRI of the head."),
+        (
+            dict(modality="X-Ray", region="chest", organs={"mass"}, abnormal=True),
+            "An X-ray of the chest; it shows a mass; it looks abnormal.",
+        ),
+        (
+            dict(modality="CT", region="abdomen", plane="transverse", organs={"liver", "kidney", "left kidney"}),
+            "An axial CT of the abdomen; the left kidney and the liver are visible.",
+        ),
+        (dict(modality="MRI"), "An MRI."),
+        (dict(), "A medical image; its modality and region are not certain."),
+    ],
+)
 def test_reasoning_targets_are_grammatical(lab, expected):
     assert image_labels.describe(image_labels.ImageLabels(None, **lab)) == expected
 
@@ -133,7 +168,12 @@ def test_triage_reasoning_uses_the_right_article():
     from trainer.data.rows import modality_phrase
 
     assert [modality_phrase(m) for m in ("CT", "MR", "US", "X-Ray", "fundus photograph")] == [
-        "a CT image", "an MRI image", "an ultrasound image", "an X-ray image", "a fundus photograph"]
+        "a CT image",
+        "an MRI image",
+        "an ultrasound image",
+        "an X-ray image",
+        "a fundus photograph",
+    ]
 
 
 def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny_model_dir):
@@ -152,14 +192,33 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
         (root / "slake" / "imgs" / f"xmlab{n}").mkdir(parents=True)
         shade = 220 if modality == "CT" else 20
         Image.new("RGB", (56, 56), (shade,) * 3).save(root / "slake" / "imgs" / f"xmlab{n}" / "source.jpg")
-        rows.append({"img_id": n, "img_name": f"xmlab{n}/source.jpg", "question": "Is this normal?",
-                     "answer": "Yes", "q_lang": "en", "location": "Lung", "modality": modality,
-                     "answer_type": "CLOSED", "base_type": "vqa", "content_type": "Abnormality", "qid": n})
+        rows.append(
+            {
+                "img_id": n,
+                "img_name": f"xmlab{n}/source.jpg",
+                "question": "Is this normal?",
+                "answer": "Yes",
+                "q_lang": "en",
+                "location": "Lung",
+                "modality": modality,
+                "answer_type": "CLOSED",
+                "base_type": "vqa",
+                "content_type": "Abnormality",
+                "qid": n,
+            }
+        )
     (root / "slake" / "train.json").write_text(json.dumps(rows))
     items = _train_items(root)
-    info = vision.train_vision(items, tmp_path / "vision", size="micro", image_max_side=56, seed=0,
-                               settings=vision.VisionSettings(epochs=25, batch_size=8, learning_rate=3e-3),
-                               eval_items=items, log=lambda _: None)
+    info = vision.train_vision(
+        items,
+        tmp_path / "vision",
+        size="micro",
+        image_max_side=56,
+        seed=0,
+        settings=vision.VisionSettings(epochs=25, batch_size=8, learning_rate=3e-3),
+        eval_items=items,
+        log=lambda _: None,
+    )
     assert info["held_out"]["modality"] == 100.0
     model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
     vision.load_into(model, tmp_path / "vision")
@@ -168,8 +227,15 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
     saved = load_file(str(tmp_path / "vision" / vision.VISION_FILE))
     key = next(iter(saved))
     assert torch.equal(model.model.visual.state_dict()[key], saved[key])
-    vision.train_vision(items, tmp_path / "other", size="small", image_max_side=56, seed=0,
-                        settings=vision.VisionSettings(epochs=1, batch_size=8), log=lambda _: None)
+    vision.train_vision(
+        items,
+        tmp_path / "other",
+        size="small",
+        image_max_side=56,
+        seed=0,
+        settings=vision.VisionSettings(epochs=1, batch_size=8),
+        log=lambda _: None,
+    )
     with pytest.raises(ConfigError, match="does not match"):
         vision.load_into(model, tmp_path / "other")
 

@@ -56,7 +56,12 @@ def test_png_rgb_meta_and_to_dict(tmp_path):
     assert isinstance(scan.meta, ScanMeta)
     assert (scan.meta.source, scan.meta.format, scan.meta.width, scan.meta.height) == ("plain.png", "PNG", 30, 20)
     assert (scan.meta.modality, scan.meta.body_part, scan.meta.frames, scan.meta.frame, scan.meta.window) == (
-        None, None, 1, 0, None)
+        None,
+        None,
+        1,
+        0,
+        None,
+    )
     assert pixels(scan)[0, 0].tolist() == [200, 0, 0]
     assert json.loads(json.dumps(scan.meta.to_dict()))["source"] == "plain.png"
     assert issubclass(ImageError, UserError)
@@ -165,8 +170,9 @@ def test_modality_lut_is_applied_before_window(tmp_path):
     # Stored 0..2047 with intercept -1024 are HU -1024..1023; a window at 0 HU must put stored 1024
     # at mid grey. Windowing the raw stored values would make it white instead.
     arr = np.array([[0, 1024, 2047]], np.uint16)
-    path = write_dicom(tmp_path / "hu.dcm", arr, bits=12, RescaleIntercept=-1024, RescaleSlope=1,
-                       WindowCenter=0, WindowWidth=400)
+    path = write_dicom(
+        tmp_path / "hu.dcm", arr, bits=12, RescaleIntercept=-1024, RescaleSlope=1, WindowCenter=0, WindowWidth=400
+    )
     scan = load_scan(path)
     black, mid, white = pixels(scan)[0, :, 0].tolist()
     assert black == 0 and 120 <= mid <= 135 and white == 255
@@ -322,8 +328,12 @@ def _png_chunk(kind: bytes, body: bytes) -> bytes:
 
 def test_png_bomb_header(tmp_path):
     ihdr = struct.pack(">IIBBBBB", 60000, 60000, 8, 0, 0, 0, 0)  # 60000x60000 8-bit grey
-    data = b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100)) \
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", zlib.compress(b"\0" * 100))
         + _png_chunk(b"IEND", b"")
+    )
     (tmp_path / "bomb.png").write_bytes(data)
     before = Image.MAX_IMAGE_PIXELS
     assert_image_error(tmp_path / "bomb.png", "too large")
@@ -348,8 +358,10 @@ def test_corrupted_files_only_raise_image_error(tmp_path):
     """Flipped bytes and cut-offs in every format either load or raise a one-line ImageError."""
     rng = np.random.default_rng(7)
     noise = Image.fromarray(rng.integers(0, 255, (24, 24, 3), dtype=np.uint8))
-    seeds = {f"s.{fmt.lower()}": save(noise, tmp_path / f"s.{fmt.lower()}", format=fmt).read_bytes()
-             for fmt in ("PNG", "JPEG", "BMP", "TIFF")}
+    seeds = {
+        f"s.{fmt.lower()}": save(noise, tmp_path / f"s.{fmt.lower()}", format=fmt).read_bytes()
+        for fmt in ("PNG", "JPEG", "BMP", "TIFF")
+    }
     seeds["s.dcm"] = Path(get_testdata_file("MR_small_RLE.dcm")).read_bytes()
     for name, data in seeds.items():
         for i in range(30):

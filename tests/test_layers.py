@@ -31,8 +31,13 @@ def _layer(path: Path) -> str:
 def _imports(path: Path) -> set[str]:
     found = set()
     for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-        names = [node.module] if isinstance(node, ast.ImportFrom) and node.module and not node.level else \
-            [a.name for a in node.names] if isinstance(node, ast.Import) else []
+        names = (
+            [node.module]
+            if isinstance(node, ast.ImportFrom) and node.module and not node.level
+            else [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else []
+        )
         for name in names:
             parts = name.split(".")
             if parts[0] == "trainer":
@@ -43,7 +48,8 @@ def _imports(path: Path) -> set[str]:
 
 
 FILES = sorted((ROOT / "trainer").rglob("*.py")) + sorted(
-    p for layer in ALLOWED if layer != "trainer" for p in (ROOT / "mmedtui" / layer).rglob("*.py"))
+    p for layer in ALLOWED if layer != "trainer" for p in (ROOT / "mmedtui" / layer).rglob("*.py")
+)
 
 
 @pytest.mark.parametrize("path", FILES, ids=lambda p: str(p.relative_to(ROOT)))

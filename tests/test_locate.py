@@ -7,11 +7,18 @@ import pytest
 from mmedtui.agents.locate import looks_like_hub_id, model_folder, weights_stamp
 
 
-@pytest.mark.parametrize("text, hub", [
-    ("Qwen/Qwen2.5-VL-3B-Instruct", True), ("models/specialist-a", True),
-    ("./models/specialist-a", False), ("/abs/model", False), ("~/model", False), ("runs/a/final", False),
-    ("specialist-a", False),
-])
+@pytest.mark.parametrize(
+    "text, hub",
+    [
+        ("Qwen/Qwen2.5-VL-3B-Instruct", True),
+        ("models/specialist-a", True),
+        ("./models/specialist-a", False),
+        ("/abs/model", False),
+        ("~/model", False),
+        ("runs/a/final", False),
+        ("specialist-a", False),
+    ],
+)
 def test_a_hub_id_is_owner_slash_name_and_never_a_path(text, hub):
     assert looks_like_hub_id(text) is hub
 

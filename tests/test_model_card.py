@@ -18,9 +18,13 @@ MACHINE_PATH = re.compile(r"(?<![\w/:.])/(?:work|home|tmp|root|Users|mnt|private
 
 
 def test_front_matter_parses_back_with_the_model_index():
-    text = front_matter("mmedtui-attending", hub_datasets(["vqa-rad", "slake", "no-such-task"]),
-                        [{"task": "vqa-rad", "split": "test", "value": 54.2}], base_model="Qwen/Qwen2.5-VL-7B-Instruct",
-                        tags=["grpo"])
+    text = front_matter(
+        "mmedtui-attending",
+        hub_datasets(["vqa-rad", "slake", "no-such-task"]),
+        [{"task": "vqa-rad", "split": "test", "value": 54.2}],
+        base_model="Qwen/Qwen2.5-VL-7B-Instruct",
+        tags=["grpo"],
+    )
     meta, body = split_front_matter(text + "# card\n")
     assert body == "# card\n"
     assert meta["license"] == "apache-2.0" and "grpo" in meta["tags"] and "qwen2_5_vl" in meta["tags"]

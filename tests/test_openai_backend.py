@@ -31,8 +31,15 @@ ANSWER = "<think>saw {n} image(s)</think><answer>{text}</answer>"
 def make(server: FakeOpenAI, **kw: object) -> OpenAIBackend:
     """A backend with tiny backoff so failure paths take milliseconds; a stall test passes its own short timeout
     (an answering server given 0.3 s read as a timeout on a loaded machine)."""
-    opts: dict = {"name": "spec", "base_url": server.url, "model": "fake-vl", "timeout": 1.5,
-                  "max_retries": 2, "backoff": 0.01, "concurrency": 4}
+    opts: dict = {
+        "name": "spec",
+        "base_url": server.url,
+        "model": "fake-vl",
+        "timeout": 1.5,
+        "max_retries": 2,
+        "backoff": 0.01,
+        "concurrency": 4,
+    }
     opts.update(kw)
     return OpenAIBackend(**opts)
 
@@ -178,8 +185,9 @@ def test_connection_refused() -> None:
     with socket.socket() as s:  # a port that was free a moment ago: nothing listens there
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    backend = OpenAIBackend(name="x", base_url=f"http://127.0.0.1:{port}/v1", model="m",
-                            timeout=0.3, max_retries=1, backoff=0.01)
+    backend = OpenAIBackend(
+        name="x", base_url=f"http://127.0.0.1:{port}/v1", model="m", timeout=0.3, max_retries=1, backoff=0.01
+    )
     [gen] = backend.generate([prompt()])
     assert gen.error == "connection error after 2 tries"
 
@@ -191,9 +199,14 @@ def test_400_is_not_retried(fake_openai: FakeOpenAI) -> None:
     assert len(fake_openai.requests) == 1
 
 
-@pytest.mark.parametrize(("mode", "error"), [
-    ("malformed", "malformed response"), ("no-choices", "malformed response"), ("empty", "empty answer"),
-])
+@pytest.mark.parametrize(
+    ("mode", "error"),
+    [
+        ("malformed", "malformed response"),
+        ("no-choices", "malformed response"),
+        ("empty", "empty answer"),
+    ],
+)
 def test_bad_bodies_are_in_band_errors(fake_openai: FakeOpenAI, mode: str, error: str) -> None:
     fake_openai.mode = mode
     gens = make(fake_openai).generate([prompt("a"), prompt("b")])
@@ -216,8 +229,9 @@ def test_one_bad_item_does_not_sink_the_batch(fake_openai: FakeOpenAI) -> None:
 # -- secrets -----------------------------------------------------------------------------------------------
 
 
-def test_api_key_never_leaks(fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch,
-                             caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+def test_api_key_never_leaks(
+    fake_openai: FakeOpenAI, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv(KEY_ENV, SECRET)
     backend = make(fake_openai, api_key_env=KEY_ENV, timeout=0.2, max_retries=1)
@@ -351,11 +365,14 @@ def test_reasoning_returned_apart_is_put_back_as_think(field: str) -> None:
     assert gen.ok and gen.text == "<think>An axial CT of the chest.</think><answer>yes</answer>"
 
 
-@pytest.mark.parametrize(("content", "finish", "text"), [
-    (None, "length", "<think>An axial axial axial"),        # cut off inside the reasoning: kept open, as written
-    ("", "length", "<think>An axial axial axial"),
-    (None, "stop", "<think>An axial axial axial</think>"),  # reasoned, then stopped without an answer
-])
+@pytest.mark.parametrize(
+    ("content", "finish", "text"),
+    [
+        (None, "length", "<think>An axial axial axial"),  # cut off inside the reasoning: kept open, as written
+        ("", "length", "<think>An axial axial axial"),
+        (None, "stop", "<think>An axial axial axial</think>"),  # reasoned, then stopped without an answer
+    ],
+)
 def test_a_reply_that_is_all_reasoning_is_the_reasoning_not_an_empty_answer(content, finish, text) -> None:
     """What the local backend returns for the same tokens, so the parser sees the same text in both."""
     backend = OpenAIBackend(name="t", base_url="http://127.0.0.1:9/v1", model="m")

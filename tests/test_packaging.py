@@ -14,8 +14,12 @@ SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8")
 
 def test_every_package_is_listed():
     # The list is explicit (assets/ is mapped in), so a new subpackage must be added by hand: fail loudly.
-    found = {str(p.parent.relative_to(ROOT)).replace("/", ".") for top in ("mmedtui", "trainer")
-             for p in (ROOT / top).rglob("__init__.py") if "__pycache__" not in p.parts}
+    found = {
+        str(p.parent.relative_to(ROOT)).replace("/", ".")
+        for top in ("mmedtui", "trainer")
+        for p in (ROOT / top).rglob("__init__.py")
+        if "__pycache__" not in p.parts
+    }
     assert found <= set(SETUPTOOLS["packages"]), sorted(found - set(SETUPTOOLS["packages"]))
 
 
@@ -56,8 +60,12 @@ def test_tests_import_helpers_only_from_the_support_package():
     for path in sorted(tests.rglob("*.py")):
         for name in _imported_modules(path):
             top = name.split(".")[0]
-            if name.startswith(".") or top in ("tests", "conftest") or top.startswith("test_") \
-                    or (top in siblings and top not in allowed):
+            if (
+                name.startswith(".")
+                or top in ("tests", "conftest")
+                or top.startswith("test_")
+                or (top in siblings and top not in allowed)
+            ):
                 wrong.append(f"{path.relative_to(ROOT)}: {name}")
     assert wrong == [], "import shared helpers as `from support.NAME import ...`"
     assert (tests / "support" / "__init__.py").is_file()

@@ -15,8 +15,12 @@ from mmedtui.errors import ConfigError
 
 def _panel(models: dict) -> dict:
     first = next(iter(models))
-    return {"models": models, "triage": {"model": first}, "attending": {"model": first},
-            "specialists": {"default": [{"model": first}]}}
+    return {
+        "models": models,
+        "triage": {"model": first},
+        "attending": {"model": first},
+        "specialists": {"default": [{"model": first}]},
+    }
 
 
 def _openai(**spec) -> dict:
@@ -46,8 +50,9 @@ def test_a_panel_file_cannot_turn_on_remote_code(tmp_path, monkeypatch, capsys, 
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "trust_remote_code" in err and "--trust-remote-code" in err
     # The bench reads panel files by the same rule.
-    code, err = _consult(monkeypatch, capsys, "--agents", str(panel), "--limit", "1", "--data-root", str(tmp_path),
-                         command="bench")
+    code, err = _consult(
+        monkeypatch, capsys, "--agents", str(panel), "--limit", "1", "--data-root", str(tmp_path), command="bench"
+    )
     assert code == 2 and len(err.strip().splitlines()) == 1 and "--trust-remote-code" in err, err
 
 
@@ -60,12 +65,23 @@ def test_the_flag_allows_it_and_says_what_will_run(tmp_path, capsys):
     loaded = load_panel(panel, trust_remote_code=True)
     assert loaded.models["local"]["trust_remote_code"] is True
     err = capsys.readouterr().err
-    assert err.strip() == ("--trust-remote-code: model 'local' (m) will run modeling_evil.py "
-                           "(auto_map: modeling_evil.EvilModel)")
+    assert err.strip() == (
+        "--trust-remote-code: model 'local' (m) will run modeling_evil.py (auto_map: modeling_evil.EvilModel)"
+    )
 
 
-@pytest.mark.parametrize("env, ok", [("HOME", False), ("PATH", False), ("OPENAI_API_KEY", True),
-                                     ("HF_TOKEN", True), ("MY_KEY", True), ("KEY", False), ("A_KEY_X", False)])
+@pytest.mark.parametrize(
+    "env, ok",
+    [
+        ("HOME", False),
+        ("PATH", False),
+        ("OPENAI_API_KEY", True),
+        ("HF_TOKEN", True),
+        ("MY_KEY", True),
+        ("KEY", False),
+        ("A_KEY_X", False),
+    ],
+)
 def test_api_key_env_must_name_a_key(env, ok):
     data = _openai(base_url="https://api.example.com/v1", api_key_env=env)
     if ok:
@@ -75,11 +91,18 @@ def test_api_key_env_must_name_a_key(env, ok):
             parse_panel(data)
 
 
-@pytest.mark.parametrize("url, insecure, ok", [
-    ("http://api.example.com/v1", False, False), ("http://10.0.0.5:8000/v1", False, False),
-    ("http://api.example.com/v1", True, True), ("http://127.0.0.1:8000/v1", False, True),
-    ("http://localhost:8000/v1", False, True), ("http://[::1]:8000/v1", False, True),
-    ("https://api.example.com/v1", False, True)])
+@pytest.mark.parametrize(
+    "url, insecure, ok",
+    [
+        ("http://api.example.com/v1", False, False),
+        ("http://10.0.0.5:8000/v1", False, False),
+        ("http://api.example.com/v1", True, True),
+        ("http://127.0.0.1:8000/v1", False, True),
+        ("http://localhost:8000/v1", False, True),
+        ("http://[::1]:8000/v1", False, True),
+        ("https://api.example.com/v1", False, True),
+    ],
+)
 def test_a_key_never_goes_over_plain_http_to_another_host(url, insecure, ok):
     data = _openai(base_url=url, api_key_env="OPENAI_API_KEY", **({"allow_insecure": True} if insecure else {}))
     if ok:
@@ -119,7 +142,9 @@ def test_alias_bombs_big_files_and_deep_nesting_are_refused_fast(tmp_path):
     deep = _write(tmp_path, "x: " + "[" * 100_000 + "]" * 100_000 + "\n" + base, "deep.yaml")
     with pytest.raises(ConfigError, match="nested"):
         load_panel(deep)
-    shared = "defaults: &d {timeout: 5, max_retries: 1}\nmodels:\n  remote: {backend: openai, model: m, " \
-             "base_url: 'https://api.example.com/v1', <<: *d}\ntriage: {model: remote}\nattending: {model: " \
-             "remote}\nspecialists: {default: [{model: remote}]}\n"
+    shared = (
+        "defaults: &d {timeout: 5, max_retries: 1}\nmodels:\n  remote: {backend: openai, model: m, "
+        "base_url: 'https://api.example.com/v1', <<: *d}\ntriage: {model: remote}\nattending: {model: "
+        "remote}\nspecialists: {default: [{model: remote}]}\n"
+    )
     assert load_panel(_write(tmp_path, shared, "ok.yaml")).models["remote"]["timeout"] == 5  # a few aliases: fine

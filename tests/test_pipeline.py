@@ -75,9 +75,14 @@ def test_ablations_switch_stages_off(scan_image):
 
 def test_test_time_scaling_takes_the_majority(scan_image):
     panel = scripted_panel()
-    panel.models["attending"] = {"backend": "scripted", "replies": [
-        "<think>1</think><answer>No</answer>", "<think>2</think><answer>yes</answer>",
-        "<think>3</think><answer>no.</answer>"]}
+    panel.models["attending"] = {
+        "backend": "scripted",
+        "replies": [
+            "<think>1</think><answer>No</answer>",
+            "<think>2</think><answer>yes</answer>",
+            "<think>3</think><answer>no.</answer>",
+        ],
+    }
     rec = Pipeline(panel, PipelineOptions(attending_samples=3)).run([Case(scan_image, "q?")])[0]
     assert rec.attending.answer.lower().startswith("no") and len(rec.attending.votes) == 3
 
@@ -94,11 +99,14 @@ def test_real_tiny_model_end_to_end(tiny_model_dir, size):
 
     from mmedtui.agents.panel import parse_panel
 
-    panel = parse_panel({
-        "models": {"t": {"backend": "transformers", "path": str(tiny_model_dir)}},
-        "triage": {"model": "t", "max_new_tokens": 8}, "attending": {"model": "t", "max_new_tokens": 8},
-        "specialists": {"default": [{"name": n, "model": "t", "max_new_tokens": 8} for n in "ABC"]},
-    })
+    panel = parse_panel(
+        {
+            "models": {"t": {"backend": "transformers", "path": str(tiny_model_dir)}},
+            "triage": {"model": "t", "max_new_tokens": 8},
+            "attending": {"model": "t", "max_new_tokens": 8},
+            "specialists": {"default": [{"name": n, "model": "t", "max_new_tokens": 8} for n in "ABC"]},
+        }
+    )
     record = Pipeline(panel).run([Case(Image.new("RGB", size, (90, 90, 90)), "Is this normal?")])[0]
     assert record.triage.department in panel.departments
     assert len(record.specialists) == 3

@@ -18,8 +18,13 @@ from support.bench import panel_data, write_vqa_rad
 from trainer.question_only import PriorSettings, fit, train_question_only, training_items
 
 SMALL = PriorSettings(min_count=1, epochs=200, learning_rate=0.1)
-VQA_TRAIN = [("Is there a fracture?", "yes"), ("Is there a fracture of the rib?", "yes"),
-             ("Is the liver normal?", "no"), ("Is the kidney normal?", "no"), ("What organ is this?", "liver")]
+VQA_TRAIN = [
+    ("Is there a fracture?", "yes"),
+    ("Is there a fracture of the rib?", "yes"),
+    ("Is the liver normal?", "no"),
+    ("Is the kidney normal?", "no"),
+    ("What organ is this?", "liver"),
+]
 
 
 def _vqa_rad(root: Path) -> None:
@@ -28,10 +33,23 @@ def _vqa_rad(root: Path) -> None:
     Image.new("RGB", (16, 16), (90, 90, 90)).save(folder / "VQA_RAD Image Folder" / "synpic1.jpg")
     rows = [(q, a, "freeform") for q, a in VQA_TRAIN]
     rows += [("Is there a frame leak?", "framed", "frame"), ("Is there a test leak?", "tested", "test_freeform")]
-    (folder / "VQA_RAD Dataset Public.json").write_text(json.dumps([
-        {"qid": i, "image_name": "synpic1.jpg", "question": q, "answer": a, "phrase_type": phrase,
-         "answer_type": "CLOSED" if a in ("yes", "no") else "OPEN", "image_organ": "CHEST"}
-        for i, (q, a, phrase) in enumerate(rows)]), encoding="utf-8")
+    (folder / "VQA_RAD Dataset Public.json").write_text(
+        json.dumps(
+            [
+                {
+                    "qid": i,
+                    "image_name": "synpic1.jpg",
+                    "question": q,
+                    "answer": a,
+                    "phrase_type": phrase,
+                    "answer_type": "CLOSED" if a in ("yes", "no") else "OPEN",
+                    "image_organ": "CHEST",
+                }
+                for i, (q, a, phrase) in enumerate(rows)
+            ]
+        ),
+        encoding="utf-8",
+    )
 
 
 def _slake(root: Path) -> None:
@@ -40,13 +58,30 @@ def _slake(root: Path) -> None:
     Image.new("RGB", (16, 16), (60, 60, 60)).save(folder / "imgs" / "xmlab1" / "source.jpg")
 
     def row(qid, q, a, lang="en"):
-        return {"qid": qid, "img_id": 1, "img_name": "xmlab1/source.jpg", "question": q, "answer": a,
-                "q_lang": lang, "answer_type": "CLOSED", "content_type": "Organ", "modality": "CT",
-                "location": "Abdomen", "base_type": "vqa"}
+        return {
+            "qid": qid,
+            "img_id": 1,
+            "img_name": "xmlab1/source.jpg",
+            "question": q,
+            "answer": a,
+            "q_lang": lang,
+            "answer_type": "CLOSED",
+            "content_type": "Organ",
+            "modality": "CT",
+            "location": "Abdomen",
+            "base_type": "vqa",
+        }
 
-    (folder / "train.json").write_text(json.dumps([
-        row(0, "Which is bigger, liver or heart?", "Liver"), row(1, "Which is bigger, liver or spleen?", "Liver"),
-        row(2, "这是什么?", "中文", "zh")]), encoding="utf-8")
+    (folder / "train.json").write_text(
+        json.dumps(
+            [
+                row(0, "Which is bigger, liver or heart?", "Liver"),
+                row(1, "Which is bigger, liver or spleen?", "Liver"),
+                row(2, "这是什么?", "中文", "zh"),
+            ]
+        ),
+        encoding="utf-8",
+    )
     (folder / "validate.json").write_text(json.dumps([row(9, "Is this validated?", "validated")]), encoding="utf-8")
 
 
@@ -75,9 +110,16 @@ def test_the_fit_learns_the_prior_and_survives_a_round_trip(root, tmp_path):
     assert summary["items_kept"] == summary["items"] == len(VQA_TRAIN) + 2
     model.save(tmp_path / "m", {"note": "test"})
     loaded = QuestionPrior.load(tmp_path / "m")
-    picks = loaded.predict(["Is there a fracture of the skull?", "Is the spleen normal?",
-                            "Which is bigger, liver or lung?", "What organ is this?", "Is there a fracture?"],
-                           [["no", "yes"], ["yes", "no"], ["Lung", "Liver"], None, ["left", "right"]])
+    picks = loaded.predict(
+        [
+            "Is there a fracture of the skull?",
+            "Is the spleen normal?",
+            "Which is bigger, liver or lung?",
+            "What organ is this?",
+            "Is there a fracture?",
+        ],
+        [["no", "yes"], ["yes", "no"], ["Lung", "Liver"], None, ["left", "right"]],
+    )
     assert [a for a, _ in picks] == ["yes", "no", "Liver", "liver", "left"]  # unseen options: the first one
     assert picks[0][1] > 0.5 and picks[4][1] == 0.0
     assert json.loads((tmp_path / "m" / "vocab.json").read_text())["note"] == "test"
@@ -126,7 +168,12 @@ def test_the_bench_row_reads_the_model_the_panel_names(root, tmp_path):
     # always yes in training) and "Is the liver enlarged?" (gold no; "is the" and "liver" were no or Liver).
     (row,) = report.rows
     assert (row["system"], row["counts"]["mc"], row["failed"]["mc"], row["metrics"]["mc"]) == (
-        "question-only", 3, 0, 100.0)
-    missing = panel_with_baselines(data | {"baselines": {"question-only": {"path": "nowhere"}}},
-                                   base_dir=tmp_path / "panel")[1]
+        "question-only",
+        3,
+        0,
+        100.0,
+    )
+    missing = panel_with_baselines(
+        data | {"baselines": {"question-only": {"path": "nowhere"}}}, base_dir=tmp_path / "panel"
+    )[1]
     assert "not found" in missing.unavailable["question-only"]

@@ -14,21 +14,40 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _doc() -> dict:
-    row = {"task": "slake", "split": "validation", "n": 422, "metrics": {"mc": 64.45, "image_gain": 8.3},
-           "ci95": {"mc": [59.95, 68.96]}}
-    return {"run": {"command": ["mmedtui", "bench", "--all"]},
-            "results": [row | {"system": "mmedagent-rl"}, row | {"system": "other", "metrics": {"mc": 1.0}}]}
+    row = {
+        "task": "slake",
+        "split": "validation",
+        "n": 422,
+        "metrics": {"mc": 64.45, "image_gain": 8.3},
+        "ci95": {"mc": [59.95, 68.96]},
+    }
+    return {
+        "run": {"command": ["mmedtui", "bench", "--all"]},
+        "results": [row | {"system": "mmedagent-rl"}, row | {"system": "other", "metrics": {"mc": 1.0}}],
+    }
 
 
 def test_each_shipped_model_is_named_by_the_first_system_that_runs_it():
-    panel = {"models": {"a": {"path": "models/spec-a"}, "att": {"path": "models/att"}, "sft": {"path": "models/sft"},
-                        "remote": {"backend": "openai"}},
-             "specialists": {"default": [{"name": "Specialist A", "model": "a"}, {"name": "R", "model": "remote"}]},
-             "attending": {"model": "att"},
-             "baselines": {"static-pipeline": {"attending": {"model": "sft"}},
-                           "self-consistency": {"agent": {"model": "sft"}}, "majority-vote": {}}}
-    assert model_systems(panel) == {"spec-a": "specialist:Specialist A", "att": "mmedagent-rl",
-                                    "sft": "static-pipeline"}
+    panel = {
+        "models": {
+            "a": {"path": "models/spec-a"},
+            "att": {"path": "models/att"},
+            "sft": {"path": "models/sft"},
+            "remote": {"backend": "openai"},
+        },
+        "specialists": {"default": [{"name": "Specialist A", "model": "a"}, {"name": "R", "model": "remote"}]},
+        "attending": {"model": "att"},
+        "baselines": {
+            "static-pipeline": {"attending": {"model": "sft"}},
+            "self-consistency": {"agent": {"model": "sft"}},
+            "majority-vote": {},
+        },
+    }
+    assert model_systems(panel) == {
+        "spec-a": "specialist:Specialist A",
+        "att": "mmedagent-rl",
+        "sft": "static-pipeline",
+    }
 
 
 def test_the_measured_note_states_the_systems_rows_and_nothing_else():
@@ -47,8 +66,11 @@ def test_the_shipped_cards_carry_the_bench_files_figures():
         results, sentence = measured_note(doc, system)
         card = (ROOT / "assets" / "models" / name / "README.md").read_text(encoding="utf-8")
         meta, body = split_front_matter(card)
-        index = {(r["dataset"]["name"], r["dataset"]["split"]): r["metrics"][0]["value"]
-                 for entry in meta["model-index"] for r in entry["results"]}
+        index = {
+            (r["dataset"]["name"], r["dataset"]["split"]): r["metrics"][0]["value"]
+            for entry in meta["model-index"]
+            for r in entry["results"]
+        }
         assert index == {(r["task"], r["split"]): r["value"] for r in results}, name
         assert sentence in body, name
         checked += 1
@@ -59,10 +81,19 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
     from results_page import stage_table
 
     val = {"vqa-rad": {"n": 74, "accuracy": 68.9}, "slake": {"n": 124, "accuracy": 58.9}}
-    training = {"runs": {"attending": {
-        "order": ["warmup"], "stages": {"warmup": {"steps": 1500, "cases": 1841, "validation": val}},
-        "curriculum": {"validation": {"panel": {"majority-vote": {"vqa-rad": {"accuracy": 67.6},
-                                                                  "slake": {"accuracy": 60.5}}}}}}}}
+    training = {
+        "runs": {
+            "attending": {
+                "order": ["warmup"],
+                "stages": {"warmup": {"steps": 1500, "cases": 1841, "validation": val}},
+                "curriculum": {
+                    "validation": {
+                        "panel": {"majority-vote": {"vqa-rad": {"accuracy": 67.6}, "slake": {"accuracy": 60.5}}}
+                    }
+                },
+            }
+        }
+    }
     lines = stage_table(training).splitlines()
     assert lines[2].startswith("| attending | warmup | 1500 | 68.9 / 58.9 | 1841 |")
     assert lines[3] == "| attending | majority-vote (its opinions) | – | 67.6 / 60.5 | – | – | – | – |"
@@ -79,14 +110,32 @@ def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():
 
 
 def test_the_speed_table_gives_each_script_its_rows():
-    latency = {"help_s": 0.2, "repeats": 5, "consult_s": 4.9, "consult_min_s": 4.4, "consult_max_s": 5.8,
-               "imports_s": 3.9, "peak_mib": 449, "phases": [["import torch", 1.1],
-                                                             ["the same consultation again (warm)", 0.13]]}
+    latency = {
+        "help_s": 0.2,
+        "repeats": 5,
+        "consult_s": 4.9,
+        "consult_min_s": 4.4,
+        "consult_max_s": 5.8,
+        "imports_s": 3.9,
+        "peak_mib": 449,
+        "phases": [["import torch", 1.1], ["the same consultation again (warm)", 0.13]],
+    }
     how = {"command": "python scripts/x.py", "date": "2026-11-29", "commit": "abc1234"}
-    speed = {"latency": {"figures": latency, **how},
-             "speed, chunk 32, threads panel, batch size panel": {"figures": {
-                 "cases": 32, "chunk": 32, "threads": None, "batch_size": None, "batched": 15.93, "unbatched": 7.48,
-                 "ratio": 2.13}, **how}}
+    speed = {
+        "latency": {"figures": latency, **how},
+        "speed, chunk 32, threads panel, batch size panel": {
+            "figures": {
+                "cases": 32,
+                "chunk": 32,
+                "threads": None,
+                "batch_size": None,
+                "batched": 15.93,
+                "unbatched": 7.48,
+                "ratio": 2.13,
+            },
+            **how,
+        },
+    }
     table = speed_table(speed)
     assert "| one `consult --json` process | 4.90 s median of 5 (4.40–5.80) |" in table
     assert "15.93 vs 7.48 items/s = **2.13×**" in table and "2026-11-29, abc1234" in table

@@ -45,8 +45,12 @@ def _images() -> list[Image.Image]:
     pixel bound (one past ``MAX_IMAGE_SIDE``, with fine stripes that another shrink first would blur), grown to
     the minimum, and already a multiple of 28."""
     images = [load_scan(asset_path("samples", s.file)).image for s in SAMPLES]
-    shapes = (((1600, 1200), (300, 250, 1300, 950)), ((512, 384), (100, 80, 400, 300)), ((90, 60), (20, 10, 70, 50)),
-              ((224, 168), (40, 40, 180, 120)))
+    shapes = (
+        ((1600, 1200), (300, 250, 1300, 950)),
+        ((512, 384), (100, 80, 400, 300)),
+        ((90, 60), (20, 10, 70, 50)),
+        ((224, 168), (40, 40, 180, 120)),
+    )
     for size, box in shapes:
         image = Image.new("RGB", size, (12, 12, 12))
         draw = ImageDraw.Draw(image)
@@ -117,8 +121,15 @@ def test_served_specialist_answers_as_the_local_one(served):
 
     cases = _cases()
     size = json.loads((MODEL / "processor_config.json").read_text())["image_processor"]["size"]
-    remote = OpenAIBackend(name="served", base_url=served, model=str(MODEL), timeout=60, max_retries=0,
-                           min_pixels=size["shortest_edge"], max_pixels=size["longest_edge"])
+    remote = OpenAIBackend(
+        name="served",
+        base_url=served,
+        model=str(MODEL),
+        timeout=60,
+        max_retries=0,
+        min_pixels=size["shortest_edge"],
+        max_pixels=size["longest_edge"],
+    )
     local = TransformersBackend(name="local", path=str(MODEL), device="cpu", dtype="float32", threads=1)
     try:
         there, here = _answers(remote, cases), _answers(local, cases)
@@ -128,5 +139,6 @@ def test_served_specialist_answers_as_the_local_one(served):
     same_text = sum(a[1] == b[1] for a, b in zip(there, here))
     print(f"parity: {same}/{len(cases)} parsed answers agree, {same_text} identical replies")  # shown with -rP
     differ = [(c.question, a, b) for c, a, b in zip(cases, there, here) if a[0] != b[0]]
-    assert same >= 0.95 * len(cases), (f"{same}/{len(cases)} parsed answers agree ({same_text} identical "
-                                       f"replies); first differences: {differ[:3]}")
+    assert same >= 0.95 * len(cases), (
+        f"{same}/{len(cases)} parsed answers agree ({same_text} identical replies); first differences: {differ[:3]}"
+    )

@@ -30,10 +30,12 @@ def _tiny_vqa_rad(root: Path, broken: bool = False) -> None:
     Image.new("RGB", (6, 6)).save(base / "VQA_RAD Image Folder" / "a.jpg")
     if broken:
         (base / "VQA_RAD Image Folder" / "b.jpg").write_bytes(b"not a jpeg")
-    recs = [{"qid": i, "phrase_type": p, "image_name": img, "question": "Is it?", "answer": "yes",
-             "answer_type": "CLOSED"} for i, (p, img) in
-            enumerate([("freeform", "a.jpg"), ("test_freeform", "a.jpg"), ("test_para", "b.jpg"),
-                       ("test_para", "c.jpg")])]
+    recs = [
+        {"qid": i, "phrase_type": p, "image_name": img, "question": "Is it?", "answer": "yes", "answer_type": "CLOSED"}
+        for i, (p, img) in enumerate(
+            [("freeform", "a.jpg"), ("test_freeform", "a.jpg"), ("test_para", "b.jpg"), ("test_para", "c.jpg")]
+        )
+    ]
     (base / "VQA_RAD Dataset Public.json").write_text(json.dumps(recs))
 
 
@@ -61,7 +63,8 @@ def test_verify_reports_problems(tmp_path):
 def test_verify_clean_copy_has_no_problems(tmp_path):
     _tiny_vqa_rad(tmp_path)
     (tmp_path / "vqa-rad" / "VQA_RAD Image Folder" / "b.jpg").write_bytes(
-        (tmp_path / "vqa-rad" / "VQA_RAD Image Folder" / "a.jpg").read_bytes())
+        (tmp_path / "vqa-rad" / "VQA_RAD Image Folder" / "a.jpg").read_bytes()
+    )
     Image.new("RGB", (6, 6)).save(tmp_path / "vqa-rad" / "VQA_RAD Image Folder" / "c.jpg")
     assert catalog.verify(tmp_path, "vqa-rad")["problems"] == []
 

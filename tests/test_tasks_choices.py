@@ -21,36 +21,54 @@ def item(qid, question, answer, kind="closed", task="vqa-rad", options=None, **m
     return Item(task, "test", str(qid), question, answer, kind, options, None, None, ImageRef(()), meta)
 
 
-@pytest.mark.parametrize("question, gold, expected", [
-    ("Is this an MRI or a CT scan?", "MRI", ["MRI", "CT"]),
-    ("Is this a CT or an MRI?", "MRI", ["CT", "MRI"]),
-    ("Is the lesion on the left or right side of the brain?", "Left", ["left", "right"]),
-    ("Is the gastric bubble shown on the left or right side of the patient?", "Right side",
-     ["left side", "right side"]),
-    ("Are pleural opacities located on the left, right, or both sides of the lung?", "Both",
-     ["left", "right", "both"]),
-    ("Is this a T1 weighted, T2 weighted, or FLAIR image?", "FLAIR", ["T1 weighted", "T2 weighted", "FLAIR"]),
-    ("Is this a T1 weighted or T2 weighted MRI image?", "T2", ["T1", "T2"]),
-    ("Is this a T1 weighted or T2 weighted MRI image?", "T1", ["T1", "T2"]),  # same options for either gold
-    ("Which is the biggest in this image,lung,liver or heart?", "Liver", ["lung", "liver", "heart"]),
-    ("Which plane is the image scanned, transverse plane or coronal plane?", "Coronal Plane",
-     ["transverse plane", "coronal plane"]),
-    ("Which type of modality is shown about this image, MRI, CT or X-Ray?", "X-Ray", ["MRI", "CT", "X-Ray"]),
-    ("Is the heart size in this image smaller or larger than if the image was taken AP?", "Smaller",
-     ["smaller", "larger"]),
-    ("Was this image taken with or without contrast?", "With contrast", ["with contrast", "without contrast"]),
-    ("Is the abnormality hyper dense or hypo dense?", "Hypodense", ["hyper dense", "hypo dense"]),
-])
+@pytest.mark.parametrize(
+    "question, gold, expected",
+    [
+        ("Is this an MRI or a CT scan?", "MRI", ["MRI", "CT"]),
+        ("Is this a CT or an MRI?", "MRI", ["CT", "MRI"]),
+        ("Is the lesion on the left or right side of the brain?", "Left", ["left", "right"]),
+        (
+            "Is the gastric bubble shown on the left or right side of the patient?",
+            "Right side",
+            ["left side", "right side"],
+        ),
+        (
+            "Are pleural opacities located on the left, right, or both sides of the lung?",
+            "Both",
+            ["left", "right", "both"],
+        ),
+        ("Is this a T1 weighted, T2 weighted, or FLAIR image?", "FLAIR", ["T1 weighted", "T2 weighted", "FLAIR"]),
+        ("Is this a T1 weighted or T2 weighted MRI image?", "T2", ["T1", "T2"]),
+        ("Is this a T1 weighted or T2 weighted MRI image?", "T1", ["T1", "T2"]),  # same options for either gold
+        ("Which is the biggest in this image,lung,liver or heart?", "Liver", ["lung", "liver", "heart"]),
+        (
+            "Which plane is the image scanned, transverse plane or coronal plane?",
+            "Coronal Plane",
+            ["transverse plane", "coronal plane"],
+        ),
+        ("Which type of modality is shown about this image, MRI, CT or X-Ray?", "X-Ray", ["MRI", "CT", "X-Ray"]),
+        (
+            "Is the heart size in this image smaller or larger than if the image was taken AP?",
+            "Smaller",
+            ["smaller", "larger"],
+        ),
+        ("Was this image taken with or without contrast?", "With contrast", ["with contrast", "without contrast"]),
+        ("Is the abnormality hyper dense or hypo dense?", "Hypodense", ["hyper dense", "hypo dense"]),
+    ],
+)
 def test_alternatives(question, gold, expected):
     assert alternatives(question, gold) == expected
 
 
-@pytest.mark.parametrize("question, gold", [
-    ("Are there multiple or just 1 metastatic focus?", "one"),
-    ("Which organ is abnormal, heart or lung?", "Both"),  # gold not named: no fair MC form
-    ("Is there a fracture?", "Maybe"),
-    ("Is this an MRI or a CT scan?", ""),
-])
+@pytest.mark.parametrize(
+    "question, gold",
+    [
+        ("Are there multiple or just 1 metastatic focus?", "one"),
+        ("Which organ is abnormal, heart or lung?", "Both"),  # gold not named: no fair MC form
+        ("Is there a fracture?", "Maybe"),
+        ("Is this an MRI or a CT scan?", ""),
+    ],
+)
 def test_alternatives_refused(question, gold):
     assert alternatives(question, gold) is None
 
@@ -78,11 +96,21 @@ def test_native_options_and_format():
 
 
 def _open_items():
-    answers = [("Organ", "Liver"), ("Organ", "Lung"), ("Organ", "Heart"), ("Organ", "Kidney"),
-               ("Organ", "the liver"), ("Modality", "CT"), ("Modality", "MRI"), ("Modality", "X-Ray"),
-               ("Position", "Left Lung"), ("Position", "lung left")]
-    return [item(i, "What is shown?", a, kind="open", task="slake", content_type=ct)
-            for i, (ct, a) in enumerate(answers)]
+    answers = [
+        ("Organ", "Liver"),
+        ("Organ", "Lung"),
+        ("Organ", "Heart"),
+        ("Organ", "Kidney"),
+        ("Organ", "the liver"),
+        ("Modality", "CT"),
+        ("Modality", "MRI"),
+        ("Modality", "X-Ray"),
+        ("Position", "Left Lung"),
+        ("Position", "lung left"),
+    ]
+    return [
+        item(i, "What is shown?", a, kind="open", task="slake", content_type=ct) for i, (ct, a) in enumerate(answers)
+    ]
 
 
 def test_open_distractors_reproducible_same_group_and_never_gold():
@@ -113,14 +141,17 @@ def test_open_mc_set_and_big_pool_speed():
     assert open_mc_set(lonely).skipped == 1
 
 
-@pytest.mark.parametrize("question, options", [
-    ("Are regions of the brain infarcted?", ["yes", "no"]),
-    ("does this look normal", ["yes", "no"]),
-    ("Is this an MRI or a CT scan?", ["MRI", "CT"]),
-    ("Which is bigger, liver or spleen?", ["liver", "spleen"]),
-    ("What organ is shown?", None),
-    ("Where is the lesion?", None),
-])
+@pytest.mark.parametrize(
+    "question, options",
+    [
+        ("Are regions of the brain infarcted?", ["yes", "no"]),
+        ("does this look normal", ["yes", "no"]),
+        ("Is this an MRI or a CT scan?", ["MRI", "CT"]),
+        ("Which is bigger, liver or spleen?", ["liver", "spleen"]),
+        ("What organ is shown?", None),
+        ("Where is the lesion?", None),
+    ],
+)
 def test_a_users_closed_question_gets_the_options_the_mc_protocol_gives_it(question, options):
     from mmedtui.tasks.choices import question_options
 

@@ -44,9 +44,14 @@ def write_parquet(path: Path, rows: list[dict], image_cols=("image",)) -> Path:
 
 
 def hf_rows(n: int, yes_every=2) -> list[dict]:
-    return [{"image": {"bytes": jpeg((i * 20 % 255, 0, 0)), "path": f"img_{i}.jpg"},
-             "question": f"is there finding {i}?" if i % yes_every == 0 else f"what is shown {i}?",
-             "answer": ("yes" if i % 4 == 0 else "no") if i % yes_every == 0 else f"organ {i}"} for i in range(n)]
+    return [
+        {
+            "image": {"bytes": jpeg((i * 20 % 255, 0, 0)), "path": f"img_{i}.jpg"},
+            "question": f"is there finding {i}?" if i % yes_every == 0 else f"what is shown {i}?",
+            "answer": ("yes" if i % 4 == 0 else "no") if i % yes_every == 0 else f"organ {i}",
+        }
+        for i in range(n)
+    ]
 
 
 def check_images(items, n=3):
@@ -57,6 +62,7 @@ def check_images(items, n=3):
 
 # ---------------------------------------------------------------- shared pieces
 
+
 def test_registry_and_splits():
     assert list(TASKS) == ["vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med"]
     assert [n for n, t in TASKS.items() if t.in_domain] == ["vqa-rad", "slake", "pathvqa"]
@@ -64,16 +70,30 @@ def test_registry_and_splits():
     with pytest.raises(UserError):
         get_task("medqa")
     assert {t.name: t.default_split for t in TASKS.values()} == {
-        "vqa-rad": "test", "slake": "test", "pathvqa": "test", "omnimedvqa": "test", "mmmu-med": "validation"}
+        "vqa-rad": "test",
+        "slake": "test",
+        "pathvqa": "test",
+        "omnimedvqa": "test",
+        "mmmu-med": "validation",
+    }
     assert canonical_split("validate") == canonical_split("val") == canonical_split("Validation") == "validation"
     for t in TASKS.values():
         assert t.hf_id in t.describe() and t.how_to_get
 
 
-@pytest.mark.parametrize("rel, ok", [
-    ("imgs/a.jpg", "imgs/a.jpg"), ("./a/b.png", "a/b.png"), ("a\\b.png", "a/b.png"),
-    ("../x.png", None), ("a/../../x", None), ("/etc/passwd", None), ("C:/x.png", None), ("", None),
-])
+@pytest.mark.parametrize(
+    "rel, ok",
+    [
+        ("imgs/a.jpg", "imgs/a.jpg"),
+        ("./a/b.png", "a/b.png"),
+        ("a\\b.png", "a/b.png"),
+        ("../x.png", None),
+        ("a/../../x", None),
+        ("/etc/passwd", None),
+        ("C:/x.png", None),
+        ("", None),
+    ],
+)
 def test_safe_relpath(rel, ok):
     assert safe_relpath(rel) == ok
 
@@ -87,31 +107,95 @@ def test_missing_dataset_and_unknown_split(tmp_path):
 
 # ---------------------------------------------------------------- VQA-RAD
 
+
 def vqa_rad_official(root: Path) -> Path:
     base = root / "vqa-rad"
     imgs = base / "VQA_RAD Image Folder"
     for name in ("synpic1.jpg", "synpic2.jpg"):
         write_image(imgs / name)
-    common = {"qid_linked_id": "u", "image_case_url": "http://x", "image_organ": "HEAD", "evaluation": "given",
-              "question_rephrase": "NULL", "question_relation": "NULL", "question_frame": "NULL",
-              "question_type": "PRES"}
+    common = {
+        "qid_linked_id": "u",
+        "image_case_url": "http://x",
+        "image_organ": "HEAD",
+        "evaluation": "given",
+        "question_rephrase": "NULL",
+        "question_relation": "NULL",
+        "question_frame": "NULL",
+        "question_type": "PRES",
+    }
     recs = [
-        {**common, "qid": "0", "phrase_type": "freeform", "image_name": "synpic1.jpg", "question": "Is it?",
-         "answer": "Yes", "answer_type": "CLOSED"},
-        {**common, "qid": 1, "phrase_type": "para", "image_name": "synpic1.jpg", "question": "How many?",
-         "answer": 4, "answer_type": "OPEN"},
-        {**common, "qid": 2, "phrase_type": "freeform", "image_name": "synpic2.jpg", "question": "Maybe?",
-         "answer": "Maybe", "answer_type": "CLOSED "},
-        {**common, "qid": 3, "phrase_type": "test_freeform", "image_name": "synpic1.jpg",
-         "question": "Is there an aneurysm?", "answer": "yes", "answer_type": "CLOSED"},
-        {**common, "qid": 4, "phrase_type": "test_para", "image_name": "synpic2.jpg",
-         "question": "Is this an MRI or a CT scan?", "answer": "MRI", "answer_type": "CLOSED"},
-        {**common, "qid": 5, "phrase_type": "test_freeform", "image_name": "synpic2.jpg",
-         "question": "Where?", "answer": " superficial to the skin", "answer_type": "OPEN"},
-        {**common, "qid": 6, "phrase_type": "test_freeform", "image_name": "../escape.jpg",
-         "question": "Escape?", "answer": "no", "answer_type": "CLOSED"},
-        {**common, "qid": 7, "phrase_type": "test_freeform", "image_name": "synpic9.jpg",
-         "question": "Missing image?", "answer": "no", "answer_type": "CLOSED"},
+        {
+            **common,
+            "qid": "0",
+            "phrase_type": "freeform",
+            "image_name": "synpic1.jpg",
+            "question": "Is it?",
+            "answer": "Yes",
+            "answer_type": "CLOSED",
+        },
+        {
+            **common,
+            "qid": 1,
+            "phrase_type": "para",
+            "image_name": "synpic1.jpg",
+            "question": "How many?",
+            "answer": 4,
+            "answer_type": "OPEN",
+        },
+        {
+            **common,
+            "qid": 2,
+            "phrase_type": "freeform",
+            "image_name": "synpic2.jpg",
+            "question": "Maybe?",
+            "answer": "Maybe",
+            "answer_type": "CLOSED ",
+        },
+        {
+            **common,
+            "qid": 3,
+            "phrase_type": "test_freeform",
+            "image_name": "synpic1.jpg",
+            "question": "Is there an aneurysm?",
+            "answer": "yes",
+            "answer_type": "CLOSED",
+        },
+        {
+            **common,
+            "qid": 4,
+            "phrase_type": "test_para",
+            "image_name": "synpic2.jpg",
+            "question": "Is this an MRI or a CT scan?",
+            "answer": "MRI",
+            "answer_type": "CLOSED",
+        },
+        {
+            **common,
+            "qid": 5,
+            "phrase_type": "test_freeform",
+            "image_name": "synpic2.jpg",
+            "question": "Where?",
+            "answer": " superficial to the skin",
+            "answer_type": "OPEN",
+        },
+        {
+            **common,
+            "qid": 6,
+            "phrase_type": "test_freeform",
+            "image_name": "../escape.jpg",
+            "question": "Escape?",
+            "answer": "no",
+            "answer_type": "CLOSED",
+        },
+        {
+            **common,
+            "qid": 7,
+            "phrase_type": "test_freeform",
+            "image_name": "synpic9.jpg",
+            "question": "Missing image?",
+            "answer": "no",
+            "answer_type": "CLOSED",
+        },
     ]
     del recs[2]["question_rephrase"]
     (base / "VQA_RAD Dataset Public.json").write_text(json.dumps(recs))
@@ -154,8 +238,7 @@ def test_vqa_rad_parquet_nested_folder(tmp_path):
 
 def _hf_dataset(rows, image_cols=("image",)):
     datasets = pytest.importorskip("datasets")
-    feats = datasets.Features({k: datasets.Image() if k in image_cols else datasets.Value("string")
-                               for k in rows[0]})
+    feats = datasets.Features({k: datasets.Image() if k in image_cols else datasets.Value("string") for k in rows[0]})
     return datasets.Dataset.from_dict({k: [r[k] for r in rows] for k in rows[0]}, features=feats)
 
 
@@ -164,7 +247,8 @@ def test_save_to_disk_dataset_dict(tmp_path, name, split):
     datasets = pytest.importorskip("datasets")
     rows = hf_rows(4)
     datasets.DatasetDict({"train": _hf_dataset(rows), split: _hf_dataset(rows).select([0, 1])}).save_to_disk(
-        str(tmp_path / name))
+        str(tmp_path / name)
+    )
     res = TASKS[name].load(tmp_path, split)
     assert res.layout == "save_to_disk" and len(res.items) == 2 and res.items[0].kind == "closed"
     assert len(TASKS[name].load(tmp_path, "train").items) == 4
@@ -194,20 +278,54 @@ def test_slake_save_to_disk_of_hf_json_with_imgs_zip(tmp_path):
 
 # ---------------------------------------------------------------- SLAKE
 
+
 def slake_records(lang="en", start=0, img=1):
     base = {"location": "Lung", "modality": "CT", "base_type": "vqa", "triple": ["vhead", "_", "_"]}
     recs = [
-        {**base, "qid": start, "img_id": img, "img_name": f"xmlab{img}/source.jpg", "q_lang": lang,
-         "question": "Does the picture contain liver?", "answer": "Yes", "answer_type": "CLOSED",
-         "content_type": "Organ"},
-        {**base, "qid": start + 1, "img_id": img, "img_name": f"xmlab{img}/source.jpg", "q_lang": lang,
-         "question": "Which is bigger in this image, liver or heart?", "answer": "Liver", "answer_type": "CLOSED",
-         "content_type": "Size"},
-        {**base, "qid": start + 2, "img_id": img, "img_name": f"xmlab{img}/source.jpg", "q_lang": lang,
-         "question": "What modality is used?", "answer": "CT", "answer_type": "OPEN", "content_type": "Modality"},
-        {**base, "qid": start + 3, "img_id": img, "img_name": f"xmlab{img}/source.jpg", "q_lang": lang,
-         "question": "Does the picture contain liver?", "answer": "", "answer_type": "OPEN",
-         "content_type": "Organ"},
+        {
+            **base,
+            "qid": start,
+            "img_id": img,
+            "img_name": f"xmlab{img}/source.jpg",
+            "q_lang": lang,
+            "question": "Does the picture contain liver?",
+            "answer": "Yes",
+            "answer_type": "CLOSED",
+            "content_type": "Organ",
+        },
+        {
+            **base,
+            "qid": start + 1,
+            "img_id": img,
+            "img_name": f"xmlab{img}/source.jpg",
+            "q_lang": lang,
+            "question": "Which is bigger in this image, liver or heart?",
+            "answer": "Liver",
+            "answer_type": "CLOSED",
+            "content_type": "Size",
+        },
+        {
+            **base,
+            "qid": start + 2,
+            "img_id": img,
+            "img_name": f"xmlab{img}/source.jpg",
+            "q_lang": lang,
+            "question": "What modality is used?",
+            "answer": "CT",
+            "answer_type": "OPEN",
+            "content_type": "Modality",
+        },
+        {
+            **base,
+            "qid": start + 3,
+            "img_id": img,
+            "img_name": f"xmlab{img}/source.jpg",
+            "q_lang": lang,
+            "question": "Does the picture contain liver?",
+            "answer": "",
+            "answer_type": "OPEN",
+            "content_type": "Organ",
+        },
     ]
     return recs
 
@@ -261,9 +379,18 @@ def test_slake_zip_missing_member_is_skipped(tmp_path):
 
 
 def test_slake_parquet_mirror(tmp_path):
-    rows = [{"image": {"bytes": jpeg(), "path": None}, "question": r["question"], "answer": r["answer"],
-             "q_lang": r["q_lang"], "answer_type": r["answer_type"], "modality": "MRI", "content_type": "Organ"}
-            for r in slake_records()[:3] + slake_records("zh", 9)[:2]]
+    rows = [
+        {
+            "image": {"bytes": jpeg(), "path": None},
+            "question": r["question"],
+            "answer": r["answer"],
+            "q_lang": r["q_lang"],
+            "answer_type": r["answer_type"],
+            "modality": "MRI",
+            "content_type": "Organ",
+        }
+        for r in slake_records()[:3] + slake_records("zh", 9)[:2]
+    ]
     write_parquet(tmp_path / "slake" / "data" / "test-00000-of-00001.parquet", rows)
     res = TASKS["slake"].load(tmp_path)
     assert res.layout == "parquet" and len(res.items) == 3
@@ -273,15 +400,18 @@ def test_slake_parquet_mirror(tmp_path):
 
 # ---------------------------------------------------------------- PathVQA
 
+
 def pvqa_official(root: Path, fmt="pkl") -> Path:
     base = root / "pathvqa" / "pvqa"
-    recs = [{"image": "test_0000", "question": "What have lost their nuclei?", "answer": "neutrophils"},
-            {"image": "test_0000", "question": "Have neutrophils lost their nuclei?", "answer": "yes"},
-            {"image": "test_0000", "question": "Have neutrophils lost their nuclei?", "answer": "yes"},  # dup
-            {"image": "test_0001", "question": "What is seen?", "answer": "apoptosis "},
-            {"image": "test_0009", "question": "Is it there?", "answer": "no"},  # image missing
-            {"image": "../../x", "question": "Escape?", "answer": "no"},
-            {"question": "No image key?", "answer": "no"}]
+    recs = [
+        {"image": "test_0000", "question": "What have lost their nuclei?", "answer": "neutrophils"},
+        {"image": "test_0000", "question": "Have neutrophils lost their nuclei?", "answer": "yes"},
+        {"image": "test_0000", "question": "Have neutrophils lost their nuclei?", "answer": "yes"},  # dup
+        {"image": "test_0001", "question": "What is seen?", "answer": "apoptosis "},
+        {"image": "test_0009", "question": "Is it there?", "answer": "no"},  # image missing
+        {"image": "../../x", "question": "Escape?", "answer": "no"},
+        {"question": "No image key?", "answer": "no"},
+    ]
     (base / "qas" / "test").mkdir(parents=True)
     (base / "qas" / "val").mkdir(parents=True)
     if fmt == "pkl":
@@ -305,7 +435,8 @@ def test_pathvqa_official(tmp_path, fmt):
     assert [(i.question, i.answer, i.kind) for i in res.items] == [
         ("What have lost their nuclei?", "neutrophils", "open"),
         ("Have neutrophils lost their nuclei?", "yes", "closed"),
-        ("What is seen?", "apoptosis", "open")]
+        ("What is seen?", "apoptosis", "open"),
+    ]
     assert res.skip_reasons == {"image file missing": 1, "bad image path": 1, "no image name": 1}
     assert any("1 exact duplicate" in n for n in res.notes)
     assert {i.department for i in res.items} == {"Pathologist"}
@@ -345,30 +476,83 @@ def test_pathvqa_parquet_shards(tmp_path):
 
 # ---------------------------------------------------------------- OmniMedVQA
 
+
 def omni(root: Path, qa_dir="QA_information") -> Path:
     base = root / "omnimedvqa" / "OmniMedVQA"
     write_image(base / "Images" / "RadImageNet" / "lung 1 (a).png")
     write_image(base / "Images" / "Knee" / "k.png")
     open_recs = [
-        {"question_id": "RadImageNet_1", "dataset": "RadImageNet", "question_type": "Disease Diagnosis",
-         "question": "What is the abnormality?", "gt_answer": "Airspace opacity",
-         "image_path": "Images/RadImageNet/lung 1 (a).png", "option_A": "Pleural effusion",
-         "option_B": "Airspace opacity", "option_C": "Atelectasis", "option_D": "Lung consolidation",
-         "modality_type": "CT(Computed Tomography)"},
-        {"question_id": "RadImageNet_2", "dataset": "RadImageNet", "question_type": "Disease Diagnosis",
-         "question": "Any abnormality?", "gt_answer": "No", "image_path": "Images/RadImageNet/lung 1 (a).png",
-         "option_A": "Yes.", "option_B": "No", "modality": "MR (Mag-netic Resonance Imaging)"},
-        {"question_id": "Knee_1", "dataset": "Knee", "question_type": "Modality Recognition",
-         "question": "Which technique?", "gt_answer": "x_ray.", "image_path": "Images/Knee/k.png",
-         "option_A": "Angiography", "option_B": "x_ray.", "modality_type": "X-Ray"},
-        {"question_id": "Bad_1", "dataset": "Bad", "question_type": "x", "question": "Escape?", "gt_answer": "a",
-         "image_path": "../x.png", "option_A": "a", "option_B": "b", "modality_type": "X-Ray"},
-        {"question_id": "Bad_2", "dataset": "Bad", "question_type": "x", "question": "Gold?", "gt_answer": "z",
-         "image_path": "Images/Knee/k.png", "option_A": "a", "option_B": "b", "modality_type": "X-Ray"},
+        {
+            "question_id": "RadImageNet_1",
+            "dataset": "RadImageNet",
+            "question_type": "Disease Diagnosis",
+            "question": "What is the abnormality?",
+            "gt_answer": "Airspace opacity",
+            "image_path": "Images/RadImageNet/lung 1 (a).png",
+            "option_A": "Pleural effusion",
+            "option_B": "Airspace opacity",
+            "option_C": "Atelectasis",
+            "option_D": "Lung consolidation",
+            "modality_type": "CT(Computed Tomography)",
+        },
+        {
+            "question_id": "RadImageNet_2",
+            "dataset": "RadImageNet",
+            "question_type": "Disease Diagnosis",
+            "question": "Any abnormality?",
+            "gt_answer": "No",
+            "image_path": "Images/RadImageNet/lung 1 (a).png",
+            "option_A": "Yes.",
+            "option_B": "No",
+            "modality": "MR (Mag-netic Resonance Imaging)",
+        },
+        {
+            "question_id": "Knee_1",
+            "dataset": "Knee",
+            "question_type": "Modality Recognition",
+            "question": "Which technique?",
+            "gt_answer": "x_ray.",
+            "image_path": "Images/Knee/k.png",
+            "option_A": "Angiography",
+            "option_B": "x_ray.",
+            "modality_type": "X-Ray",
+        },
+        {
+            "question_id": "Bad_1",
+            "dataset": "Bad",
+            "question_type": "x",
+            "question": "Escape?",
+            "gt_answer": "a",
+            "image_path": "../x.png",
+            "option_A": "a",
+            "option_B": "b",
+            "modality_type": "X-Ray",
+        },
+        {
+            "question_id": "Bad_2",
+            "dataset": "Bad",
+            "question_type": "x",
+            "question": "Gold?",
+            "gt_answer": "z",
+            "image_path": "Images/Knee/k.png",
+            "option_A": "a",
+            "option_B": "b",
+            "modality_type": "X-Ray",
+        },
     ]
-    restricted = [{"question_id": "Endo_1", "dataset": "Endo", "question_type": "Disease Diagnosis",
-                   "question": "What?", "gt_answer": "polyp", "image_path": "Images/Endo/e1.png",
-                   "option_A": "polyp", "option_B": "ulcer", "modality_type": "Endoscopy"}]
+    restricted = [
+        {
+            "question_id": "Endo_1",
+            "dataset": "Endo",
+            "question_type": "Disease Diagnosis",
+            "question": "What?",
+            "gt_answer": "polyp",
+            "image_path": "Images/Endo/e1.png",
+            "option_A": "polyp",
+            "option_B": "ulcer",
+            "modality_type": "Endoscopy",
+        }
+    ]
     (base / qa_dir / "Open-access").mkdir(parents=True)
     (base / qa_dir / "Restricted-access").mkdir(parents=True)
     (base / qa_dir / "Open-access" / "RadImageNet.json").write_text(json.dumps(open_recs))
@@ -396,11 +580,19 @@ def test_omnimedvqa(tmp_path, qa_dir):
         task.load(tmp_path, access="secret")
 
 
-@pytest.mark.parametrize("modality, department", [
-    ("CT(Computed Tomography)", "Radiologist"), ("MR (Mag-netic Resonance Imaging)", "Radiologist"),
-    ("X-Ray", "Radiologist"), ("ultrasound", "Radiologist"), ("OCT (Optical Coherence Tomography", "Ophthalmologist"),
-    ("Fundus Photography", "Ophthalmologist"), ("Dermoscopy", "Dermatologist"), ("Microscopy Images", "Pathologist"),
-])
+@pytest.mark.parametrize(
+    "modality, department",
+    [
+        ("CT(Computed Tomography)", "Radiologist"),
+        ("MR (Mag-netic Resonance Imaging)", "Radiologist"),
+        ("X-Ray", "Radiologist"),
+        ("ultrasound", "Radiologist"),
+        ("OCT (Optical Coherence Tomography", "Ophthalmologist"),
+        ("Fundus Photography", "Ophthalmologist"),
+        ("Dermoscopy", "Dermatologist"),
+        ("Microscopy Images", "Pathologist"),
+    ],
+)
 def test_omnimedvqa_modality_departments(tmp_path, modality, department):
     base = omni(tmp_path)
     path = base / "QA_information" / "Open-access" / "RadImageNet.json"
@@ -412,14 +604,22 @@ def test_omnimedvqa_modality_departments(tmp_path, modality, department):
 
 # ---------------------------------------------------------------- MMMU
 
+
 def mmmu_row(n, split="validation", config="Clinical_Medicine", **over):
-    row = {"id": f"{split}_{config}_{n}", "question": "Look at <image 2> and <image 1>. Which?",
-           "options": "['Aurelia', 'Matilda', \"Hermione's\", 'Juno']", "explanation": "",
-           "image_1": {"bytes": jpeg((200, 0, 0)), "path": "one.png"},
-           "image_2": {"bytes": jpeg((0, 0, 200), size=(5, 9)), "path": None},
-           **{f"image_{k}": None for k in range(3, 8)},
-           "img_type": "['Body Scans: MRI, CT scans, and X-rays']", "answer": "C", "topic_difficulty": "Easy",
-           "question_type": "multiple-choice", "subfield": "Clinical Radiology"}
+    row = {
+        "id": f"{split}_{config}_{n}",
+        "question": "Look at <image 2> and <image 1>. Which?",
+        "options": "['Aurelia', 'Matilda', \"Hermione's\", 'Juno']",
+        "explanation": "",
+        "image_1": {"bytes": jpeg((200, 0, 0)), "path": "one.png"},
+        "image_2": {"bytes": jpeg((0, 0, 200), size=(5, 9)), "path": None},
+        **{f"image_{k}": None for k in range(3, 8)},
+        "img_type": "['Body Scans: MRI, CT scans, and X-rays']",
+        "answer": "C",
+        "topic_difficulty": "Easy",
+        "question_type": "multiple-choice",
+        "subfield": "Clinical Radiology",
+    }
     row.update(over)
     return row
 
@@ -429,19 +629,49 @@ IMAGE_COLS = tuple(f"image_{k}" for k in range(1, 8))
 
 def test_mmmu_parquet(tmp_path):
     base = tmp_path / "mmmu-med"
-    rows = [mmmu_row(1),
-            mmmu_row(2, question="What is the dose <image 1>?", options="[]", answer="['24/7', '3.429']",
-                     question_type="open", image_2=None, img_type="['Tables']", subfield="Pharmacology"),
-            mmmu_row(3, options="not a list"),
-            mmmu_row(4, answer="Z"),
-            mmmu_row(5, question="Which image?", options="['<image 1>', '<image 3>']", answer="A",
-                     img_type="['Photographs']", subfield="Dermatology")]
+    rows = [
+        mmmu_row(1),
+        mmmu_row(
+            2,
+            question="What is the dose <image 1>?",
+            options="[]",
+            answer="['24/7', '3.429']",
+            question_type="open",
+            image_2=None,
+            img_type="['Tables']",
+            subfield="Pharmacology",
+        ),
+        mmmu_row(3, options="not a list"),
+        mmmu_row(4, answer="Z"),
+        mmmu_row(
+            5,
+            question="Which image?",
+            options="['<image 1>', '<image 3>']",
+            answer="A",
+            img_type="['Photographs']",
+            subfield="Dermatology",
+        ),
+    ]
     write_parquet(base / "Clinical_Medicine" / "validation-00000-of-00001.parquet", rows, IMAGE_COLS)
-    write_parquet(base / "Pharmacy" / "validation-00000-of-00001.parquet",
-                  [mmmu_row(1, config="Pharmacy", image_2=None, question="No placeholder here",
-                            img_type="['Chemical Structures']", subfield="Pharmacology")], IMAGE_COLS)
-    write_parquet(base / "Pharmacy" / "test-00000-of-00001.parquet",
-                  [mmmu_row(1, "test", "Pharmacy", answer="?", explanation="?")], IMAGE_COLS)
+    write_parquet(
+        base / "Pharmacy" / "validation-00000-of-00001.parquet",
+        [
+            mmmu_row(
+                1,
+                config="Pharmacy",
+                image_2=None,
+                question="No placeholder here",
+                img_type="['Chemical Structures']",
+                subfield="Pharmacology",
+            )
+        ],
+        IMAGE_COLS,
+    )
+    write_parquet(
+        base / "Pharmacy" / "test-00000-of-00001.parquet",
+        [mmmu_row(1, "test", "Pharmacy", answer="?", explanation="?")],
+        IMAGE_COLS,
+    )
     task = TASKS["mmmu-med"]
     res = task.load(tmp_path)  # validation by default
     assert res.layout == "parquet"
@@ -456,8 +686,11 @@ def test_mmmu_parquet(tmp_path):
     assert open_q.kind == "open" and open_q.options is None and open_q.meta["answers"] == ["24/7", "3.429"]
     assert open_q.department is None
     assert pharm.meta["image_keys"] == [1] and pharm.department is None
-    assert res.skip_reasons == {"missing question or unparsable options": 1, "answer letter out of range": 1,
-                                "placeholder <image 3> has no image": 1}
+    assert res.skip_reasons == {
+        "missing question or unparsable options": 1,
+        "answer letter out of range": 1,
+        "placeholder <image 3> has no image": 1,
+    }
     assert any("configs missing" in n for n in res.notes)
     test = task.load(tmp_path, "test")
     assert test.items == [] and test.skip_reasons == {"no gold answer letter (unscored)": 1}
@@ -468,7 +701,8 @@ def test_mmmu_save_to_disk_per_config(tmp_path):
     datasets = pytest.importorskip("datasets")
     rows = [mmmu_row(1), mmmu_row(2, answer="A")]
     datasets.DatasetDict({"validation": _hf_dataset(rows, IMAGE_COLS)}).save_to_disk(
-        str(tmp_path / "mmmu-med" / "Public_Health"))
+        str(tmp_path / "mmmu-med" / "Public_Health")
+    )
     res = TASKS["mmmu-med"].load(tmp_path)
     assert res.layout == "save_to_disk" and [i.answer for i in res.items] == ["Hermione's", "Aurelia"]
     assert [im.size for im in res.items[0].image_ref.load()] == [(5, 9), (8, 6)]
@@ -476,16 +710,23 @@ def test_mmmu_save_to_disk_per_config(tmp_path):
 
 def test_mmmu_department_by_subfield(tmp_path):
     base = tmp_path / "mmmu-med"
-    write_parquet(base / "Clinical_Medicine" / "dev-00000-of-00001.parquet",
-                  [mmmu_row(1, "dev", img_type="['Photographs']", subfield="Dermatology"),
-                   mmmu_row(2, "dev", img_type="['Microscopic Images']", subfield="Hematology")], IMAGE_COLS)
+    write_parquet(
+        base / "Clinical_Medicine" / "dev-00000-of-00001.parquet",
+        [
+            mmmu_row(1, "dev", img_type="['Photographs']", subfield="Dermatology"),
+            mmmu_row(2, "dev", img_type="['Microscopic Images']", subfield="Hematology"),
+        ],
+        IMAGE_COLS,
+    )
     res = TASKS["mmmu-med"].load(tmp_path, "dev")
     assert [i.department for i in res.items] == ["Dermatologist", "Pathologist"]
 
 
-@pytest.mark.parametrize("content, why", [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-                                          (b'[{"question_id": "x", "quest', "not readable JSON")],
-                         ids=["deep", "truncated"])
+@pytest.mark.parametrize(
+    "content, why",
+    [(b"[" * 100_000 + b"]" * 100_000, "nested too deeply"), (b'[{"question_id": "x", "quest', "not readable JSON")],
+    ids=["deep", "truncated"],
+)
 def test_a_damaged_omnimedvqa_file_stops_the_load_naming_it(tmp_path, content, why):
     base = omni(tmp_path)
     damaged = base / "QA_information" / "Open-access" / "RadImageNet.json"

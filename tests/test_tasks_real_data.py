@@ -11,8 +11,9 @@ from mmedtui.tasks import TASKS
 from mmedtui.tasks.choices import YES_NO, mc_set, open_mc_set
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-pytestmark = pytest.mark.skipif(not (DATA / "vqa-rad").is_dir() or not (DATA / "slake").is_dir(),
-                                reason=f"{DATA} not present")
+pytestmark = pytest.mark.skipif(
+    not (DATA / "vqa-rad").is_dir() or not (DATA / "slake").is_dir(), reason=f"{DATA} not present"
+)
 
 
 def sample_loads(items, n=12):

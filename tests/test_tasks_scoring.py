@@ -25,14 +25,40 @@ def item(answer, kind="closed", options=None, task="vqa-rad", **meta) -> Item:
     return Item(task, "test", "1", "q?", answer, kind, options, None, None, ImageRef(()), meta)
 
 
-@pytest.mark.parametrize("raw, expected", [
-    ("Yes.", "yes"), ("  YES ", "yes"), ("yes", "yes"), ("是的", "yes"), ("是", "yes"), ("包含", "yes"),
-    ("有", "yes"), ("不是", "no"), ("没有", "no"), ("不包含", "no"), ("No", "no"), ("否。", "no"),
-    ("X-Ray", "xray"), ("x ray", "xray"), ("x_ray.", "xray"), ("X-rays", "xray"), ("x.ray", "xray"),
-    ("(Left)", "left"), ("The liver", "liver"), ("a", "a"), ("one", "1"), ("3.5 cm", "3.5 cm"),
-    ("Posterior-Anterior", "posterior anterior"), ("patient's", "patients"), ("", ""), (None, ""),
-    (12, "12"), ("  many   spaces\there ", "many spaces here"), ("肺，", "肺"),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        ("Yes.", "yes"),
+        ("  YES ", "yes"),
+        ("yes", "yes"),
+        ("是的", "yes"),
+        ("是", "yes"),
+        ("包含", "yes"),
+        ("有", "yes"),
+        ("不是", "no"),
+        ("没有", "no"),
+        ("不包含", "no"),
+        ("No", "no"),
+        ("否。", "no"),
+        ("X-Ray", "xray"),
+        ("x ray", "xray"),
+        ("x_ray.", "xray"),
+        ("X-rays", "xray"),
+        ("x.ray", "xray"),
+        ("(Left)", "left"),
+        ("The liver", "liver"),
+        ("a", "a"),
+        ("one", "1"),
+        ("3.5 cm", "3.5 cm"),
+        ("Posterior-Anterior", "posterior anterior"),
+        ("patient's", "patients"),
+        ("", ""),
+        (None, ""),
+        (12, "12"),
+        ("  many   spaces\there ", "many spaces here"),
+        ("肺，", "肺"),
+    ],
+)
 def test_normalize(raw, expected):
     assert normalize(raw) == expected
 
@@ -80,13 +106,28 @@ def test_open_recall():
 OPTS = ["Computed tomography", "Magnetic resonance", "Ultrasound", "X-ray"]
 
 
-@pytest.mark.parametrize("pred, expected", [
-    ("B", 1), ("(B)", 1), ("B.", 1), ("b", 1), ("(c)", 2), ("The answer is C", 2), ("Answer: D", 3),
-    ("C. Ultrasound", 2), ("I think it is (A), no wait, (D)", 3),  # last mention wins
-    ("Ultrasound", 2), ("ultrasound.", 2), ("It looks like an x-ray image", 3),
-    ("A mass is seen; the modality is magnetic resonance", 1),  # sentence-initial article is no letter
-    ("", None), ("asdfgh", None), ("E", None), ("None of these", None),
-])
+@pytest.mark.parametrize(
+    "pred, expected",
+    [
+        ("B", 1),
+        ("(B)", 1),
+        ("B.", 1),
+        ("b", 1),
+        ("(c)", 2),
+        ("The answer is C", 2),
+        ("Answer: D", 3),
+        ("C. Ultrasound", 2),
+        ("I think it is (A), no wait, (D)", 3),  # last mention wins
+        ("Ultrasound", 2),
+        ("ultrasound.", 2),
+        ("It looks like an x-ray image", 3),
+        ("A mass is seen; the modality is magnetic resonance", 1),  # sentence-initial article is no letter
+        ("", None),
+        ("asdfgh", None),
+        ("E", None),
+        ("None of these", None),
+    ],
+)
 def test_parse_choice(pred, expected):
     assert parse_choice(pred, OPTS) == expected
 

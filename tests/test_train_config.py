@@ -27,8 +27,11 @@ def test_paper_profile_carries_the_papers_settings():
     assert (cfg.grpo.num_generations, cfg.grpo.prompts_per_step, cfg.grpo.temperature) == (8, 128, 1.0)
     assert cfg.train.learning_rate == 1e-6 and cfg.train.bf16
     assert cfg.model.dtype == "float32"  # fp32 master weights: a 1e-6 step is lost to bf16 rounding
-    assert cfg.stage_schedule() == [StageSpec("easy", 1e-4, 1e-3), StageSpec("medium", 5e-3, 4e-3),
-                                    StageSpec("hard", 3e-2, 1e-2)]
+    assert cfg.stage_schedule() == [
+        StageSpec("easy", 1e-4, 1e-3),
+        StageSpec("medium", 5e-3, 4e-3),
+        StageSpec("hard", 3e-2, 1e-2),
+    ]
 
 
 def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
@@ -45,8 +48,13 @@ def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
 def test_precedence_profile_file_set_flags(tmp_path):
     cfg_file = tmp_path / "my.yaml"
     cfg_file.write_text("grpo: {temperature: 0.5}\ntrain: {max_steps: 9}\nroles: {attending: {grpo: {top_p: 0.9}}}\n")
-    cfg = load_config("attending", "tiny", cfg_file, ["grpo.temperature=0.7", "curriculum.gamma.hard=0.1"],
-                      **{"train.max_steps": 6, "curriculum.entropy": None})
+    cfg = load_config(
+        "attending",
+        "tiny",
+        cfg_file,
+        ["grpo.temperature=0.7", "curriculum.gamma.hard=0.1"],
+        **{"train.max_steps": 6, "curriculum.entropy": None},
+    )
     assert cfg.grpo.temperature == 0.7 and cfg.grpo.top_p == 0.9 and cfg.train.max_steps == 6
     assert cfg.curriculum.gamma == {"easy": 1e-4, "medium": 5e-3, "hard": 0.1}
     save_config(cfg, tmp_path / "run")
@@ -54,20 +62,23 @@ def test_precedence_profile_file_set_flags(tmp_path):
     assert again.grpo.temperature == 0.7 and again.train.max_steps == 8
 
 
-@pytest.mark.parametrize("sets, message", [
-    (["grpo.temprature=0.7"], "unknown config key grpo.temprature"),
-    (["data.split=test"], "never reads a test split"),
-    (["train.max_steps=many"], "train.max_steps: bad value"),
-    (["curriculum.stages=[easy, extreme]"], "unknown stage 'extreme'"),
-    (["grpo.num_generations=1"], "at least 2"),
-    (["data.holdout=1.5"], "not in"),
-    (["data.part=fit"], "needs data.holdout"),
-    (["data.holdout=0.3", "data.part=half"], "not all, fit or holdout"),
-    (["data.closed_repeat=0"], "not a positive count"),
-    (["sft.answer_weight=0"], "not positive"),
-    (["sft.solo_share=1.5"], "not a share"),
-    (["data.val_share=1"], "leaves nothing to train"),
-])
+@pytest.mark.parametrize(
+    "sets, message",
+    [
+        (["grpo.temprature=0.7"], "unknown config key grpo.temprature"),
+        (["data.split=test"], "never reads a test split"),
+        (["train.max_steps=many"], "train.max_steps: bad value"),
+        (["curriculum.stages=[easy, extreme]"], "unknown stage 'extreme'"),
+        (["grpo.num_generations=1"], "at least 2"),
+        (["data.holdout=1.5"], "not in"),
+        (["data.part=fit"], "needs data.holdout"),
+        (["data.holdout=0.3", "data.part=half"], "not all, fit or holdout"),
+        (["data.closed_repeat=0"], "not a positive count"),
+        (["sft.answer_weight=0"], "not positive"),
+        (["sft.solo_share=1.5"], "not a share"),
+        (["data.val_share=1"], "leaves nothing to train"),
+    ],
+)
 def test_bad_config_is_a_user_error(sets, message):
     with pytest.raises(ConfigError, match=message):
         load_config("attending", "tiny", sets=sets)
@@ -83,13 +94,19 @@ def test_unknown_profile_and_missing_file():
 
 def test_ablation_switches_shape_the_schedule():
     assert load_config("attending", "tiny", **{"curriculum.entropy": False}).stage_schedule() == [
-        StageSpec("easy", 0.0, 1e-3), StageSpec("medium", 0.0, 4e-3), StageSpec("hard", 0.0, 1e-2)]
+        StageSpec("easy", 0.0, 1e-3),
+        StageSpec("medium", 0.0, 4e-3),
+        StageSpec("hard", 0.0, 1e-2),
+    ]
     assert load_config("attending", "tiny", **{"curriculum.enabled": False}).stage_schedule() == [
-        StageSpec("all", 5e-3, 4e-3)]
+        StageSpec("all", 5e-3, 4e-3)
+    ]
     assert load_config("attending", "tiny", **{"curriculum.stages": ["hard"]}).stage_schedule() == [
-        StageSpec("hard", 3e-2, 1e-2)]
-    assert [s.name for s in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]})
-            .stage_schedule()] == ["easy", "medium"]
+        StageSpec("hard", 3e-2, 1e-2)
+    ]
+    assert [
+        s.name for s in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]}).stage_schedule()
+    ] == ["easy", "medium"]
 
 
 # --- curriculum -----------------------------------------------------------------------------------
@@ -106,8 +123,12 @@ def _ops(*answers):
 
 
 def test_curriculum_split_by_how_many_specialists_are_right():
-    cases = [PanelCase(_item("yes"), _ops("yes", "Yes.", "yes")), PanelCase(_item("yes"), _ops("yes", "no", "")),
-             PanelCase(_item("no"), _ops("yes", "yes", "yes")), PanelCase(_item("no"), _ops("", "", ""))]
+    cases = [
+        PanelCase(_item("yes"), _ops("yes", "Yes.", "yes")),
+        PanelCase(_item("yes"), _ops("yes", "no", "")),
+        PanelCase(_item("no"), _ops("yes", "yes", "yes")),
+        PanelCase(_item("no"), _ops("", "", "")),
+    ]
     groups = curriculum.split(cases, min_specialists=1)
     assert curriculum.sizes(groups) == {"easy": 1, "medium": 1, "hard": 1}  # the all-failed case is left out
     assert curriculum.by_task(groups) == {"vqa-rad": {"easy": 1, "medium": 1, "hard": 1}}
@@ -115,10 +136,8 @@ def test_curriculum_split_by_how_many_specialists_are_right():
 
 def test_step_plan_spreads_the_budget_over_live_stages():
     stages = ["easy", "medium", "hard"]
-    assert curriculum.plan_steps(6, stages, {"easy": 5, "medium": 5, "hard": 5}) == {"easy": 2, "medium": 2,
-                                                                                  "hard": 2}
-    assert curriculum.plan_steps(7, stages, {"easy": 5, "medium": 0, "hard": 5}) == {"easy": 4, "medium": 0,
-                                                                                  "hard": 3}
+    assert curriculum.plan_steps(6, stages, {"easy": 5, "medium": 5, "hard": 5}) == {"easy": 2, "medium": 2, "hard": 2}
+    assert curriculum.plan_steps(7, stages, {"easy": 5, "medium": 0, "hard": 5}) == {"easy": 4, "medium": 0, "hard": 3}
     assert curriculum.plan_steps(-1, stages, {"easy": 5, "medium": 5, "hard": 0})["hard"] == 0
 
 
@@ -132,10 +151,16 @@ def test_rewards_format_accuracy_and_department():
     assert rewards.format_reward([good, bare]) == [0.5, 0.0]
     assert rewards.accuracy_reward([good, bare], item=[item, item]) == [1.0, 0.0]
     depts = json.dumps(["Pathologist", "Radiologist"])
-    answers = ["<think>x</think><answer>Radiology</answer>", "<think>x</think><answer>Radiologist or Pathologist"
-               "</answer>", "<think>x</think><answer>Pathologist</answer>"]
+    answers = [
+        "<think>x</think><answer>Radiology</answer>",
+        "<think>x</think><answer>Radiologist or Pathologist</answer>",
+        "<think>x</think><answer>Pathologist</answer>",
+    ]
     assert rewards.department_reward(answers, department=["Radiologist"] * 3, departments=[depts] * 3) == [
-        1.0, 0.0, 0.0]
+        1.0,
+        0.0,
+        0.0,
+    ]
 
 
 # --- opinions -------------------------------------------------------------------------------------
@@ -230,9 +255,13 @@ def test_jsonl_ignores_a_torn_line_and_atomic_dir_keeps_the_old_on_failure(tmp_p
 def test_plot_renders_reward_accuracy_entropy_per_stage(tmp_path):
     from trainer.plot import render
 
-    append_jsonl(tmp_path / "metrics.jsonl", [
-        {"stage": s, "step": i, "reward": 0.1 * i, "accuracy": 0.05 * i, "entropy": 3 - 0.1 * i}
-        for i, s in enumerate(["easy", "easy", "medium", "medium", "hard", "hard"], 1)])
+    append_jsonl(
+        tmp_path / "metrics.jsonl",
+        [
+            {"stage": s, "step": i, "reward": 0.1 * i, "accuracy": 0.05 * i, "entropy": 3 - 0.1 * i}
+            for i, s in enumerate(["easy", "easy", "medium", "medium", "hard", "hard"], 1)
+        ],
+    )
     text = render(tmp_path, width=80, height=14)
     assert "reward" in text and "entropy" in text and "hard" in text
     with pytest.raises(UserError):
@@ -251,8 +280,16 @@ def _main(monkeypatch, capsys, *argv) -> tuple[int, str]:
 
 def test_cli_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.delenv("MMEDTUI_DATA", raising=False)
-    code, err = _main(monkeypatch, capsys, "train", "attending", "--data-root", str(tmp_path / "missing"),
-                      "--output", str(tmp_path / "run"))
+    code, err = _main(
+        monkeypatch,
+        capsys,
+        "train",
+        "attending",
+        "--data-root",
+        str(tmp_path / "missing"),
+        "--output",
+        str(tmp_path / "run"),
+    )
     assert code == 2 and "data root not found" in err and len(err.strip().splitlines()) == 1
     code, err = _main(monkeypatch, capsys, "train", "triage", "--profile", "huge")
     assert code == 2 and "'huge' is not one of 'tiny', 'paper'" in err
@@ -263,10 +300,12 @@ def test_cli_bad_input_exits_2_with_one_line(monkeypatch, capsys, tmp_path):
 
 
 def test_train_help_does_not_import_torch():
-    code = ("import sys; from typer.testing import CliRunner; from mmedtui.cli.train import app; "
-            "r = CliRunner().invoke(app, ['attending', '--help']); "
-            "assert r.exit_code == 0 and '--no-curriculum' in r.output, r.output; "
-            "assert 'torch' not in sys.modules and 'trl' not in sys.modules; print('ok')")
+    code = (
+        "import sys; from typer.testing import CliRunner; from mmedtui.cli.train import app; "
+        "r = CliRunner().invoke(app, ['attending', '--help']); "
+        "assert r.exit_code == 0 and '--no-curriculum' in r.output, r.output; "
+        "assert 'torch' not in sys.modules and 'trl' not in sys.modules; print('ok')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
@@ -285,8 +324,18 @@ def test_cli_opinions_prints_the_split_and_refuses_test(monkeypatch, capsys, tmp
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=2)
     panel = scripted_panel_file(tmp_path / "panel.yaml")
-    args = ["train", "opinions", "--data-root", str(root), "--panel", str(panel), "--opinions",
-            str(tmp_path / "op.jsonl"), "--tasks", "vqa-rad"]
+    args = [
+        "train",
+        "opinions",
+        "--data-root",
+        str(root),
+        "--panel",
+        str(panel),
+        "--opinions",
+        str(tmp_path / "op.jsonl"),
+        "--tasks",
+        "vqa-rad",
+    ]
     monkeypatch.setattr(sys, "argv", ["mmedtui", *args])
     from mmedtui import cli
 
@@ -330,8 +379,19 @@ def test_a_failed_triage_is_not_cached(tmp_path, scan_image):
     scan_image.save(tmp_path / "scan.png")
     panel = scripted_panel()
     panel.models["triage"] = {"backend": "scripted", "error": "timeout after 3 tries"}
-    item = Item("vqa-rad", "train", "1", "Is it normal?", "yes", "closed", None, None, "Radiologist",
-                ImageRef([ImageSource(name="scan.png", path=tmp_path / "scan.png")]), {})
+    item = Item(
+        "vqa-rad",
+        "train",
+        "1",
+        "Is it normal?",
+        "yes",
+        "closed",
+        None,
+        None,
+        "Radiologist",
+        ImageRef([ImageSource(name="scan.png", path=tmp_path / "scan.png")]),
+        {},
+    )
     store = OpinionStore(tmp_path / "op.jsonl")
     Collector(panel, store, ImageCache(None)).run([item])
     kinds = [line["kind"] for line in map(__import__("json").loads, (tmp_path / "op.jsonl").read_text().splitlines())]
@@ -357,4 +417,3 @@ def test_a_tower_of_another_size_is_refused_before_any_data_is_read(tmp_path):
         load_config("specialist", "tiny", **{"model.vision_init": str(tmp_path)})
     cfg = load_config("specialist", "tiny", **{"model.vision_init": str(tmp_path), "model.tiny_size": "micro"})
     assert cfg.model.tiny_size == "micro"
-

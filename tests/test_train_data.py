@@ -29,8 +29,9 @@ def test_holdout_split_is_by_image_disjoint_and_stable():
     assert fit.isdisjoint(held) and len(fit | held) == 400
     assert 0.2 < len(held) / 400 < 0.4
     for it in items:  # every question about one image falls on the same side
-        assert in_part(it, "holdout", 0.3, SHARED_DATA) == in_part(_item(int(it.id) // 4 * 4), "holdout", 0.3,
-                                                                   SHARED_DATA)
+        assert in_part(it, "holdout", 0.3, SHARED_DATA) == in_part(
+            _item(int(it.id) // 4 * 4), "holdout", 0.3, SHARED_DATA
+        )
     assert all(in_part(it, "all", 0.3, SHARED_DATA) and in_part(it, "fit", 0.0, SHARED_DATA) for it in items)
 
 
@@ -44,8 +45,11 @@ def test_the_splits_do_not_depend_on_where_the_data_lives_or_how_its_root_is_spe
     from trainer.validation import in_validation
 
     def split(root):
-        cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.5", "data.part=holdout",
-                                                      "data.tasks=[vqa-rad]"])
+        cfg = load_config(
+            "specialist",
+            "tiny",
+            sets=[f"data.root={root}", "data.holdout=0.5", "data.part=holdout", "data.tasks=[vqa-rad]"],
+        )
         items = load_items(cfg.data)
         return {it.id for it in items}, {it.id for it in items if in_validation(it, 0.5, cfg.data_root)}
 
@@ -88,8 +92,9 @@ def test_solo_rows_repeat_a_seeded_share_of_cases_without_their_opinions(tmp_pat
     assert solo_cases(cases, 0.0, random.Random(0)) == []
     path = tmp_path / "scan.png"
     Image.new("RGB", (16, 16)).save(path)
-    rows = attending_rows([PanelCase(_item(0, image=path), ops), PanelCase(_item(0, image=path))],
-                          ImageCache(16), targets=True)
+    rows = attending_rows(
+        [PanelCase(_item(0, image=path), ops), PanelCase(_item(0, image=path))], ImageCache(16), targets=True
+    )
     texts = [str(r["prompt"]) for r in rows]
     assert "1. A (R): yes" in texts[0] and "no specialist opinion is available" in texts[1]
     assert rows[0]["completion"] == rows[1]["completion"]
@@ -108,8 +113,10 @@ def test_image_cache_tells_apart_images_that_share_a_file_name(tmp_path):
 
 
 def test_specialist_accuracy_on_the_opinion_cases():
-    cases = [PanelCase(_item(0, answer="yes"), [Opinion("A", "R", "yes"), Opinion("B", "R", "no")]),
-             PanelCase(_item(1, answer="no"), [Opinion("A", "R", "no"), Opinion("B", "R", error="timeout")])]
+    cases = [
+        PanelCase(_item(0, answer="yes"), [Opinion("A", "R", "yes"), Opinion("B", "R", "no")]),
+        PanelCase(_item(1, answer="no"), [Opinion("A", "R", "no"), Opinion("B", "R", error="timeout")]),
+    ]
     assert curriculum.accuracy(cases) == {"A": 100.0, "B": 0.0}
 
 
@@ -120,8 +127,12 @@ def test_real_fit_and_holdout_share_no_image(task):
     from trainer.data.items import load_items
 
     def part(name):
-        cfg = load_config("specialist", "tiny", sets=["data.limit=null", "data.holdout=0.3", f"data.part={name}"],
-                          **{"data.root": str(SHARED_DATA), "data.tasks": [task]})
+        cfg = load_config(
+            "specialist",
+            "tiny",
+            sets=["data.limit=null", "data.holdout=0.3", f"data.part={name}"],
+            **{"data.root": str(SHARED_DATA), "data.tasks": [task]},
+        )
         return load_items(cfg.data)
 
     fit, held = part("fit"), part("holdout")
@@ -178,8 +189,9 @@ def test_eval_closed_reports_each_task_part_with_its_count(tmp_path, tiny_model_
     from trainer.testing import fake_vqa_rad
 
     root = fake_vqa_rad(tmp_path / "data", per_kind=6)
-    cfg = load_config("specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.3", "data.part=fit",
-                                                  "data.tasks=[vqa-rad]"])
+    cfg = load_config(
+        "specialist", "tiny", sets=[f"data.root={root}", "data.holdout=0.3", "data.part=fit", "data.tasks=[vqa-rad]"]
+    )
     fit = [it for it in load_items(cfg.data) if it.kind == "closed" and it.options]
     main([str(tiny_model_dir), "--data-root", str(root), "--part", "fit", "--tasks", "vqa-rad"])
     line = capsys.readouterr().out.strip()
@@ -203,8 +215,21 @@ def test_the_validation_hash_is_stable_and_independent_of_the_holdout_split():
     from trainer.data.items import in_part
     from trainer.validation import in_validation, split_groups
 
-    items = [Item("vqa-rad", "train", f"q{i}", "Is it?", "yes", "closed", ["yes", "no"], None, None,
-                  ImageRef.file(Path(f"img{i // 2}.jpg"))) for i in range(2000)]
+    items = [
+        Item(
+            "vqa-rad",
+            "train",
+            f"q{i}",
+            "Is it?",
+            "yes",
+            "closed",
+            ["yes", "no"],
+            None,
+            None,
+            ImageRef.file(Path(f"img{i // 2}.jpg")),
+        )
+        for i in range(2000)
+    ]
     root = Path(".")
     held = [in_validation(it, 0.2, root) for it in items]
     assert held == [in_validation(it, 0.2, root) for it in items]  # stable

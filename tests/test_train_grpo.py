@@ -11,8 +11,15 @@ import pytest
 
 from mmedtui.fileio import read_jsonl
 
-SMALL = ["grpo.num_generations=2", "grpo.prompts_per_step=2", "grpo.micro_batch=4", "grpo.max_completion_length=10",
-         "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]"]
+SMALL = [
+    "grpo.num_generations=2",
+    "grpo.prompts_per_step=2",
+    "grpo.micro_batch=4",
+    "grpo.max_completion_length=10",
+    "data.image_max_side=64",
+    "train.save_steps=100",
+    "data.tasks=[vqa-rad]",
+]
 
 
 @pytest.fixture(scope="module")
@@ -20,26 +27,40 @@ def world(tmp_path_factory):
     from trainer.testing import fake_vqa_rad, scripted_panel_file
 
     base = tmp_path_factory.mktemp("grpo")
-    return {"root": fake_vqa_rad(base / "data", per_kind=4), "panel": scripted_panel_file(base / "panel.yaml"),
-            "cache": base / "opinions.jsonl"}
+    return {
+        "root": fake_vqa_rad(base / "data", per_kind=4),
+        "panel": scripted_panel_file(base / "panel.yaml"),
+        "cache": base / "opinions.jsonl",
+    }
 
 
 def _cfg(world, model_dir, *sets, **flags):
     from trainer.config import load_config
 
-    return load_config("attending", "tiny", sets=SMALL + list(sets), **{
-        "data.root": str(world["root"]), "model.path": str(model_dir), "opinions.panel": str(world["panel"]),
-        "opinions.cache": str(world["cache"]), **flags})
+    return load_config(
+        "attending",
+        "tiny",
+        sets=SMALL + list(sets),
+        **{
+            "data.root": str(world["root"]),
+            "model.path": str(model_dir),
+            "opinions.panel": str(world["panel"]),
+            "opinions.cache": str(world["cache"]),
+            **flags,
+        },
+    )
 
 
 # --- the filter's decision ----------------------------------------------------------------------
 def test_decide_keeps_only_groups_whose_rewards_differ_and_reports_pass_rates():
     from trainer.dynamic_sampling import decide
 
-    groups = [([1.5, 1.5, 1.5], [1, 1, 1]),  # all right: dropped
-              ([0.5, 1.5, 0.5], [0, 1, 0]),  # informative
-              ([0.0, 0.0, 0.0], [0, 0, 0]),  # all wrong, no format: dropped
-              ([0.0, 0.5, 0.5], [0, 0, 0])]  # only the format differs: informative (a non-zero advantage)
+    groups = [
+        ([1.5, 1.5, 1.5], [1, 1, 1]),  # all right: dropped
+        ([0.5, 1.5, 0.5], [0, 1, 0]),  # informative
+        ([0.0, 0.0, 0.0], [0, 0, 0]),  # all wrong, no format: dropped
+        ([0.0, 0.5, 0.5], [0, 0, 0]),
+    ]  # only the format differs: informative (a non-zero advantage)
     result = decide(groups)
     assert result.keep == [1, 3] and result.dropped == 2 and not result.fallback
     summary = result.summary()
@@ -70,8 +91,10 @@ def _varying_reward(completions, item, **_):
     """Constant for the alpha questions, a hash of the sampled text for the others."""
     from trainer.rewards import completion_text
 
-    return [1.0 if "alpha" in json.loads(it)["question"] else zlib.crc32(completion_text(c).encode()) % 997 / 997
-            for c, it in zip(completions, item)]
+    return [
+        1.0 if "alpha" in json.loads(it)["question"] else zlib.crc32(completion_text(c).encode()) % 997 / 997
+        for c, it in zip(completions, item)
+    ]
 
 
 def _no_format_reward(completions, **_):
@@ -79,7 +102,8 @@ def _no_format_reward(completions, **_):
 
 
 def test_filter_samples_with_the_stage_trainer_keeps_the_varying_cases_and_is_reused_on_resume(
-        world, tiny_model_dir, tmp_path, monkeypatch):
+    world, tiny_model_dir, tmp_path, monkeypatch
+):
     from trainer import dynamic_sampling
     from trainer.data.images import ImageCache
     from trainer.data.items import PanelCase, load_items
@@ -111,11 +135,13 @@ def test_filter_samples_with_the_stage_trainer_keeps_the_varying_cases_and_is_re
 
 
 def test_a_run_with_dynamic_sampling_logs_groups_filtered_and_trains_epochs_over_the_kept_cases(
-        world, tiny_model_dir, tmp_path):
+    world, tiny_model_dir, tmp_path
+):
     from trainer.train import train
 
-    cfg = _cfg(world, tiny_model_dir, "train.num_train_epochs=2", "grpo.dynamic_sampling=true",
-               "curriculum.stages=[easy,hard]")
+    cfg = _cfg(
+        world, tiny_model_dir, "train.num_train_epochs=2", "grpo.dynamic_sampling=true", "curriculum.stages=[easy,hard]"
+    )
     run = tmp_path / "run"
     train(cfg, run)
     state = json.loads((run / "state.json").read_text())

@@ -14,15 +14,27 @@ from mmedtui.fileio import append_jsonl
 @pytest.fixture
 def run(tmp_path):
     """A run folder: 4 SFT warm-up steps, then 3 GRPO steps per stage, validation after every stage."""
-    records = [{"stage": "warmup", "step": i, "loss": 1.0 / i, "accuracy": 0.1 * i, "entropy": 2.0,
-                "reward": None} for i in range(1, 5)]
-    records += [{"stage": s, "step": 4 + i, "reward": 0.1 * i, "accuracy": 0.05 * i, "entropy": 3 - 0.1 * i,
-                 "frac_reward_zero_std": 0.5 - 0.05 * i}
-                for i, s in enumerate(["easy"] * 3 + ["medium"] * 3 + ["hard"] * 3, 1)]
+    records = [
+        {"stage": "warmup", "step": i, "loss": 1.0 / i, "accuracy": 0.1 * i, "entropy": 2.0, "reward": None}
+        for i in range(1, 5)
+    ]
+    records += [
+        {
+            "stage": s,
+            "step": 4 + i,
+            "reward": 0.1 * i,
+            "accuracy": 0.05 * i,
+            "entropy": 3 - 0.1 * i,
+            "frac_reward_zero_std": 0.5 - 0.05 * i,
+        }
+        for i, s in enumerate(["easy"] * 3 + ["medium"] * 3 + ["hard"] * 3, 1)
+    ]
     append_jsonl(tmp_path / "metrics.jsonl", records)
     order = ["warmup", "easy", "medium", "hard"]
-    stages = {s: {"validation": {"vqa-rad": {"n": 10, "accuracy": 50.0 + i}, "slake": {"n": 8, "accuracy": 60.0 - i}}}
-              for i, s in enumerate(order)}
+    stages = {
+        s: {"validation": {"vqa-rad": {"n": 10, "accuracy": 50.0 + i}, "slake": {"n": 8, "accuracy": 60.0 - i}}}
+        for i, s in enumerate(order)
+    }
     (tmp_path / "state.json").write_text(json.dumps({"order": order, "stages": stages}))
     return tmp_path
 
@@ -73,7 +85,7 @@ def test_png_has_one_panel_per_metric_and_a_colour_per_stage(run):
     assert image.height // PANEL_H == 5  # reward, held-back, training accuracy, entropy, frac_reward_zero_std
     colours = {c for _, c in image.getcolors(maxcolors=1 << 20)}
     for hex_colour in COLOURS[:3]:  # easy, medium, hard
-        assert tuple(int(hex_colour[i:i + 2], 16) for i in (1, 3, 5)) in colours
+        assert tuple(int(hex_colour[i : i + 2], 16) for i in (1, 3, 5)) in colours
 
 
 def test_cli_plot_writes_the_png_where_asked(run, tmp_path, monkeypatch, capsys):

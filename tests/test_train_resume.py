@@ -10,10 +10,19 @@ from transformers import TrainerCallback
 
 from mmedtui.fileio import read_jsonl
 
-FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
-        "grpo.max_completion_length=8", "data.image_max_side=64", "train.save_steps=2", "data.tasks=[vqa-rad]",
-        "train.lr_scheduler_type=constant", "train.warmup_ratio=0", "train.learning_rate=1e-3",
-        "grpo.entropy_coef=0.05"]
+FAST = [
+    "grpo.num_generations=2",
+    "train.per_device_train_batch_size=2",
+    "train.gradient_accumulation_steps=1",
+    "grpo.max_completion_length=8",
+    "data.image_max_side=64",
+    "train.save_steps=2",
+    "data.tasks=[vqa-rad]",
+    "train.lr_scheduler_type=constant",
+    "train.warmup_ratio=0",
+    "train.learning_rate=1e-3",
+    "grpo.entropy_coef=0.05",
+]
 
 
 @pytest.fixture(scope="module")
@@ -21,16 +30,29 @@ def world(tmp_path_factory):
     from trainer.testing import fake_vqa_rad, scripted_panel_file
 
     base = tmp_path_factory.mktemp("resume")
-    return {"root": fake_vqa_rad(base / "data", per_kind=4), "panel": scripted_panel_file(base / "panel.yaml"),
-            "cache": base / "opinions.jsonl"}
+    return {
+        "root": fake_vqa_rad(base / "data", per_kind=4),
+        "panel": scripted_panel_file(base / "panel.yaml"),
+        "cache": base / "opinions.jsonl",
+    }
 
 
 def _cfg(role, world, model_dir, max_steps, *sets, **flags):
     from trainer.config import load_config
 
-    return load_config(role, "tiny", sets=FAST + list(sets), **{
-        "data.root": str(world["root"]), "model.path": str(model_dir), "train.max_steps": max_steps,
-        "opinions.panel": str(world["panel"]), "opinions.cache": str(world["cache"]), **flags})
+    return load_config(
+        role,
+        "tiny",
+        sets=FAST + list(sets),
+        **{
+            "data.root": str(world["root"]),
+            "model.path": str(model_dir),
+            "train.max_steps": max_steps,
+            "opinions.panel": str(world["panel"]),
+            "opinions.cache": str(world["cache"]),
+            **flags,
+        },
+    )
 
 
 class StopAt(TrainerCallback):
@@ -68,17 +90,27 @@ def _max_gap(a: dict, b: dict) -> float:
     return max(float((a[k].float() - b[k].float()).abs().max()) for k in a)
 
 
-@pytest.mark.parametrize("role, steps, stop, flags", [
-    ("specialist", 4, 2, {}),
-    ("triage", 4, 3, {"sft.warmup_steps": 4}),  # SFT warm-up, then GRPO: stopped inside the warm-up
-    ("attending", 4, 2, {"curriculum.stages": ["hard"]}),  # one GRPO stage
-    # four cases, one a step: the run is in its third pass when it stops, and must pick that pass's order up
-    ("attending", 12, 9, {"curriculum.stages": ["hard"], "grpo.dynamic_sampling": False}),
-    # two curriculum stages, stopped inside the second: the first stage's final model is where it restarts
-    ("attending", 4, 1, {"curriculum.stages": ["easy", "hard"], "grpo.dynamic_sampling": False, "_stop_in": "hard"}),
-], ids=["sft", "triage", "grpo", "grpo-later-epoch", "second-stage"])
-def test_a_resumed_run_ends_at_the_uninterrupted_weights(world, tiny_model_dir, tmp_path, monkeypatch, role, steps,
-                                                         stop, flags):
+@pytest.mark.parametrize(
+    "role, steps, stop, flags",
+    [
+        ("specialist", 4, 2, {}),
+        ("triage", 4, 3, {"sft.warmup_steps": 4}),  # SFT warm-up, then GRPO: stopped inside the warm-up
+        ("attending", 4, 2, {"curriculum.stages": ["hard"]}),  # one GRPO stage
+        # four cases, one a step: the run is in its third pass when it stops, and must pick that pass's order up
+        ("attending", 12, 9, {"curriculum.stages": ["hard"], "grpo.dynamic_sampling": False}),
+        # two curriculum stages, stopped inside the second: the first stage's final model is where it restarts
+        (
+            "attending",
+            4,
+            1,
+            {"curriculum.stages": ["easy", "hard"], "grpo.dynamic_sampling": False, "_stop_in": "hard"},
+        ),
+    ],
+    ids=["sft", "triage", "grpo", "grpo-later-epoch", "second-stage"],
+)
+def test_a_resumed_run_ends_at_the_uninterrupted_weights(
+    world, tiny_model_dir, tmp_path, monkeypatch, role, steps, stop, flags
+):
     from trainer import grpo
     from trainer.train import train
 
@@ -190,8 +222,17 @@ def _cli(monkeypatch, capsys, *args) -> tuple[int, str]:
 
 def _specialist_args(world, tiny_model_dir, run, *more):
     sets = [a for s in FAST for a in ("--set", s)]
-    return ["specialist", "--data-root", str(world["root"]), "--model", str(tiny_model_dir), "--output", str(run),
-            *sets, *more]
+    return [
+        "specialist",
+        "--data-root",
+        str(world["root"]),
+        "--model",
+        str(tiny_model_dir),
+        "--output",
+        str(run),
+        *sets,
+        *more,
+    ]
 
 
 def test_max_steps_below_one_is_refused(monkeypatch, capsys, tmp_path):
@@ -208,8 +249,11 @@ def test_sigterm_checkpoints_and_a_changed_config_needs_force(world, tiny_model_
     import trainer.train
 
     run = tmp_path / "run"
-    monkeypatch.setattr(trainer.train, "train", functools.partial(
-        trainer.train.train, callbacks=[lambda stage, interrupt: SignalAt(signal.SIGTERM, 2)]))
+    monkeypatch.setattr(
+        trainer.train,
+        "train",
+        functools.partial(trainer.train.train, callbacks=[lambda stage, interrupt: SignalAt(signal.SIGTERM, 2)]),
+    )
     code, err = _cli(monkeypatch, capsys, *_specialist_args(world, tiny_model_dir, run, "--max-steps", "4"))
     assert code == 143, err
     state = json.loads((run / "state.json").read_text())
@@ -218,16 +262,20 @@ def test_sigterm_checkpoints_and_a_changed_config_needs_force(world, tiny_model_
     monkeypatch.undo()
     config = (run / "config.yaml").read_text()
 
-    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run),
-                     "--set", "train.learning_rate=0.5")
+    code, err = _cli(
+        monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--set", "train.learning_rate=0.5"
+    )
     assert code == 2 and "train.learning_rate: 0.001 -> 0.5" in err and "--force-config" in err
     assert len(err.strip().splitlines()) == 1 and (run / "config.yaml").read_text() == config
     code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--profile", "paper")
     assert code == 2 and "profile: 'tiny' -> 'paper'" in err
 
     # The original command line again resumes as it is; --force-config takes a change and records it.
-    code, err = _cli(monkeypatch, capsys, *_specialist_args(world, tiny_model_dir, run, "--max-steps", "4",
-                                                            "--resume", "--profile", "tiny"))
+    code, err = _cli(
+        monkeypatch,
+        capsys,
+        *_specialist_args(world, tiny_model_dir, run, "--max-steps", "4", "--resume", "--profile", "tiny"),
+    )
     assert code == 0, err
     state = json.loads((run / "state.json").read_text())
     assert state["status"] == "done" and "stopped_by" not in state and "config_changes" not in state
@@ -246,10 +294,12 @@ def test_force_config_records_the_change(world, tiny_model_dir, tmp_path, monkey
 
     run = tmp_path / "run"
     with pytest.raises(Interrupted):
-        train(_cfg("specialist", world, tiny_model_dir, 4), run,
-              callbacks=[lambda stage, interrupt: StopAt(interrupt, 2)])
-    code, err = _cli(monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--max-steps", "3",
-                     "--force-config")
+        train(
+            _cfg("specialist", world, tiny_model_dir, 4), run, callbacks=[lambda stage, interrupt: StopAt(interrupt, 2)]
+        )
+    code, err = _cli(
+        monkeypatch, capsys, "specialist", "--resume", "--output", str(run), "--max-steps", "3", "--force-config"
+    )
     assert code == 0, err
     state = json.loads((run / "state.json").read_text())
     assert [c["changes"] for c in state["config_changes"]] == [["train.max_steps: 4 -> 3"]]

@@ -17,9 +17,17 @@ from transformers import TrainerCallback
 from mmedtui.fileio import read_jsonl
 from support.paths import SHARED_DATA, needs_shared_data
 
-FAST = ["grpo.num_generations=2", "train.per_device_train_batch_size=2", "train.gradient_accumulation_steps=1",
-        "grpo.max_completion_length=12", "data.image_max_side=64", "train.save_steps=100", "data.tasks=[vqa-rad]",
-        "grpo.micro_batch=null", "grpo.prompts_per_step=null"]  # the attending's 16 x 8 rollouts a step: too slow
+FAST = [
+    "grpo.num_generations=2",
+    "train.per_device_train_batch_size=2",
+    "train.gradient_accumulation_steps=1",
+    "grpo.max_completion_length=12",
+    "data.image_max_side=64",
+    "train.save_steps=100",
+    "data.tasks=[vqa-rad]",
+    "grpo.micro_batch=null",
+    "grpo.prompts_per_step=null",
+]  # the attending's 16 x 8 rollouts a step: too slow
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +42,19 @@ def world(tmp_path_factory):
 def _cfg(role, world, model_dir, max_steps, *sets, **flags):
     from trainer.config import load_config
 
-    return load_config(role, "tiny", sets=FAST + list(sets), **{
-        "data.root": str(world["root"]), "model.path": str(model_dir), "train.max_steps": max_steps,
-        "opinions.panel": str(world["panel"]), "opinions.cache": str(world["cache"]), **flags})
+    return load_config(
+        role,
+        "tiny",
+        sets=FAST + list(sets),
+        **{
+            "data.root": str(world["root"]),
+            "model.path": str(model_dir),
+            "train.max_steps": max_steps,
+            "opinions.panel": str(world["panel"]),
+            "opinions.cache": str(world["cache"]),
+            **flags,
+        },
+    )
 
 
 def _weights(folder):
@@ -64,8 +82,18 @@ def test_specialist_sft_changes_the_weights(world, tiny_model_dir, tmp_path, mon
         return rotate(output_dir, **kwargs)
 
     monkeypatch.setattr(tu, "rotate_checkpoints", spying_rotate)
-    result = train(_cfg("specialist", world, tiny_model_dir, 3, "train.per_device_train_batch_size=4",
-                        "train.save_steps=1", "train.save_total_limit=1"), tmp_path / "run")
+    result = train(
+        _cfg(
+            "specialist",
+            world,
+            tiny_model_dir,
+            3,
+            "train.per_device_train_batch_size=4",
+            "train.save_steps=1",
+            "train.save_total_limit=1",
+        ),
+        tmp_path / "run",
+    )
     assert _changed(_weights(tiny_model_dir), _weights(result.final))
     # Rotation runs after the commit marker: the one checkpoint kept is the newest, and it is trusted.
     assert newest_marked == [True, True, True]
@@ -82,13 +110,20 @@ def test_specialist_sft_changes_the_weights(world, tiny_model_dir, tmp_path, mon
 def test_triage_grpo_changes_the_weights(world, tiny_model_dir, tmp_path):
     from trainer.train import train
 
-    cfg = _cfg("triage", world, tiny_model_dir, 2, "grpo.entropy_coef=0.05", "triage.per_source=2",
-               "triage.max_radiology=6", "sft.warmup_steps=2")
+    cfg = _cfg(
+        "triage",
+        world,
+        tiny_model_dir,
+        2,
+        "grpo.entropy_coef=0.05",
+        "triage.per_source=2",
+        "triage.max_radiology=6",
+        "sft.warmup_steps=2",
+    )
     result = train(cfg, tmp_path / "run")
     assert _changed(_weights(tmp_path / "run" / "stages" / "warmup" / "final"), _weights(result.final))
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
-    assert [(m["stage"], m["step"]) for m in metrics] == [("warmup", 1), ("warmup", 2), ("triage", 3),
-                                                           ("triage", 4)]
+    assert [(m["stage"], m["step"]) for m in metrics] == [("warmup", 1), ("warmup", 2), ("triage", 3), ("triage", 4)]
     assert all(m["entropy_coef"] == 0.05 and m["beta"] == 0.0 and "accuracy" in m for m in metrics[2:])
     assert any("Ophthalmologist" in note for note in result.notes)  # scikit-image's fundus photograph
 
@@ -136,7 +171,10 @@ def test_attending_curriculum_stages_ctrl_c_and_resume(world, tiny_model_dir, tm
     state = json.loads((run / "state.json").read_text())
     assert state["stages"]["medium"]["resumed_from"] == "stages/medium/checkpoint-1"
     assert [state["stages"][s]["start"] for s in ("easy", "medium", "hard")] == [
-        str(tiny_model_dir), "stages/easy/final", "stages/medium/final"]
+        str(tiny_model_dir),
+        "stages/easy/final",
+        "stages/medium/final",
+    ]
     assert state["curriculum"]["sizes"] == {"easy": 4, "medium": 4, "hard": 4}
     assert (run / "stages" / "easy" / "checkpoint-2" / "model.safetensors").is_file()
     assert _changed(_weights(tiny_model_dir), _weights(run / "final"))
@@ -152,8 +190,9 @@ def test_attending_curriculum_stages_ctrl_c_and_resume(world, tiny_model_dir, tm
     assert [o.answer for o in record.specialists] == ["yes", "yes", "yes"]
 
 
-def test_resume_refuses_another_role_and_a_fresh_run_refuses_a_used_folder(world, tiny_model_dir, tmp_path,
-                                                                          monkeypatch, capsys):
+def test_resume_refuses_another_role_and_a_fresh_run_refuses_a_used_folder(
+    world, tiny_model_dir, tmp_path, monkeypatch, capsys
+):
     from mmedtui import cli
     from mmedtui.errors import UserError
     from trainer.config import save_config
@@ -177,8 +216,9 @@ def test_real_training_items_never_include_test_or_mevf_rows():
     from trainer.data.items import load_items
     from trainer.data.rows import gold_text, sft_rows
 
-    cfg = load_config("specialist", "tiny", sets=["data.limit=null"],
-                      **{"data.root": str(SHARED_DATA), "data.tasks": ["vqa-rad"]})
+    cfg = load_config(
+        "specialist", "tiny", sets=["data.limit=null"], **{"data.root": str(SHARED_DATA), "data.tasks": ["vqa-rad"]}
+    )
     items = load_items(cfg.data)
     assert len(items) == 1797 and {it.split for it in items} == {"train"}
     assert not any(str(it.meta.get("phrase_type", "")).startswith(("test", "frame")) for it in items)
@@ -191,8 +231,14 @@ def test_real_training_items_never_include_test_or_mevf_rows():
 def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path):
     from trainer.train import train
 
-    cfg = _cfg("attending", world, tiny_model_dir, 2, "model.lora_target_modules=[q_proj, v_proj]",
-               **{"model.lora": True, "curriculum.stages": ["hard"]})
+    cfg = _cfg(
+        "attending",
+        world,
+        tiny_model_dir,
+        2,
+        "model.lora_target_modules=[q_proj, v_proj]",
+        **{"model.lora": True, "curriculum.stages": ["hard"]},
+    )
     result = train(cfg, tmp_path / "run")
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
     assert [(m["stage"], m["entropy_coef"], m["beta"]) for m in metrics] == [("hard", 3e-2, 1e-2)] * 2
@@ -203,8 +249,18 @@ def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path
 def test_specialist_sft_with_the_answer_weighted_loss_trains(tmp_path, world, tiny_model_dir):
     from trainer.train import train
 
-    result = train(_cfg("specialist", world, tiny_model_dir, 2, "train.per_device_train_batch_size=4",
-                        "sft.answer_weight=8", "data.closed_repeat=2"), tmp_path / "run")
+    result = train(
+        _cfg(
+            "specialist",
+            world,
+            tiny_model_dir,
+            2,
+            "train.per_device_train_batch_size=4",
+            "sft.answer_weight=8",
+            "data.closed_repeat=2",
+        ),
+        tmp_path / "run",
+    )
     assert _changed(_weights(tiny_model_dir), _weights(result.final))
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
     assert [m["step"] for m in metrics] == [1, 2] and all(m["loss"] > 0 for m in metrics)
@@ -233,7 +289,8 @@ def test_attending_validation_holds_cases_back_and_scores_every_stage(world, tin
     n = len(held)
     assert panel["majority-vote"] == {"vqa-rad": {"n": n, "accuracy": round(100 * kinds.count("alpha") / n, 1)}}
     assert panel["specialist:Specialist B"]["vqa-rad"]["accuracy"] == round(
-        100 * (kinds.count("alpha") + kinds.count("beta")) / n, 1)
+        100 * (kinds.count("alpha") + kinds.count("beta")) / n, 1
+    )
     ran = [s for s in ("easy", "medium", "hard") if state["stages"][s]["status"] == "done"]
     assert ran
     for stage in ran:  # every stage that trained (one can be empty: all its cases held back) answered them

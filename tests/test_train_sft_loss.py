@@ -21,8 +21,9 @@ def _batch(tokenizer):
 
 def _per_token(outputs, labels):
     target = labels[:, 1:]
-    ce = torch.nn.functional.cross_entropy(outputs.logits[:, :-1].transpose(1, 2), target.clamp(min=0),
-                                           reduction="none")
+    ce = torch.nn.functional.cross_entropy(
+        outputs.logits[:, :-1].transpose(1, 2), target.clamp(min=0), reduction="none"
+    )
     return ce[0], target[0]
 
 
@@ -37,8 +38,8 @@ def test_weight_one_is_the_plain_mean_and_a_large_weight_keeps_only_the_answer(t
     assert halved == pytest.approx(ce[counted].mean().item() / 2)
     # The tokens after <answer>, through </answer>: "yes" and "</answer>".
     answer_open = (target == tokenizer.convert_tokens_to_ids("<answer>")).nonzero().item()
-    answer = ce[answer_open + 1:counted.nonzero().max() + 1]
-    decoded = tokenizer.decode(target[answer_open + 1:counted.nonzero().max() + 1])
+    answer = ce[answer_open + 1 : counted.nonzero().max() + 1]
+    decoded = tokenizer.decode(target[answer_open + 1 : counted.nonzero().max() + 1])
     assert decoded.startswith("yes") and "</answer>" in decoded
     heavy = answer_weighted_loss(tokenizer, 1e6)(outputs, labels).item()
     assert heavy == pytest.approx(answer[: len(tokenizer.tokenize("yes</answer>"))].mean().item(), rel=1e-3)

@@ -36,7 +36,8 @@ def held(tmp_path):
 
 
 def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_with_the_task_scorer(
-        held, monkeypatch, tmp_path):
+    held, monkeypatch, tmp_path
+):
     import mmedtui.agents.panel as panel_module
     from trainer import validation
     from trainer.data.images import ImageCache
@@ -51,8 +52,9 @@ def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_wi
         return backend
 
     monkeypatch.setattr(panel_module, "build_backend", build)
-    table = validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64), device="cpu",
-                                          max_new_tokens=40, batch=4)
+    table = validation.attending_accuracy(
+        tmp_path / "model", held, ImageCache(max_side=64), device="cpu", max_new_tokens=40, batch=4
+    )
     assert built == [{"backend": "transformers", "path": str(tmp_path / "model"), "device": "cpu"}]
     kinds = [next(k for k in GOLD if k in case.item.question) for case in held]
     right = sum(answers[k] == GOLD[k] for k in kinds)
@@ -74,5 +76,6 @@ def test_an_attending_that_fails_or_names_no_option_is_scored_wrong(held, monkey
     assert table["vqa-rad"]["accuracy"] == 0.0
     vague = ScriptedBackend(replies=["<think>unclear</think><answer>maybe</answer>"])
     monkeypatch.setattr(panel_module, "build_backend", lambda key, spec, base_dir: vague)
-    assert validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64))["vqa-rad"][
-        "accuracy"] == 0.0
+    assert (
+        validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64))["vqa-rad"]["accuracy"] == 0.0
+    )

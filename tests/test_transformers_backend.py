@@ -21,8 +21,9 @@ def test_batched_greedy_generation_matches_one_by_one(tiny_model_dir):
 def test_length_sorted_batches_answer_in_the_callers_order(tiny_model_dir, monkeypatch):
     backend = TransformersBackend(name="tiny", path=str(tiny_model_dir), batch_size=2)
     # Long, short, long, short: batching by length pairs the two short and the two long prompts.
-    prompts = [Prompt(p.system, p.user + " with more words" * (8 * (i % 2 == 0)), p.images)
-               for i, p in enumerate(_prompts(4))]
+    prompts = [
+        Prompt(p.system, p.user + " with more words" * (8 * (i % 2 == 0)), p.images) for i, p in enumerate(_prompts(4))
+    ]
     batches = []
     real = backend._generate_batch
     monkeypatch.setattr(backend, "_generate_batch", lambda ps, s: batches.append(ps) or real(ps, s))

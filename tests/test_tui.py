@@ -109,8 +109,10 @@ async def test_a_run_that_breaks_is_reported_not_raised():
 
 async def test_a_second_question_replaces_the_answers_and_stale_results_are_dropped():
     panel = scripted_panel()
-    rules = {"first question": "<think>old</think><answer>alpha</answer>",
-             "second question": "<think>new</think><answer>beta</answer>"}
+    rules = {
+        "first question": "<think>old</think><answer>alpha</answer>",
+        "second question": "<think>new</think><answer>beta</answer>",
+    }
     for key in ("s0", "s1", "s2"):
         # Slow enough that a loaded CI box cannot finish run 1 first.
         panel.models[key] = {"backend": "scripted", "rules": rules, "delay": 1.5}
@@ -302,8 +304,13 @@ async def test_path_suggestions_complete_names(tmp_path):
 
 
 async def test_model_text_is_never_markup_nor_terminal_control():
-    panel = scripted_panel(specialist_replies=["<answer>[bold red]x[/] \x1b[31mred\x1b[0m</answer>",
-                                               "<answer>yes</answer>", "<answer>no</answer>"])
+    panel = scripted_panel(
+        specialist_replies=[
+            "<answer>[bold red]x[/] \x1b[31mred\x1b[0m</answer>",
+            "<answer>yes</answer>",
+            "<answer>no</answer>",
+        ]
+    )
     panel.specialists["default"][1] = replace(panel.specialists["default"][1], name="Dr [b]Who[/b]")
     app = app_for(panel)
     async with app.run_test(size=SIZE) as pilot:
@@ -357,8 +364,17 @@ def test_importing_the_package_is_free_and_run_app_keeps_the_cli_signature():
     subprocess.run([sys.executable, "-c", code], check=True)
     from mmedtui.tui import run_app
 
-    assert list(inspect.signature(run_app).parameters) == ["scan", "question", "panel", "image_mode", "options",
-                                                           "auto_options", "save_dir", "image_path", "allow_burned_in"]
+    assert list(inspect.signature(run_app).parameters) == [
+        "scan",
+        "question",
+        "panel",
+        "image_mode",
+        "options",
+        "auto_options",
+        "save_dir",
+        "image_path",
+        "allow_burned_in",
+    ]
 
 
 def test_transcript_paths(tmp_path):

@@ -101,8 +101,21 @@ def _consult_in_the_app(tmp_path, scan_image, capsys, monkeypatch, failing: bool
     scan_image.save(tmp_path / "scan.png")
     monkeypatch.setattr(ConsultApp, "run", headless_run)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # the app, not --plain output
-    monkeypatch.setattr(sys, "argv", ["mmedtui", "consult", str(tmp_path / "scan.png"), "--image-mode", "unicode",
-                                      "--agents", _panel_file(tmp_path, failing), "--save-dir", str(tmp_path)])
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        [
+            "mmedtui",
+            "consult",
+            str(tmp_path / "scan.png"),
+            "--image-mode",
+            "unicode",
+            "--agents",
+            _panel_file(tmp_path, failing),
+            "--save-dir",
+            str(tmp_path),
+        ],
+    )
     with pytest.raises(SystemExit) as exit_info:
         main()
     out, err = capsys.readouterr()

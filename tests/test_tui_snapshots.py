@@ -33,16 +33,20 @@ def check_snapshot(name: str, text: str) -> None:
     assert path.exists(), f"no snapshot {path.name}: run with MMEDTUI_UPDATE_SNAPSHOTS=1 and review it"
     expected = path.read_text(encoding="utf-8")
     if text != expected:
-        diff = "\n".join(difflib.unified_diff(expected.splitlines(), text.splitlines(), "snapshot", "screen",
-                                              lineterm=""))
+        diff = "\n".join(
+            difflib.unified_diff(expected.splitlines(), text.splitlines(), "snapshot", "screen", lineterm="")
+        )
         pytest.fail(f"screen differs from {path.name} (MMEDTUI_UPDATE_SNAPSHOTS=1 to accept):\n{diff}")
 
 
 def _panel():
-    return scripted_panel(specialist_replies=[
-        "<think>Hypodense area in the left MCA territory.</think><answer>yes</answer>",
-        "<think>Loss of grey-white differentiation on the left.</think><answer>yes</answer>",
-        "<think>Could be artefact from the skull base.</think><answer>no</answer>"])
+    return scripted_panel(
+        specialist_replies=[
+            "<think>Hypodense area in the left MCA territory.</think><answer>yes</answer>",
+            "<think>Loss of grey-white differentiation on the left.</think><answer>yes</answer>",
+            "<think>Could be artefact from the skull base.</think><answer>no</answer>",
+        ]
+    )
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -20,24 +20,45 @@ OFF_OPTION = "<think>the mediastinum</think><answer>Paratracheal area</answer>"
 
 
 def _panel_yaml(path, attending_reply: str, attending_scores: list[float] | None = None):
-    models = {"triage": {"backend": "scripted", "replies": ["<answer>Radiologist</answer>"]},
-              "att": {"backend": "scripted", "replies": [attending_reply],
-                      **({"scores": attending_scores} if attending_scores else {})}}
+    models = {
+        "triage": {"backend": "scripted", "replies": ["<answer>Radiologist</answer>"]},
+        "att": {
+            "backend": "scripted",
+            "replies": [attending_reply],
+            **({"scores": attending_scores} if attending_scores else {}),
+        },
+    }
     replies = ["<answer>yes</answer>", "<answer>yes</answer>", OFF_OPTION]
     for i, reply in enumerate(replies):
         # Specialist A can score: it answers with an option and the softmax of these log-likelihoods.
         models[f"s{i}"] = {"backend": "scripted", "replies": [reply], **({"scores": [-1.0, -2.0]} if i == 0 else {})}
-    path.write_text(yaml.safe_dump({
-        "models": models, "triage": {"model": "triage"}, "attending": {"model": "att"},
-        "specialists": {"default": [{"name": f"S{chr(65 + i)}", "model": f"s{i}"} for i in range(3)]}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "models": models,
+                "triage": {"model": "triage"},
+                "attending": {"model": "att"},
+                "specialists": {"default": [{"name": f"S{chr(65 + i)}", "model": f"s{i}"} for i in range(3)]},
+            }
+        )
+    )
     return path
 
 
 def test_json_carries_validity_probability_and_agreement(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     panel = _panel_yaml(tmp_path / "panel.yaml", OFF_OPTION)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                          "--json", "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "-q",
+        "Is there a mass?",
+        "--json",
+        "--agents",
+        str(panel),
+    )
     assert code in (0, 3), err  # an invalid decision is no decision: the exit code is the CLI's to choose
     record = json.loads(out)
     a, b, c = record["specialists"]
@@ -53,8 +74,17 @@ def test_json_carries_validity_probability_and_agreement(tmp_path, scan_image, c
 def test_plain_warns_of_an_invalid_answer_and_shows_agreement(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     panel = _panel_yaml(tmp_path / "panel.yaml", OFF_OPTION)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                          "--plain", "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "-q",
+        "Is there a mass?",
+        "--plain",
+        "--agents",
+        str(panel),
+    )
     assert code in (0, 3), err
     text = " ".join(out.split())
     assert "WARNING: not a valid answer (names no option)" in text
@@ -64,8 +94,17 @@ def test_plain_warns_of_an_invalid_answer_and_shows_agreement(tmp_path, scan_ima
 def test_plain_shows_a_valid_decision_with_its_probability(tmp_path, scan_image, capsys, monkeypatch):
     scan_image.save(tmp_path / "scan.png")
     panel = _panel_yaml(tmp_path / "panel.yaml", "<answer>yes</answer>")
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                          "--plain", "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "-q",
+        "Is there a mass?",
+        "--plain",
+        "--agents",
+        str(panel),
+    )
     assert code == 0, err
     text = " ".join(out.split())
     assert "no valid answer" not in text and "panel agreement: 2/3 say yes" in text
@@ -107,15 +146,17 @@ async def test_reasoning_that_loops_is_shown_as_unreadable_not_as_an_explanation
     from mmedtui.consult.display import UNREADABLE
     from mmedtui.consult.plain import PlainView
 
-    panel = scripted_panel(["<think>a CT of the head</think><answer>yes</answer>", LOOPING,
-                            "<think>c</think><answer>no</answer>"])
+    panel = scripted_panel(
+        ["<think>a CT of the head</think><answer>yes</answer>", LOOPING, "<think>c</think><answer>no</answer>"]
+    )
     app = create_app(synthetic_scan(), "Is there a lesion?", panel, image_mode="unicode")
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(app, pilot)
         a, b, _ = app.cards.query(OpinionCard)
         assert plain(a.reasoning) == "a CT of the head" and plain(b.reasoning) == UNREADABLE
         assert "axial axial" not in to_markdown(app.record, "scan.png") and UNREADABLE in to_markdown(
-            app.record, "scan.png")
+            app.record, "scan.png"
+        )
         record = app.record
     assert record.specialists[1].valid and "axial axial" in record.specialists[1].reasoning  # the JSON keeps it
     from rich.console import Console
@@ -135,12 +176,30 @@ async def test_the_attendings_probability_shows_in_every_view(tmp_path, scan_ima
     scan_image.save(tmp_path / "scan.png")
     panel = _panel_yaml(tmp_path / "panel.yaml", "<answer>yes</answer>", attending_scores=[-1.0, -3.0])
     p = f"p = {1 / (1 + math.exp(-2)):.2f}"  # softmax(-1, -3)[0] = 0.88
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                             "--json", "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "-q",
+        "Is there a mass?",
+        "--json",
+        "--agents",
+        str(panel),
+    )
     assert code == 0, err
     assert json.loads(out)["attending"]["probability"] == pytest.approx(1 / (1 + math.exp(-2)), abs=1e-3)
-    code, out, err = run_cli(capsys, monkeypatch, "consult", str(tmp_path / "scan.png"), "-q", "Is there a mass?",
-                             "--plain", "--agents", str(panel))
+    code, out, err = run_cli(
+        capsys,
+        monkeypatch,
+        "consult",
+        str(tmp_path / "scan.png"),
+        "-q",
+        "Is there a mass?",
+        "--plain",
+        "--agents",
+        str(panel),
+    )
     decision = " ".join(out.split()).split("Attending physician")[-1]
     assert code == 0 and p in decision, out
     app = create_app(synthetic_scan(), "Is there a mass?", load_panel(panel), image_mode="unicode")

@@ -16,11 +16,20 @@ from mmedtui.fileio import append_jsonl
 
 # TRL log keys -> metrics.jsonl keys.
 _KEYS = {
-    "reward": "reward", "reward_std": "reward_std", "entropy": "entropy", "kl": "kl", "loss": "loss",
-    "learning_rate": "learning_rate", "grad_norm": "grad_norm", "step_time": "step_time",
-    "completions/mean_length": "completion_length", "rewards/format_reward/mean": "format",
-    "rewards/accuracy_reward/mean": "accuracy", "rewards/department_reward/mean": "accuracy",
-    "mean_token_accuracy": "accuracy", "frac_reward_zero_std": "frac_reward_zero_std",
+    "reward": "reward",
+    "reward_std": "reward_std",
+    "entropy": "entropy",
+    "kl": "kl",
+    "loss": "loss",
+    "learning_rate": "learning_rate",
+    "grad_norm": "grad_norm",
+    "step_time": "step_time",
+    "completions/mean_length": "completion_length",
+    "rewards/format_reward/mean": "format",
+    "rewards/accuracy_reward/mean": "accuracy",
+    "rewards/department_reward/mean": "accuracy",
+    "mean_token_accuracy": "accuracy",
+    "frac_reward_zero_std": "frac_reward_zero_std",
     "groups_filtered": "groups_filtered",
 }
 
@@ -37,8 +46,12 @@ class MetricsCallback(TrainerCallback):
     def on_log(self, args, state, control, logs=None, **kwargs):
         if not state.is_world_process_zero or not logs or "train_runtime" in logs:
             return
-        record = {"stage": self.stage, "step": self.offset + state.global_step, "stage_step": state.global_step,
-                  "max_stage_steps": state.max_steps}
+        record = {
+            "stage": self.stage,
+            "step": self.offset + state.global_step,
+            "stage_step": state.global_step,
+            "max_stage_steps": state.max_steps,
+        }
         for src, dst in _KEYS.items():
             if logs.get(src) is not None and dst not in record:
                 record[dst] = float(logs[src])
@@ -78,24 +91,33 @@ class ProgressCallback(TrainerCallback):
 
         if self.console.is_terminal:
             self.progress = Progress(
-                TextColumn("[bold cyan]{task.fields[stage]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(),
-                console=self.console, transient=False,
+                TextColumn("[bold cyan]{task.fields[stage]}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=self.console,
+                transient=False,
             )
             self.progress.start()
-            self.task = self.progress.add_task("train", total=state.max_steps, completed=state.global_step,
-                                               stage=self.label, stats="")
+            self.task = self.progress.add_task(
+                "train", total=state.max_steps, completed=state.global_step, stage=self.label, stats=""
+            )
         else:
-            self.console.print(f"[{self.label}] training {state.max_steps} steps (from step {state.global_step})",
-                               markup=False, highlight=False)
+            self.console.print(
+                f"[{self.label}] training {state.max_steps} steps (from step {state.global_step})",
+                markup=False,
+                highlight=False,
+            )
         self._started = time.time()
         self._start_step = state.global_step
 
     def _stats(self) -> str:
         v = self.values
         parts = []
-        for key, name in (("reward", "reward"), ("accuracy", "acc"), ("entropy", "H"), ("kl", "KL"),
-                          ("loss", "loss")):
+        for key, name in (("reward", "reward"), ("accuracy", "acc"), ("entropy", "H"), ("kl", "KL"), ("loss", "loss")):
             if v.get(key) is not None:
                 parts.append(f"{name} {v[key]:.3f}")
         return "  ".join(parts)
@@ -111,8 +133,11 @@ class ProgressCallback(TrainerCallback):
         elif "train_runtime" not in logs:
             done = state.global_step - self._start_step
             eta = (time.time() - self._started) / max(1, done) * (state.max_steps - state.global_step)
-            self.console.print(f"[{self.label}] step {state.global_step}/{state.max_steps}  {self._stats()}  "
-                               f"ETA {eta:.0f}s", markup=False, highlight=False)
+            self.console.print(
+                f"[{self.label}] step {state.global_step}/{state.max_steps}  {self._stats()}  ETA {eta:.0f}s",
+                markup=False,
+                highlight=False,
+            )
 
     def on_step_end(self, args, state, control, **kwargs):
         if self.progress is not None:

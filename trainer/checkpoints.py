@@ -109,8 +109,13 @@ def load_weights(model, folder: str | Path) -> bool:
     pointers = {targets[n].data_ptr() for n in loaded}
     missing = [n for n in targets if n not in loaded and targets[n].data_ptr() not in pointers]
     if unexpected or missing or mismatched:
-        kind, names = next((k, v) for k, v in (("unknown to the model", unexpected), ("missing", missing),
-                                                ("of another shape", mismatched)) if v)
-        raise CheckpointError(f"{folder}: {len(names)} checkpoint weight(s) {kind} (first: {sorted(names)[0]}); "
-                              "refusing to resume with a partly loaded model")
+        kind, names = next(
+            (k, v)
+            for k, v in (("unknown to the model", unexpected), ("missing", missing), ("of another shape", mismatched))
+            if v
+        )
+        raise CheckpointError(
+            f"{folder}: {len(names)} checkpoint weight(s) {kind} (first: {sorted(names)[0]}); "
+            "refusing to resume with a partly loaded model"
+        )
     return True

@@ -66,7 +66,7 @@ class TrainConfig:
         if not cur.enabled:
             return [StageSpec("all", cur.flat_gamma if cur.entropy else 0.0, cur.flat_beta)]
         out = []
-        for stage in (reversed(cur.stages) if cur.reverse else cur.stages):
+        for stage in reversed(cur.stages) if cur.reverse else cur.stages:
             if stage not in STAGES:
                 raise ConfigError(f"curriculum.stages: unknown stage {stage!r} (stages: {', '.join(STAGES)})")
             gamma = cur.flat_gamma if cur.fixed_entropy else float(cur.gamma.get(stage, 0.0))
@@ -181,8 +181,9 @@ def _build(cls, data: dict, where: str):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ConfigError(f"unknown config key {(where + '.' if where else '') + unknown[0]!s} "
-                          f"(known: {', '.join(sorted(known))})")
+        raise ConfigError(
+            f"unknown config key {(where + '.' if where else '') + unknown[0]!s} (known: {', '.join(sorted(known))})"
+        )
     kwargs = {}
     for f in fields(cls):
         if f.name not in data:
@@ -196,8 +197,9 @@ def _build(cls, data: dict, where: str):
     return cls(**kwargs)
 
 
-def load_config(role: str, profile: str = "tiny", config_file: str | Path | None = None,
-                sets: list[str] | None = None, **flags: Any) -> TrainConfig:
+def load_config(
+    role: str, profile: str = "tiny", config_file: str | Path | None = None, sets: list[str] | None = None, **flags: Any
+) -> TrainConfig:
     """Resolve the config of a run. ``flags``: dotted keys (``train.max_steps``) from dedicated options;
     None values are ignored."""
     if role not in ROLES:
@@ -236,8 +238,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     if not 0 <= cfg.sft.solo_share <= 1:
         raise ConfigError(f"sft.solo_share: {cfg.sft.solo_share} is not a share between 0 and 1")
     if not 0 <= cfg.data.val_share < 1:
-        raise ConfigError(f"data.val_share: {cfg.data.val_share} is not a share between 0 and 1 "
-                          "(1 leaves nothing to train)")
+        raise ConfigError(
+            f"data.val_share: {cfg.data.val_share} is not a share between 0 and 1 (1 leaves nothing to train)"
+        )
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
     if cfg.model.tiny_size not in ("micro", "small", "base"):
@@ -279,5 +282,7 @@ def _check_tower_size(model: ModelSection) -> None:
 
     size = tower_size(model.vision_init)  # None: loading the tower says what is wrong
     if size and size != model.tiny_size:
-        raise ConfigError(f"model.vision_init: the tower in {model.vision_init} is {size!r}, the model "
-                          f"{model.tiny_size!r} (pass --set model.tiny_size={size})")
+        raise ConfigError(
+            f"model.vision_init: the tower in {model.vision_init} is {size!r}, the model "
+            f"{model.tiny_size!r} (pass --set model.tiny_size={size})"
+        )

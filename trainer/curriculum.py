@@ -91,12 +91,23 @@ def describe(cfg) -> str:
     schedule = cfg.stage_schedule()
     order = " -> ".join(s.name for s in schedule)
     gammas = ", ".join(f"{s.name} {s.gamma:g}" for s in schedule)
-    switches = [label for on, label in ((not cur.enabled, "no-curriculum: all cases in one stage"),
-                                        (not cur.entropy, "no-entropy: gamma = 0 in every stage"),
-                                        (cur.entropy and cur.fixed_entropy, "fixed-entropy: one gamma for every stage"),
-                                        (cur.reverse, "reverse-curriculum: hard first")) if on]
-    sampling = "; dynamic sampling (groups with identical rewards dropped before each stage)" \
-        if cfg.grpo.dynamic_sampling else ""
+    switches = [
+        label
+        for on, label in (
+            (not cur.enabled, "no-curriculum: all cases in one stage"),
+            (not cur.entropy, "no-entropy: gamma = 0 in every stage"),
+            (cur.entropy and cur.fixed_entropy, "fixed-entropy: one gamma for every stage"),
+            (cur.reverse, "reverse-curriculum: hard first"),
+        )
+        if on
+    ]
+    sampling = (
+        "; dynamic sampling (groups with identical rewards dropped before each stage)"
+        if cfg.grpo.dynamic_sampling
+        else ""
+    )
     ablation = f"; ablation {', '.join(switches)}" if switches else ""
-    return (f"C-MARL: curriculum GRPO (TRL) {order}, entropy bonus gamma {gammas}, G = {cfg.grpo.num_generations}"
-            f"{sampling}{ablation}; reward = format 0.5 + accuracy 1.0")
+    return (
+        f"C-MARL: curriculum GRPO (TRL) {order}, entropy bonus gamma {gammas}, G = {cfg.grpo.num_generations}"
+        f"{sampling}{ablation}; reward = format 0.5 + accuracy 1.0"
+    )

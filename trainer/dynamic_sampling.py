@@ -36,10 +36,15 @@ class Filtered:
 
     def summary(self) -> dict:
         rates = self.pass_rates
-        return {"cases": self.cases, "kept": len(self.keep), "groups_filtered": self.dropped,
-                "mean_pass_rate": round(sum(rates) / len(rates), 4) if rates else None,
-                "all_right": sum(r >= 1.0 for r in rates), "all_wrong": sum(r <= 0.0 for r in rates),
-                "fallback_unfiltered": self.fallback}
+        return {
+            "cases": self.cases,
+            "kept": len(self.keep),
+            "groups_filtered": self.dropped,
+            "mean_pass_rate": round(sum(rates) / len(rates), 4) if rates else None,
+            "all_right": sum(r >= 1.0 for r in rates),
+            "all_wrong": sum(r <= 0.0 for r in rates),
+            "fallback_unfiltered": self.fallback,
+        }
 
 
 def informative(rewards: list[float], tol: float = 1e-6) -> bool:
@@ -61,7 +66,7 @@ def _shard(n: int, per_call: int, world: int, rank: int) -> list[list[int]]:
     last ones padded with case 0 (their results are discarded)."""
     calls = max(1, math.ceil(n / (per_call * world)))
     padded = list(range(n)) + [0] * (calls * per_call * world - n)
-    return [padded[(c * world + rank) * per_call:(c * world + rank + 1) * per_call] for c in range(calls)]
+    return [padded[(c * world + rank) * per_call : (c * world + rank + 1) * per_call] for c in range(calls)]
 
 
 def sample_groups(trainer, dataset) -> list[tuple[list[float], list[float]]]:
@@ -108,8 +113,9 @@ def filter_stage(trainer, dataset, folder: Path, seed: int) -> Filtered:
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8"))
         if saved.get("cases") == len(dataset):
-            return Filtered(saved["cases"], saved["keep"], saved.get("pass_rates", []),
-                            saved.get("fallback_unfiltered", False))
+            return Filtered(
+                saved["cases"], saved["keep"], saved.get("pass_rates", []), saved.get("fallback_unfiltered", False)
+            )
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)
     try:
@@ -119,6 +125,7 @@ def filter_stage(trainer, dataset, folder: Path, seed: int) -> Filtered:
     if trainer.accelerator.is_main_process:
         from trainer.io import atomic_write_text
 
-        atomic_write_text(path, json.dumps({**result.summary(), "keep": result.keep,
-                                            "pass_rates": result.pass_rates}) + "\n")
+        atomic_write_text(
+            path, json.dumps({**result.summary(), "keep": result.keep, "pass_rates": result.pass_rates}) + "\n"
+        )
     return result

@@ -48,22 +48,39 @@ def grpo_args(cfg: TrainConfig, output_dir: Path, max_steps: int, gamma: float, 
     if g.use_vllm and importlib.util.find_spec("vllm") is None:
         raise ConfigError("grpo.use_vllm: vLLM is not installed here (pip install vllm on a GPU machine)")
     if (micro_batch(cfg) * gradient_accumulation(cfg) * world_size()) % g.num_generations:
-        raise ConfigError("grpo.micro_batch (or per_device_train_batch_size) x gradient_accumulation_steps x "
-                          f"processes must be a multiple of grpo.num_generations ({g.num_generations})")
+        raise ConfigError(
+            "grpo.micro_batch (or per_device_train_batch_size) x gradient_accumulation_steps x "
+            f"processes must be a multiple of grpo.num_generations ({g.num_generations})"
+        )
     args = common_args(cfg, output_dir, max_steps)
     args["per_device_train_batch_size"] = micro_batch(cfg)
     args["gradient_accumulation_steps"] = gradient_accumulation(cfg)
     vllm = {}
     if g.use_vllm:
-        vllm = dict(use_vllm=True, vllm_mode=g.vllm_mode, vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
-                    vllm_tensor_parallel_size=g.vllm_tensor_parallel_size)
+        vllm = dict(
+            use_vllm=True,
+            vllm_mode=g.vllm_mode,
+            vllm_gpu_memory_utilization=g.vllm_gpu_memory_utilization,
+            vllm_tensor_parallel_size=g.vllm_tensor_parallel_size,
+        )
         if g.vllm_server_base_url:
             vllm["vllm_server_base_url"] = g.vllm_server_base_url
     return GRPOConfig(
-        **args, num_generations=g.num_generations, max_completion_length=g.max_completion_length,
-        temperature=g.temperature, top_p=g.top_p, loss_type=g.loss_type, beta=beta, entropy_coef=gamma,
-        num_iterations=g.num_iterations, epsilon=g.epsilon, reward_weights=[g.format_weight, g.accuracy_weight],
-        log_completions=False, remove_unused_columns=False, steps_per_generation=g.steps_per_generation, **vllm,
+        **args,
+        num_generations=g.num_generations,
+        max_completion_length=g.max_completion_length,
+        temperature=g.temperature,
+        top_p=g.top_p,
+        loss_type=g.loss_type,
+        beta=beta,
+        entropy_coef=gamma,
+        num_iterations=g.num_iterations,
+        epsilon=g.epsilon,
+        reward_weights=[g.format_weight, g.accuracy_weight],
+        log_completions=False,
+        remove_unused_columns=False,
+        steps_per_generation=g.steps_per_generation,
+        **vllm,
     )
 
 
@@ -107,8 +124,9 @@ class EpochSeeded:
 
 
 def prompts_per_generation(args) -> int:
-    return max(1, args.per_device_train_batch_size * args.gradient_accumulation_steps * world_size()
-               // args.num_generations)
+    return max(
+        1, args.per_device_train_batch_size * args.gradient_accumulation_steps * world_size() // args.num_generations
+    )
 
 
 def fit_dataset(dataset, args):
@@ -135,8 +153,12 @@ def make_grpo_trainer(cfg: TrainConfig, reward_funcs: list):
         # reference forwards get wrong M-RoPE positions, or a shape error when a batch mixes image sizes.
         getattr(processor, "tokenizer", processor).padding_side = "left"
         trainer = stage_trainer_class()(
-            model=model, reward_funcs=reward_funcs, args=args, train_dataset=fit_dataset(stage.dataset, args),
-            processing_class=processor, peft_config=lora_config(cfg.model),
+            model=model,
+            reward_funcs=reward_funcs,
+            args=args,
+            train_dataset=fit_dataset(stage.dataset, args),
+            processing_class=processor,
+            peft_config=lora_config(cfg.model),
         )
         if cfg.grpo.dynamic_sampling:
             keep_informative(trainer, stage, output_dir, cfg.train.seed)

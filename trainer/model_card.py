@@ -19,8 +19,14 @@ ROLE_TAGS = {"specialist": ["sft"], "triage": ["grpo"], "attending": ["grpo", "c
 _FENCE = "---\n"
 
 
-def front_matter(model_name: str, datasets: Iterable[str], results: Sequence[dict] = (),
-                 base_model: str | None = None, tags: Iterable[str] = (), transformers: bool = True) -> str:
+def front_matter(
+    model_name: str,
+    datasets: Iterable[str],
+    results: Sequence[dict] = (),
+    base_model: str | None = None,
+    tags: Iterable[str] = (),
+    transformers: bool = True,
+) -> str:
     """The ``---`` block that opens a card: ``datasets`` (Hub ids, ``hub_datasets``), ``tags`` after the
     project's own, ``results`` as a model-index (omitted when nothing was measured). ``transformers=False``:
     not a Qwen2.5-VL checkpoint (no library or pipeline named)."""
@@ -53,18 +59,25 @@ def hub_datasets(tasks: Iterable[str]) -> list[str]:
 
 def _result(result: dict, task) -> dict:
     metric = result.get("metric", "mc")
-    return {"task": {"type": "visual-question-answering", "name": "Medical visual question answering"},
-            "dataset": {"type": task.hf_id, "name": task.name, "split": result["split"]},
-            "metrics": [{"type": "accuracy", "value": float(result["value"]),
-                         "name": result.get("name", f"closed-question accuracy ({metric}, %)")}]}
+    return {
+        "task": {"type": "visual-question-answering", "name": "Medical visual question answering"},
+        "dataset": {"type": task.hf_id, "name": task.name, "split": result["split"]},
+        "metrics": [
+            {
+                "type": "accuracy",
+                "value": float(result["value"]),
+                "name": result.get("name", f"closed-question accuracy ({metric}, %)"),
+            }
+        ],
+    }
 
 
 def split_front_matter(text: str) -> tuple[dict, str]:
     """(the front matter as a mapping, the Markdown after it); ({}, text) for a card without one."""
     if not text.startswith(_FENCE) or (end := text.find("\n" + _FENCE, len(_FENCE) - 1)) < 0:
         return {}, text
-    meta = yaml.safe_load(text[len(_FENCE):end + 1]) or {}
-    return (meta if isinstance(meta, dict) else {}), text[end + 1 + len(_FENCE):].lstrip("\n")
+    meta = yaml.safe_load(text[len(_FENCE) : end + 1]) or {}
+    return (meta if isinstance(meta, dict) else {}), text[end + 1 + len(_FENCE) :].lstrip("\n")
 
 
 def hub_id(path_or_id: str | None) -> str | None:
@@ -82,11 +95,13 @@ def model_ref(path_or_id: str) -> str:
         return path_or_id
     return "/".join(Path(path_or_id).expanduser().resolve().parts[-2:])
 
+
 _ABSOLUTE = re.compile(r"(?<![\w/:.~])~?/(?:[\w.+-]+/)+[\w.+-]+")
 
 
 def portable(text: str) -> str:
     """``text`` with every absolute (or ``~``) path cut to its last two parts, as ``model_ref`` cuts them."""
+
     def cut(match: re.Match) -> str:
         path = match.group(0)
         stop = len(path.rstrip("."))  # a sentence's full stop is not part of the path

@@ -98,8 +98,13 @@ def lora_config(m: ModelSection):
         return None
     from peft import LoraConfig
 
-    return LoraConfig(r=m.lora_r, lora_alpha=m.lora_alpha, lora_dropout=m.lora_dropout,
-                      target_modules=m.lora_target_modules, task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=m.lora_r,
+        lora_alpha=m.lora_alpha,
+        lora_dropout=m.lora_dropout,
+        target_modules=m.lora_target_modules,
+        task_type="CAUSAL_LM",
+    )
 
 
 def report_to(train: TrainingSection) -> list[str]:
@@ -122,14 +127,26 @@ def common_args(cfg: TrainConfig, output_dir: Path, max_steps: int) -> dict:
     """TrainingArguments shared by the SFT and GRPO configs."""
     t = cfg.train
     return dict(
-        output_dir=str(output_dir), learning_rate=t.learning_rate,
+        output_dir=str(output_dir),
+        learning_rate=t.learning_rate,
         per_device_train_batch_size=t.per_device_train_batch_size,
-        gradient_accumulation_steps=t.gradient_accumulation_steps, num_train_epochs=t.num_train_epochs,
-        max_steps=max_steps, warmup_steps=t.warmup_ratio, lr_scheduler_type=t.lr_scheduler_type,
-        weight_decay=t.weight_decay, max_grad_norm=t.max_grad_norm, logging_steps=t.logging_steps,
-        save_strategy="steps", save_steps=t.save_steps, save_total_limit=t.save_total_limit, seed=t.seed,
-        use_cpu=t.use_cpu, bf16=t.bf16, activation_checkpointing=t.gradient_checkpointing,
-        report_to=report_to(cfg.train), disable_tqdm=True,
+        gradient_accumulation_steps=t.gradient_accumulation_steps,
+        num_train_epochs=t.num_train_epochs,
+        max_steps=max_steps,
+        warmup_steps=t.warmup_ratio,
+        lr_scheduler_type=t.lr_scheduler_type,
+        weight_decay=t.weight_decay,
+        max_grad_norm=t.max_grad_norm,
+        logging_steps=t.logging_steps,
+        save_strategy="steps",
+        save_steps=t.save_steps,
+        save_total_limit=t.save_total_limit,
+        seed=t.seed,
+        use_cpu=t.use_cpu,
+        bf16=t.bf16,
+        activation_checkpointing=t.gradient_checkpointing,
+        report_to=report_to(cfg.train),
+        disable_tqdm=True,
         dataloader_num_workers=t.dataloader_num_workers,
     )
 

@@ -113,9 +113,19 @@ class Collector:
             hit = self.store.get(entry_key("specialist", self._fp(spec), department, image, question))
             if hit is None or "valid" not in hit:  # stored before answers were scored against the options
                 return None
-            opinions.append(roles.Opinion(spec.name, department, hit.get("answer", ""), hit.get("reasoning", ""),
-                                          hit.get("raw", ""), hit.get("error"), hit.get("invalid"),
-                                          hit.get("probability"), bool(hit.get("constrained"))))
+            opinions.append(
+                roles.Opinion(
+                    spec.name,
+                    department,
+                    hit.get("answer", ""),
+                    hit.get("reasoning", ""),
+                    hit.get("raw", ""),
+                    hit.get("error"),
+                    hit.get("invalid"),
+                    hit.get("probability"),
+                    bool(hit.get("constrained")),
+                )
+            )
         return PanelCase(item, opinions, department)
 
     def run(self, items: Sequence[Item]) -> dict[str, PanelCase]:
@@ -128,28 +138,63 @@ class Collector:
         for item, record in zip(items, records):
             image, question = self._keys(item)
             department = record.triage.department
-            base = {"image": image, "question": question, "task": item.task, "split": item.split,
-                    "item_id": item.id, "time": now}
+            base = {
+                "image": image,
+                "question": question,
+                "task": item.task,
+                "split": item.split,
+                "item_id": item.id,
+                "time": now,
+            }
             if record.triage.error is None:  # a failed triage's fallback department is asked again next run
-                lines.append({"key": entry_key("triage", self.triage_fp, "", image, question), "kind": "triage",
-                              "model": self.triage_fp, "department": department,
-                              "rationale": record.triage.rationale, "fallback": record.triage.fallback, **base})
+                lines.append(
+                    {
+                        "key": entry_key("triage", self.triage_fp, "", image, question),
+                        "kind": "triage",
+                        "model": self.triage_fp,
+                        "department": department,
+                        "rationale": record.triage.rationale,
+                        "fallback": record.triage.fallback,
+                        **base,
+                    }
+                )
             specs = self.panel.specialists_for(department)
             for spec, op in zip(specs, record.specialists):
                 if op.error not in _CACHEABLE_ERRORS:
                     continue
-                lines.append({"key": entry_key("specialist", self._fp(spec), department, image, question),
-                              "kind": "specialist", "model": self._fp(spec), "name": spec.name,
-                              "department": department, "answer": op.answer, "reasoning": op.reasoning,
-                              "raw": op.raw, "error": op.error, "valid": op.valid, "invalid": op.invalid,
-                              "probability": op.probability, "constrained": op.constrained, **base})
+                lines.append(
+                    {
+                        "key": entry_key("specialist", self._fp(spec), department, image, question),
+                        "kind": "specialist",
+                        "model": self._fp(spec),
+                        "name": spec.name,
+                        "department": department,
+                        "answer": op.answer,
+                        "reasoning": op.reasoning,
+                        "raw": op.raw,
+                        "error": op.error,
+                        "valid": op.valid,
+                        "invalid": op.invalid,
+                        "probability": op.probability,
+                        "constrained": op.constrained,
+                        **base,
+                    }
+                )
             out[item_key(item)] = PanelCase(item, list(record.specialists), department)
         self.store.add(lines)
         return out
 
 
-def collect(items: Sequence[Item], panel: Panel, store: OpinionStore, images: ImageCache, *, batch_size: int = 16,
-            console=None, only_cached: bool = False) -> dict[str, PanelCase]:
+def collect(
+    items: Sequence[Item],
+    panel: Panel,
+    store: OpinionStore,
+    images: ImageCache,
+    *,
+    batch_size: int = 16,
+    console=None,
+    only_cached: bool = False,
+) -> dict[str, PanelCase]:
     """Opinions for every item, by ``item_key``: from the cache, else asked now (unless ``only_cached``), in
     batches."""
     for item in items:
@@ -166,7 +211,7 @@ def collect(items: Sequence[Item], panel: Panel, store: OpinionStore, images: Im
     if missing and not only_cached:
         with _progress(console, len(items), len(items) - len(missing)) as advance:
             for start in range(0, len(missing), batch_size):
-                batch = missing[start:start + batch_size]
+                batch = missing[start : start + batch_size]
                 result.update(collector.run(batch))
                 advance(len(batch))
     return result
@@ -183,8 +228,14 @@ class _progress:
 
         console = self.console or Console(stderr=True)
         if console.is_terminal:
-            self.progress = Progress(TextColumn("[bold cyan]opinions"), BarColumn(), MofNCompleteColumn(),
-                                     TextColumn("ETA"), TimeRemainingColumn(), console=console)
+            self.progress = Progress(
+                TextColumn("[bold cyan]opinions"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=console,
+            )
             self.progress.start()
             self.task = self.progress.add_task("opinions", total=self.total, completed=self.done)
         else:

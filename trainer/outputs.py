@@ -30,9 +30,13 @@ def _panel_data(panel) -> dict:
     def agent(a):
         return {k: v for k, v in asdict(a).items() if v is not None}
 
-    return {"departments": list(panel.departments), "models": models, "triage": agent(panel.triage),
-            "specialists": {d: [agent(a) for a in agents] for d, agents in panel.specialists.items()},
-            "attending": agent(panel.attending)}
+    return {
+        "departments": list(panel.departments),
+        "models": models,
+        "triage": agent(panel.triage),
+        "specialists": {d: [agent(a) for a in agents] for d, agents in panel.specialists.items()},
+        "attending": agent(panel.attending),
+    }
 
 
 def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
@@ -66,8 +70,10 @@ def write_panel(cfg: TrainConfig, run: RunDir, final: Path) -> Path | None:
         data.setdefault(role, {"name": role, "model": "trained"})
     if not data.get("specialists"):
         data["specialists"] = {"default": [{"name": "Specialist (trained)", "model": "trained"}]}
-    header = (f"# Panel written by `mmedtui train {cfg.role}`: the trained model plays the {cfg.role}.\n"
-              "# Paths are relative to this file. Research use only. Not for clinical decisions.\n")
+    header = (
+        f"# Panel written by `mmedtui train {cfg.role}`: the trained model plays the {cfg.role}.\n"
+        "# Paths are relative to this file. Research use only. Not for clinical decisions.\n"
+    )
     return atomic_write_text(run.path / "panel.yaml", header + yaml.safe_dump(data, sort_keys=False))
 
 
@@ -87,25 +93,31 @@ def write_model_card(cfg: TrainConfig, run: RunDir, target: Path, items: list, m
             licences.append(f"- {name} ({cfg.data.split} split)")
     metrics = [m for m in read_jsonl(run.metrics_path)]
     last = metrics[-1] if metrics else {}
-    method = {"specialist": "supervised fine-tuning (TRL SFTTrainer)",
-              "triage": "GRPO (TRL), reward = format 0.5 + right department 1.0",
-              "attending": curriculum.describe(cfg)}[cfg.role]
-    logged = ", ".join(f"{k} {v:.3f}" for k, v in last.items()
-                       if k in ("reward", "accuracy", "entropy", "loss") and isinstance(v, (int, float)))
+    method = {
+        "specialist": "supervised fine-tuning (TRL SFTTrainer)",
+        "triage": "GRPO (TRL), reward = format 0.5 + right department 1.0",
+        "attending": curriculum.describe(cfg),
+    }[cfg.role]
+    logged = ", ".join(
+        f"{k} {v:.3f}"
+        for k, v in last.items()
+        if k in ("reward", "accuracy", "entropy", "loss") and isinstance(v, (int, float))
+    )
     start = model_ref(cfg.model.path) if cfg.model.path else None
     text = f"""# mmedtui {cfg.role} model
 
 {DISCLAIMER}
 
 - Role: {cfg.role}; trained by `mmedtui train {cfg.role} --profile {cfg.profile}` ({method}).
-- Starting model: {start or f'random-init tiny Qwen2.5-VL ({cfg.model.tiny_size}), trainer/tiny.py'}.
+- Starting model: {start or f"random-init tiny Qwen2.5-VL ({cfg.model.tiny_size}), trainer/tiny.py"}.
 - Training data ({len(items)} questions; test splits never used):
 {chr(10).join(licences)}
-- Steps: {last.get('step', 0)}; last logged: {logged}.
+- Steps: {last.get("step", 0)}; last logged: {logged}.
 - Full configuration: `config.yaml` of the run; per-step metrics: `metrics.jsonl`.
-{''.join(f'- {line}.{chr(10)}' for line in measured)}
+{"".join(f"- {line}.{chr(10)}" for line in measured)}
 Attribution: VQA-RAD (Lau et al., Sci Data 2018, CC0 1.0); SLAKE (Liu et al., ISBI 2021, CC BY 4.0).
 """
-    meta = front_matter(f"mmedtui-{cfg.role}", hub_datasets(tasks), base_model=hub_id(cfg.model.path),
-                        tags=ROLE_TAGS[cfg.role])
+    meta = front_matter(
+        f"mmedtui-{cfg.role}", hub_datasets(tasks), base_model=hub_id(cfg.model.path), tags=ROLE_TAGS[cfg.role]
+    )
     atomic_write_text(Path(target) / "README.md", meta + portable(text))

@@ -19,9 +19,13 @@ from mmedtui.fileio import read_jsonl
 
 STEP_METRICS = ("reward", "accuracy", "entropy", "frac_reward_zero_std")
 PANELS = ("reward", "validation", "accuracy", "entropy", "frac_reward_zero_std")
-TITLES = {"reward": "reward (format 0.5 + accuracy 1.0)", "validation": "held-back accuracy (%) after each stage",
-          "accuracy": "training accuracy", "entropy": "entropy",
-          "frac_reward_zero_std": "groups with identical rewards (frac_reward_zero_std)"}
+TITLES = {
+    "reward": "reward (format 0.5 + accuracy 1.0)",
+    "validation": "held-back accuracy (%) after each stage",
+    "accuracy": "training accuracy",
+    "entropy": "entropy",
+    "frac_reward_zero_std": "groups with identical rewards (frac_reward_zero_std)",
+}
 
 Series = dict[str, tuple[list[int], list[float]]]  # label -> (steps, values)
 

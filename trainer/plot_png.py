@@ -87,8 +87,16 @@ def render_png(run_dir: Path, target: Path | None = None) -> Path:
     draw = ImageDraw.Draw(image)
     ticks = integer_ticks(lo, hi)
     for row, metric in enumerate(shown):
-        _panel(draw, row * PANEL_H, f"{TITLES[metric]} ({Path(run_dir).name})", data[metric], ticks, x_of, ends,
-               markers=metric == "validation")
+        _panel(
+            draw,
+            row * PANEL_H,
+            f"{TITLES[metric]} ({Path(run_dir).name})",
+            data[metric],
+            ticks,
+            x_of,
+            ends,
+            markers=metric == "validation",
+        )
     target = Path(target) if target else Path(run_dir) / "metrics.png"
     png = io.BytesIO()
     image.save(png, format="PNG")

@@ -24,10 +24,10 @@ TASKS = ("vqa-rad", "slake")
 
 @dataclass(frozen=True)
 class PriorSettings:
-    min_count: int = 3          # a feature / an answer must occur this often in training
+    min_count: int = 3  # a feature / an answer must occur this often in training
     max_features: int = 2048
     max_answers: int = 96
-    epochs: int = 300           # full-batch steps
+    epochs: int = 300  # full-batch steps
     learning_rate: float = 0.05
     weight_decay: float = 1e-3
     seed: int = 0
@@ -56,15 +56,17 @@ def fit(items: list, settings: PriorSettings = PriorSettings()) -> tuple[Questio
     import torch
 
     answers = _top(Counter(normalize(it.answer) for it in items), settings.min_count, settings.max_answers)
-    vocab = _top(Counter(f for it in items for f in set(features(it.question))), settings.min_count,
-                 settings.max_features)
+    vocab = _top(
+        Counter(f for it in items for f in set(features(it.question))), settings.min_count, settings.max_features
+    )
     if not answers or not vocab:
         raise DataError("question-only: too few training items to build a vocabulary")
     index = {a: i for i, a in enumerate(answers)}
     kept = [it for it in items if normalize(it.answer) in index]
     torch.manual_seed(settings.seed)
-    model = QuestionPrior({f: i for i, f in enumerate(vocab)}, answers, torch.zeros(len(answers), len(vocab)),
-                          torch.zeros(len(answers)))
+    model = QuestionPrior(
+        {f: i for i, f in enumerate(vocab)}, answers, torch.zeros(len(answers), len(vocab)), torch.zeros(len(answers))
+    )
     x = model.encode([it.question for it in kept])
     y = torch.tensor([index[normalize(it.answer)] for it in kept])
     layer = torch.nn.Linear(len(vocab), len(answers))
@@ -81,19 +83,30 @@ def fit(items: list, settings: PriorSettings = PriorSettings()) -> tuple[Questio
     return model, {"items": len(items), "items_kept": len(kept), "final_loss": round(loss.item(), 4)}
 
 
-def train_question_only(root: Path | None, output: Path, settings: PriorSettings = PriorSettings(),
-                        split: str = "train") -> dict:
+def train_question_only(
+    root: Path | None, output: Path, settings: PriorSettings = PriorSettings(), split: str = "train"
+) -> dict:
     """Fit on the training split under ``root`` and write the model + its card into ``output``."""
     items = training_items(root, split)
     model, fitted = fit(items, settings)
     by_task = Counter(it.task for it in items)
-    summary = {**fitted, "by_task": dict(sorted(by_task.items())),
-               "features": len(model.vocabulary), "answers": len(model.answers)}
-    model.save(output, {"trained_on": {"split": split, "tasks": list(TASKS), "slake_lang": "en",
-                                       "vqa_rad_frame_rows": "excluded"},
-                        "settings": asdict(settings), "summary": summary})
-    meta = front_matter("mmedtui-question-only", hub_datasets(TASKS), tags=["baseline", "bag-of-words"],
-                        transformers=False)
+    summary = {
+        **fitted,
+        "by_task": dict(sorted(by_task.items())),
+        "features": len(model.vocabulary),
+        "answers": len(model.answers),
+    }
+    model.save(
+        output,
+        {
+            "trained_on": {"split": split, "tasks": list(TASKS), "slake_lang": "en", "vqa_rad_frame_rows": "excluded"},
+            "settings": asdict(settings),
+            "summary": summary,
+        },
+    )
+    meta = front_matter(
+        "mmedtui-question-only", hub_datasets(TASKS), tags=["baseline", "bag-of-words"], transformers=False
+    )
     (output / "README.md").write_text(meta + _card(summary, settings), encoding="utf-8")
     return summary
 
@@ -107,11 +120,11 @@ linear layer over the most frequent answer strings. It never sees the image. It 
 `question-only`: what a system scores above it is what the scan (and the panel) adds.
 
 - Trained on: VQA-RAD train (without the MEVF "frame" rows) + SLAKE train.json, English; never a test or
-  validation split. Items: {summary['items']} ({tasks}); {summary['items_kept']} whose answer is among the
-  {summary['answers']} kept answers.
-- Features: {summary['features']} (seen at least {settings.min_count} times); full-batch AdamW, {settings.epochs}
+  validation split. Items: {summary["items"]} ({tasks}); {summary["items_kept"]} whose answer is among the
+  {summary["answers"]} kept answers.
+- Features: {summary["features"]} (seen at least {settings.min_count} times); full-batch AdamW, {settings.epochs}
   steps, learning rate {settings.learning_rate}, weight decay {settings.weight_decay}; final training
-  loss {summary['final_loss']}.
+  loss {summary["final_loss"]}.
 - With options (the bench's `mc`), it picks the option whose answer is most probable.
 - Files: `model.safetensors` (weight, bias; float16), `vocab.json` (features, answers, settings).
 - Rebuild: `mmedtui train question-only --data-root ../shared/data --output assets/models/question-only`.

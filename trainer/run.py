@@ -1,13 +1,13 @@
 """A run directory and its state: what every role's run leaves behind, and what ``--resume`` reads.
 
-    <run>/config.yaml        the resolved config (printed at start)
-    <run>/state.json         stages planned / done, their final models and step counts
-    <run>/metrics.jsonl      one line per logged step: stage, step, reward, accuracy, entropy, entropy_coef, beta, kl
-    <run>/base-model/        the tiny starting model, when the run built one
-    <run>/stages/<stage>/checkpoint-N/   Trainer checkpoints (safetensors; COMPLETE marks a finished one)
-    <run>/stages/<stage>/final/          a stage's final model (the next stage starts here)
-    <run>/final/             the run's final model + processor + README.md model card
-    <run>/panel.yaml         a panel file that puts the trained model in its role
+<run>/config.yaml        the resolved config (printed at start)
+<run>/state.json         stages planned / done, their final models and step counts
+<run>/metrics.jsonl      one line per logged step: stage, step, reward, accuracy, entropy, entropy_coef, beta, kl
+<run>/base-model/        the tiny starting model, when the run built one
+<run>/stages/<stage>/checkpoint-N/   Trainer checkpoints (safetensors; COMPLETE marks a finished one)
+<run>/stages/<stage>/final/          a stage's final model (the next stage starts here)
+<run>/final/             the run's final model + processor + README.md model card
+<run>/panel.yaml         a panel file that puts the trained model in its role
 """
 
 from __future__ import annotations
@@ -103,8 +103,9 @@ class RunDir:
             if not self.config_path.is_file():
                 raise UserError(f"{self.path}: nothing to resume (no config.yaml); start a run with --output")
         elif self.state_path.is_file() or self.metrics_path.is_file():
-            raise UserError(f"{self.path}: a run already lives here; pass --resume to continue it, "
-                            "or choose a new --output")
+            raise UserError(
+                f"{self.path}: a run already lives here; pass --resume to continue it, or choose a new --output"
+            )
         self.path.mkdir(parents=True, exist_ok=True)
         clean_stale_tmp(self.path)
         recover_dir(self.final_dir)
@@ -113,8 +114,12 @@ class RunDir:
         """Every planned stage done (or skipped) and the final model in place: ``--resume`` has nothing to do."""
         state = self.load_state() if self.state_path.is_file() else {}
         stages, order = state.get("stages", {}), state.get("order")
-        return bool(order and state.get("final") and self.final_dir.is_dir()
-                    and all(stages.get(s, {}).get("status") in ("done", "skipped") for s in order))
+        return bool(
+            order
+            and state.get("final")
+            and self.final_dir.is_dir()
+            and all(stages.get(s, {}).get("status") in ("done", "skipped") for s in order)
+        )
 
     def mark(self, status: str, **info) -> None:
         """Record the run's overall status in ``state.json`` (running, stopped, done)."""
@@ -166,8 +171,9 @@ def _first_whole(checkpoints: list[Path], clean: bool) -> Path | None:
             return checkpoint
         path, why = damage
         if i + 1 == len(checkpoints):
-            raise CheckpointError(f"{path}: {why}; no earlier checkpoint to resume from (start a new run, "
-                                  f"or restore the file)")
+            raise CheckpointError(
+                f"{path}: {why}; no earlier checkpoint to resume from (start a new run, or restore the file)"
+            )
         print(f"warning: {path}: {why}; resuming from {checkpoints[i + 1].name} instead", file=sys.stderr)
         if clean:  # a new save into this folder must not inherit the old COMPLETE marker
             shutil.rmtree(checkpoint, ignore_errors=True)

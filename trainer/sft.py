@@ -73,11 +73,17 @@ def make_sft_trainer(cfg: TrainConfig, learning_rate: float | None = None):
         model = load_model(str(model_path), cfg)
         processor = load_processor(str(model_path))
         weighted = cfg.sft.answer_weight != 1.0
-        return _trainer_class()(model=model, args=sft_args(cfg, output_dir, max_steps, learning_rate),
-                                train_dataset=stage.dataset, processing_class=processor,
-                                peft_config=lora_config(cfg.model),
-                                compute_loss_func=answer_weighted_loss(
-                                    processor.tokenizer, cfg.sft.answer_weight, cfg.train.gradient_accumulation_steps)
-                                if weighted else None)
+        return _trainer_class()(
+            model=model,
+            args=sft_args(cfg, output_dir, max_steps, learning_rate),
+            train_dataset=stage.dataset,
+            processing_class=processor,
+            peft_config=lora_config(cfg.model),
+            compute_loss_func=answer_weighted_loss(
+                processor.tokenizer, cfg.sft.answer_weight, cfg.train.gradient_accumulation_steps
+            )
+            if weighted
+            else None,
+        )
 
     return make

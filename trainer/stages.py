@@ -74,9 +74,17 @@ def _abs(text: str, run: RunDir) -> Path:
     return p if p.is_absolute() else run.path / p
 
 
-def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_model: Path | str,
-               make_trainer: MakeTrainer, resume: bool = False, callbacks: Sequence = (),
-               console=None, on_saved: Callable[[Path, Stage], dict | None] | None = None) -> Path:
+def run_stages(
+    cfg: TrainConfig,
+    run: RunDir,
+    stages: Sequence[Stage],
+    start_model: Path | str,
+    make_trainer: MakeTrainer,
+    resume: bool = False,
+    callbacks: Sequence = (),
+    console=None,
+    on_saved: Callable[[Path, Stage], dict | None] | None = None,
+) -> Path:
     """Train ``stages`` in order; return the final model folder (``<run>/final``)."""
     state = run.load_state()
     state["role"] = cfg.role
@@ -86,8 +94,9 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
     live = [s for s in stages if len(s.dataset) > 0]
     for stage in stages:
         entry = entries.setdefault(stage.name, {"status": "pending"})
-        entry.update(gamma=stage.gamma, beta=stage.beta, cases=len(stage.dataset), planned_steps=stage.max_steps,
-                     **stage.info)
+        entry.update(
+            gamma=stage.gamma, beta=stage.beta, cases=len(stage.dataset), planned_steps=stage.max_steps, **stage.info
+        )
         if entry.get("status") == "done" and entry.get("final") and _abs(entry["final"], run).is_dir():
             offset += int(entry.get("steps", 0))
             model_path = _abs(entry["final"], run)
@@ -106,8 +115,11 @@ def run_stages(cfg: TrainConfig, run: RunDir, stages: Sequence[Stage], start_mod
             out_dir.mkdir(parents=True, exist_ok=True)
             clean_stale_tmp(out_dir)
             run.truncate_metrics(stage.name, _checkpoint_step(checkpoint))
-            entry.update(status="running", start=_rel(Path(model_path), run),
-                         resumed_from=_rel(checkpoint, run) if checkpoint else None)
+            entry.update(
+                status="running",
+                start=_rel(Path(model_path), run),
+                resumed_from=_rel(checkpoint, run) if checkpoint else None,
+            )
             run.save_state(state)
         trainer = (stage.make or make_trainer)(stage, model_path, out_dir, stage.max_steps)
         entry.update(stage.info)  # what building the trainer learnt (e.g. the dynamic-sampling filter's figures)

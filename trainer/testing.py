@@ -15,12 +15,21 @@ from PIL import Image, ImageDraw
 # Question keywords -> what each of the three scripted specialists answers.
 # easy: all right; medium: some right; hard: all wrong (given the gold answers written by ``fake_vqa_rad``).
 SPECIALIST_RULES = [
-    {"alpha": "<think>a</think><answer>yes</answer>", "beta": "<think>a</think><answer>yes</answer>",
-     "gamma": "<think>a</think><answer>yes</answer>"},
-    {"alpha": "<think>b</think><answer>yes</answer>", "beta": "<think>b</think><answer>no</answer>",
-     "gamma": "<think>b</think><answer>yes</answer>"},
-    {"alpha": "<think>c</think><answer>yes</answer>", "beta": "<think>c</think><answer>yes</answer>",
-     "gamma": "<think>c</think><answer>yes</answer>"},
+    {
+        "alpha": "<think>a</think><answer>yes</answer>",
+        "beta": "<think>a</think><answer>yes</answer>",
+        "gamma": "<think>a</think><answer>yes</answer>",
+    },
+    {
+        "alpha": "<think>b</think><answer>yes</answer>",
+        "beta": "<think>b</think><answer>no</answer>",
+        "gamma": "<think>b</think><answer>yes</answer>",
+    },
+    {
+        "alpha": "<think>c</think><answer>yes</answer>",
+        "beta": "<think>c</think><answer>yes</answer>",
+        "gamma": "<think>c</think><answer>yes</answer>",
+    },
 ]
 # keyword -> gold answer: alpha (all say yes, gold yes) easy; beta (2 yes 1 no, gold no) medium;
 # gamma (all yes, gold no) hard.
@@ -59,24 +68,42 @@ def fake_vqa_rad(root: Path, per_kind: int = 4, test_rows: int = 3) -> Path:
 
 
 def _record(qid: int, phrase: str, image: str, question: str, answer: str) -> dict:
-    return {"qid": qid, "phrase_type": phrase, "qid_linked_id": f"id-{qid}", "image_case_url": "",
-            "image_name": image, "image_organ": "CHEST", "evaluation": "given", "question": question,
-            "question_rephrase": "NULL", "question_relation": "NULL", "question_frame": "NULL",
-            "question_type": "PRES", "answer": answer, "answer_type": "CLOSED"}
+    return {
+        "qid": qid,
+        "phrase_type": phrase,
+        "qid_linked_id": f"id-{qid}",
+        "image_case_url": "",
+        "image_name": image,
+        "image_organ": "CHEST",
+        "evaluation": "given",
+        "question": question,
+        "question_rephrase": "NULL",
+        "question_relation": "NULL",
+        "question_frame": "NULL",
+        "question_type": "PRES",
+        "answer": answer,
+        "answer_type": "CLOSED",
+    }
 
 
 def scripted_panel_file(path: Path, attending_model: str | None = None) -> Path:
     """A panel YAML: scripted triage (Radiologist) and three scripted specialists following SPECIALIST_RULES."""
-    models = {"triage": {"backend": "scripted", "replies": ["<think>CT</think><answer>Radiologist</answer>"]},
-              "attending": {"backend": "scripted", "replies": ["<think>w</think><answer>yes</answer>"]}}
+    models = {
+        "triage": {"backend": "scripted", "replies": ["<think>CT</think><answer>Radiologist</answer>"]},
+        "attending": {"backend": "scripted", "replies": ["<think>w</think><answer>yes</answer>"]},
+    }
     specialists = []
     for i, rules in enumerate(SPECIALIST_RULES):
         models[f"s{i}"] = {"backend": "scripted", "rules": rules}
         specialists.append({"name": f"Specialist {chr(65 + i)}", "model": f"s{i}"})
     if attending_model:
         models["attending"] = {"backend": "transformers", "path": attending_model, "device": "cpu"}
-    data = {"models": models, "triage": {"model": "triage"}, "attending": {"model": "attending"},
-            "specialists": {"default": specialists}}
+    data = {
+        "models": models,
+        "triage": {"model": "triage"},
+        "attending": {"model": "attending"},
+        "specialists": {"default": specialists},
+    }
     path = Path(path)
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
     return path

@@ -12,8 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SPECIAL_TOKENS = [
-    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|vision_start|>", "<|vision_end|>",
-    "<|image_pad|>", "<|video_pad|>",
+    "<|endoftext|>",
+    "<|im_start|>",
+    "<|im_end|>",
+    "<|vision_start|>",
+    "<|vision_end|>",
+    "<|image_pad|>",
+    "<|video_pad|>",
 ]
 # Single tokens for the output format make the format reward learnable by a tiny model. They are added as
 # NON-special tokens: decoders (TRL's rollouts, the transformers backend) skip special tokens, and a skipped
@@ -95,9 +100,13 @@ def train_tokenizer(corpus: Iterable[str], vocab_size: int):
 def vision_config(spec: TinySize) -> dict:
     """The vision tower's config of a tiny size (also what ``trainer/vision.py`` pre-trains)."""
     return dict(
-        depth=spec.vision_depth, hidden_size=spec.vision_hidden, intermediate_size=spec.vision_hidden * 2,
-        num_heads=max(1, spec.vision_hidden // 32), out_hidden_size=spec.hidden,
-        fullatt_block_indexes=[spec.vision_depth - 1], window_size=112,
+        depth=spec.vision_depth,
+        hidden_size=spec.vision_hidden,
+        intermediate_size=spec.vision_hidden * 2,
+        num_heads=max(1, spec.vision_hidden // 32),
+        out_hidden_size=spec.hidden,
+        fullatt_block_indexes=[spec.vision_depth - 1],
+        window_size=112,
     )
 
 
@@ -118,22 +127,33 @@ def build_tiny(output: str | Path, *, size: str = "micro", seed: int = 0, corpus
     quarter = head_dim // 8
     mrope = [head_dim // 2 - 2 * (quarter * 3 // 2), quarter * 3 // 2, quarter * 3 // 2]
     text = dict(
-        vocab_size=len(tokenizer), hidden_size=spec.hidden, intermediate_size=spec.hidden * 2,
-        num_hidden_layers=spec.layers, num_attention_heads=spec.heads, num_key_value_heads=spec.heads,
-        max_position_embeddings=4096, rope_parameters={"rope_type": "default", "rope_theta": 10000.0,
-                                                       "mrope_section": mrope},
-        bos_token_id=ids["<|endoftext|>"], eos_token_id=ids["<|im_end|>"], pad_token_id=ids["<|endoftext|>"],
+        vocab_size=len(tokenizer),
+        hidden_size=spec.hidden,
+        intermediate_size=spec.hidden * 2,
+        num_hidden_layers=spec.layers,
+        num_attention_heads=spec.heads,
+        num_key_value_heads=spec.heads,
+        max_position_embeddings=4096,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "mrope_section": mrope},
+        bos_token_id=ids["<|endoftext|>"],
+        eos_token_id=ids["<|im_end|>"],
+        pad_token_id=ids["<|endoftext|>"],
     )
     vision = vision_config(spec)
     config = Qwen2_5_VLConfig(
-        text_config=text, vision_config=vision, image_token_id=ids["<|image_pad|>"],
-        video_token_id=ids["<|video_pad|>"], vision_start_token_id=ids["<|vision_start|>"],
-        vision_end_token_id=ids["<|vision_end|>"], tie_word_embeddings=True,
+        text_config=text,
+        vision_config=vision,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
     )
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     model.generation_config = GenerationConfig(
-        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"],
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
+        pad_token_id=ids["<|endoftext|>"],
         do_sample=False,
     )
     image_processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)

@@ -85,18 +85,30 @@ def _specialist(cfg, run: RunDir, resume, console, callbacks) -> Result:
     if cfg.data.other_images:
         from trainer.data import other_images
 
-        other, notes = other_images.sft_rows(cfg.data_root, cfg.data.other_images, cfg.data.image_max_side,
-                                             cfg.data.seed)
+        other, notes = other_images.sft_rows(
+            cfg.data_root, cfg.data.other_images, cfg.data.image_max_side, cfg.data.seed
+        )
         for note in notes:
             console.print(f"[dim]{note}[/]")
     start = starting_model(cfg, run, corpus(rows + other))  # the tokenizer sees each question once
     rows = repeat_closed(rows, items, cfg.data.closed_repeat) + other
-    console.print(f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
-                  f"({cfg.data.split})")
+    console.print(
+        f"specialist SFT on {len(rows)} rows ({len(items)} questions) from {', '.join(cfg.data.tasks)} "
+        f"({cfg.data.split})"
+    )
     ds = to_dataset(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
     stage = Stage("sft", ds, max_steps=cfg.train.max_steps, info={"rows": len(rows)})
-    final = run_stages(cfg, run, [stage], start, make_sft_trainer(cfg), resume, callbacks, console,
-                       on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+    final = run_stages(
+        cfg,
+        run,
+        [stage],
+        start,
+        make_sft_trainer(cfg),
+        resume,
+        callbacks,
+        console,
+        on_saved=lambda target, st: write_model_card(cfg, run, target, items),
+    )
     return Result(run.path, final, write_panel(cfg, run, final))
 
 
@@ -116,12 +128,19 @@ def _triage(cfg, run: RunDir, resume, console, callbacks) -> Result:
     ds = to_dataset(rows, run.path / "cache")
     # The warm-up's rationale names the modality: only examples whose modality is known teach it.
     named = [e for e in examples if e.modality]
-    stages = _warmup(cfg, run, lambda: triage_rows(named, departments, cfg.data.image_max_side,
-                                                            targets=True))
-    stages.append(Stage("triage", ds, cfg.grpo.entropy_coef, cfg.grpo.beta, cfg.train.max_steps,
-                        {"rows": len(rows)}))
-    final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("triage")), resume,
-                       callbacks, console, on_saved=lambda target, st: write_model_card(cfg, run, target, items))
+    stages = _warmup(cfg, run, lambda: triage_rows(named, departments, cfg.data.image_max_side, targets=True))
+    stages.append(Stage("triage", ds, cfg.grpo.entropy_coef, cfg.grpo.beta, cfg.train.max_steps, {"rows": len(rows)}))
+    final = run_stages(
+        cfg,
+        run,
+        stages,
+        start,
+        make_grpo_trainer(cfg, rewards.for_role("triage")),
+        resume,
+        callbacks,
+        console,
+        on_saved=lambda target, st: write_model_card(cfg, run, target, items),
+    )
     return Result(run.path, final, write_panel(cfg, run, final), notes)
 
 
@@ -133,8 +152,15 @@ def _warmup(cfg, run: RunDir, make_rows) -> list[Stage]:
 
     rows = make_rows()
     ds = to_dataset(rows, run.path / "cache").shuffle(seed=cfg.data.seed)
-    return [Stage("warmup", ds, max_steps=cfg.sft.warmup_steps, info={"rows": len(rows), "kind": "sft"},
-                  make=make_sft_trainer(cfg, cfg.sft.warmup_learning_rate))]
+    return [
+        Stage(
+            "warmup",
+            ds,
+            max_steps=cfg.sft.warmup_steps,
+            info={"rows": len(rows), "kind": "sft"},
+            make=make_sft_trainer(cfg, cfg.sft.warmup_learning_rate),
+        )
+    ]
 
 
 def _departments(cfg) -> tuple[str, ...]:
@@ -156,22 +182,40 @@ def attending_groups(cfg, items, console) -> tuple[dict[str, list], list, dict]:
     try:
         with main_first():  # several processes: rank 0 asks the panel, the others then read its cache
             store = opinions.OpinionStore(opinions.cache_path(cfg.opinions))
-            found = opinions.collect(items, panel, store, images, batch_size=cfg.opinions.batch_size,
-                                     console=console, only_cached=not (cfg.opinions.collect and is_main_process()))
+            found = opinions.collect(
+                items,
+                panel,
+                store,
+                images,
+                batch_size=cfg.opinions.batch_size,
+                console=console,
+                only_cached=not (cfg.opinions.collect and is_main_process()),
+            )
     finally:
         panel.close()
     cases = list(found.values())
     if not cases:
-        raise DataError(f"no specialist opinions for the training items in {store.path} "
-                        "(run `mmedtui train opinions` or set opinions.collect: true)")
-    groups, held = validation.split_groups(curriculum.split(cases, cfg.curriculum.min_specialists),
-                                           cfg.data.val_share, cfg.data_root)
-    summary = {"sizes": curriculum.sizes(groups), "by_task": curriculum.by_task(groups),
-               "specialist_accuracy": curriculum.accuracy(e for g in groups.values() for e in g),
-               "cases_with_opinions": len(cases), "items": len(items), "cache": str(store.path)}
+        raise DataError(
+            f"no specialist opinions for the training items in {store.path} "
+            "(run `mmedtui train opinions` or set opinions.collect: true)"
+        )
+    groups, held = validation.split_groups(
+        curriculum.split(cases, cfg.curriculum.min_specialists), cfg.data.val_share, cfg.data_root
+    )
+    summary = {
+        "sizes": curriculum.sizes(groups),
+        "by_task": curriculum.by_task(groups),
+        "specialist_accuracy": curriculum.accuracy(e for g in groups.values() for e in g),
+        "cases_with_opinions": len(cases),
+        "items": len(items),
+        "cache": str(store.path),
+    }
     if held:
-        summary["validation"] = {"cases": len(held), "scored": len(validation.scored(held)),
-                                 "panel": validation.panel_baselines(held)}
+        summary["validation"] = {
+            "cases": len(held),
+            "scored": len(validation.scored(held)),
+            "panel": validation.panel_baselines(held),
+        }
     return groups, held, summary
 
 
@@ -185,8 +229,9 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         console.print(validation.line(f"validation, {system}", table))
     sizes = summary["sizes"]
     console.print("curriculum split (cases): " + ", ".join(f"{k} {v}" for k, v in sizes.items()))
-    console.print("specialists right on these cases: "
-                  + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
+    console.print(
+        "specialists right on these cases: " + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items())
+    )
     schedule = cfg.stage_schedule()
     rng = random.Random(cfg.data.seed)
     if not cfg.curriculum.enabled:
@@ -203,6 +248,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         rng.shuffle(chosen)
         stage_rows[name] = attending_rows(chosen, images)
     start = starting_model(cfg, run, corpus(r for rows in stage_rows.values() for r in rows))
+
     def warm_rows():
         cases = [case for name in names for case in groups[name]]
         cases += solo_cases(cases, cfg.sft.solo_share, random.Random(cfg.data.seed))
@@ -213,8 +259,9 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     for spec in schedule:
         rows = stage_rows[spec.name]
         ds = to_dataset(rows, run.path / "cache") if rows else _EmptyDataset()
-        stages.append(Stage(spec.name, ds, spec.gamma, spec.beta, plan[spec.name],
-                            {"split_size": len(groups[spec.name])}))
+        stages.append(
+            Stage(spec.name, ds, spec.gamma, spec.beta, plan[spec.name], {"split_size": len(groups[spec.name])})
+        )
     if is_main_process():
         state = run.load_state()
         state["curriculum"] = summary
@@ -228,20 +275,42 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
             return None
         table = validate(cfg, target, stage.name, held, images, console)
         panel = summary["validation"]["panel"]
-        write_model_card(cfg, run, target, trained, [
-            validation.line(f"Validation ({len(held)} held-back holdout cases, `mc`), this model", table),
-            *(validation.line(f"the same cases, {system}", t) for system, t in panel.items())])
+        write_model_card(
+            cfg,
+            run,
+            target,
+            trained,
+            [
+                validation.line(f"Validation ({len(held)} held-back holdout cases, `mc`), this model", table),
+                *(validation.line(f"the same cases, {system}", t) for system, t in panel.items()),
+            ],
+        )
         return {"validation": table}
 
-    final = run_stages(cfg, run, stages, start, make_grpo_trainer(cfg, rewards.for_role("attending")), resume,
-                       callbacks, console, on_saved=on_saved)
+    final = run_stages(
+        cfg,
+        run,
+        stages,
+        start,
+        make_grpo_trainer(cfg, rewards.for_role("attending")),
+        resume,
+        callbacks,
+        console,
+        on_saved=on_saved,
+    )
     return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
 
 
 def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict:
     """The stage's saved attending on the held-back cases (kept in ``state.json`` as stages.<stage>.validation)."""
-    table = validation.attending_accuracy(target, held, images, device="cpu" if cfg.train.use_cpu else "auto",
-                                          max_new_tokens=cfg.grpo.max_completion_length, seed=cfg.data.seed)
+    table = validation.attending_accuracy(
+        target,
+        held,
+        images,
+        device="cpu" if cfg.train.use_cpu else "auto",
+        max_new_tokens=cfg.grpo.max_completion_length,
+        seed=cfg.data.seed,
+    )
     console.print(validation.line(f"validation after {stage}", table))
     return table
 

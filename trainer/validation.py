@@ -55,12 +55,14 @@ def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
         out["majority-vote"][item.task].append(best is not None and _correct(usable[best].answer, item))
         for o in ops:
             out[f"specialist:{o.name}"][item.task].append(
-                o.error is None and _correct(o.answer, item, getattr(o, "invalid", None)))
+                o.error is None and _correct(o.answer, item, getattr(o, "invalid", None))
+            )
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_accuracy(model_path, held: list, images, device: str = "auto", max_new_tokens: int = 48,
-                       seed: int = 0, batch: int = 16) -> dict[str, dict]:
+def attending_accuracy(
+    model_path, held: list, images, device: str = "auto", max_new_tokens: int = 48, seed: int = 0, batch: int = 16
+) -> dict[str, dict]:
     """The attending at ``model_path`` on the validation cases, per task, through ``Pipeline.attend``
     (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
     from mmedtui.agents.panel import AgentSpec, Panel
@@ -72,20 +74,28 @@ def attending_accuracy(model_path, held: list, images, device: str = "auto", max
     if not cases:
         return {}
     spec = AgentSpec("Attending physician (trained)", "trained", max_new_tokens=max_new_tokens)
-    panel = Panel(models={"trained": {"backend": "transformers", "path": str(model_path), "device": device}},
-                  triage=spec, specialists={}, attending=spec)
+    panel = Panel(
+        models={"trained": {"backend": "transformers", "path": str(model_path), "device": device}},
+        triage=spec,
+        specialists={},
+        attending=spec,
+    )
     pipeline = Pipeline(panel, PipelineOptions(seed=seed))
     rows: dict[str, list[bool]] = defaultdict(list)
     try:
         for start in range(0, len(cases), batch):
-            chunk = cases[start:start + batch]
-            records = [ConsultRecord(item_case(c.item, images.full(c.item)), specialists=list(c.opinions))
-                       for c in chunk]
+            chunk = cases[start : start + batch]
+            records = [
+                ConsultRecord(item_case(c.item, images.full(c.item)), specialists=list(c.opinions)) for c in chunk
+            ]
             pipeline.attend(records, lambda event: None)
             for case, record in zip(chunk, records):
                 decision = record.attending
-                rows[case.item.task].append(decision is not None and decision.error is None and _correct(
-                    decision.answer, case.item, getattr(decision, "invalid", None)))
+                rows[case.item.task].append(
+                    decision is not None
+                    and decision.error is None
+                    and _correct(decision.answer, case.item, getattr(decision, "invalid", None))
+                )
     finally:
         panel.close()
     return _table(rows)

@@ -49,9 +49,14 @@ class Targets:
         def index(value, space):
             return space.index(value) if value in space else -1
 
-        cls = torch.tensor([index(lab.modality, labels_mod.MODALITIES), index(lab.region, labels_mod.REGIONS),
-                            index(lab.plane, labels_mod.PLANES),
-                            -1 if lab.abnormal is None else int(lab.abnormal)])
+        cls = torch.tensor(
+            [
+                index(lab.modality, labels_mod.MODALITIES),
+                index(lab.region, labels_mod.REGIONS),
+                index(lab.plane, labels_mod.PLANES),
+                -1 if lab.abnormal is None else int(lab.abnormal),
+            ]
+        )
         target, mask = torch.zeros(len(self.organs)), torch.zeros(len(self.organs))
         for i, organ in enumerate(self.organs):
             if organ in lab.organs:
@@ -75,13 +80,15 @@ def make_model(size: str, n_organs: int):
     config = Qwen2_5_VLVisionConfig(**vision_config(SIZES[size]))
     tower = Qwen2_5_VisionTransformerPretrainedModel._from_config(config)
     out = config.out_hidden_size
-    heads = torch.nn.ModuleDict({
-        "modality": torch.nn.Linear(out, len(labels_mod.MODALITIES)),
-        "region": torch.nn.Linear(out, len(labels_mod.REGIONS)),
-        "plane": torch.nn.Linear(out, len(labels_mod.PLANES)),
-        "abnormal": torch.nn.Linear(out, 2),
-        "organs": torch.nn.Linear(out, max(1, n_organs)),
-    })
+    heads = torch.nn.ModuleDict(
+        {
+            "modality": torch.nn.Linear(out, len(labels_mod.MODALITIES)),
+            "region": torch.nn.Linear(out, len(labels_mod.REGIONS)),
+            "plane": torch.nn.Linear(out, len(labels_mod.PLANES)),
+            "abnormal": torch.nn.Linear(out, 2),
+            "organs": torch.nn.Linear(out, max(1, n_organs)),
+        }
+    )
     return tower, heads
 
 
@@ -91,7 +98,7 @@ def pooled(tower, processor, images: list) -> torch.Tensor:  # noqa: F821
 
     enc = processor(images=images, return_tensors="pt")
     out = tower(enc["pixel_values"], grid_thw=enc["image_grid_thw"]).pooler_output
-    sizes = (enc["image_grid_thw"].prod(-1) // tower.spatial_merge_size ** 2).tolist()
+    sizes = (enc["image_grid_thw"].prod(-1) // tower.spatial_merge_size**2).tolist()
     return torch.stack([chunk.mean(0) for chunk in torch.split(out, sizes)])
 
 
@@ -105,13 +112,22 @@ def losses(heads, feats, cls, target, mask):
             loss = loss + F.cross_entropy(heads[name](feats[known]), cls[known, col])
     if target.shape[1] == 0:  # no organ named on enough images
         return loss
-    logits = heads["organs"](feats)[:, :target.shape[1]]
+    logits = heads["organs"](feats)[:, : target.shape[1]]
     bce = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
     return loss + (bce * mask).sum() / mask.sum().clamp(min=1.0)
 
 
-def train_vision(items, output: Path, *, size: str, image_max_side: int | None, seed: int,
-                 settings: VisionSettings | None = None, eval_items=None, log=print) -> dict:
+def train_vision(
+    items,
+    output: Path,
+    *,
+    size: str,
+    image_max_side: int | None,
+    seed: int,
+    settings: VisionSettings | None = None,
+    eval_items=None,
+    log=print,
+) -> dict:
     """Pre-train the tower of ``size`` on the labels of ``items``' images; write it to ``output``."""
     settings = settings or VisionSettings()
     import torch
@@ -136,8 +152,9 @@ def train_vision(items, output: Path, *, size: str, image_max_side: int | None, 
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = -(-len(labs) // settings.batch_size)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, settings.learning_rate,
-                                                total_steps=settings.epochs * steps_per_epoch, pct_start=0.1)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, settings.learning_rate, total_steps=settings.epochs * steps_per_epoch, pct_start=0.1
+    )
     started = time.perf_counter()
     for epoch in range(settings.epochs):
         order = list(range(len(labs)))
@@ -145,11 +162,16 @@ def train_vision(items, output: Path, *, size: str, image_max_side: int | None, 
         total = 0.0
         tower.train()
         for start in range(0, len(order), settings.batch_size):
-            batch = order[start:start + settings.batch_size]
+            batch = order[start : start + settings.batch_size]
             feats = pooled(tower, processor, [augment(pictures[i], rng) for i in batch])
             cls = torch.stack([encoded[i][0] for i in batch])
-            loss = losses(heads, feats, cls, torch.stack([encoded[i][1] for i in batch]),
-                          torch.stack([encoded[i][2] for i in batch]))
+            loss = losses(
+                heads,
+                feats,
+                cls,
+                torch.stack([encoded[i][1] for i in batch]),
+                torch.stack([encoded[i][2] for i in batch]),
+            )
             opt.zero_grad()
             loss.backward()
             torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -157,10 +179,17 @@ def train_vision(items, output: Path, *, size: str, image_max_side: int | None, 
             sched.step()
             total += float(loss.detach()) * len(batch)
         if epoch % 10 == 9 or epoch == settings.epochs - 1:
-            log(f"vision epoch {epoch + 1}/{settings.epochs}: loss {total / len(labs):.3f} "
-                f"({time.perf_counter() - started:.0f} s)")
-    info = {"tiny_size": size, "organs": targets.organs, "images": len(labs), "epochs": settings.epochs,
-            "seconds": round(time.perf_counter() - started, 1)}
+            log(
+                f"vision epoch {epoch + 1}/{settings.epochs}: loss {total / len(labs):.3f} "
+                f"({time.perf_counter() - started:.0f} s)"
+            )
+    info = {
+        "tiny_size": size,
+        "organs": targets.organs,
+        "images": len(labs),
+        "epochs": settings.epochs,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
     if eval_items is not None:
         info["held_out"] = evaluate(tower, heads, processor, targets, eval_items, image_max_side)
         log(f"vision held-out: {json.dumps(info['held_out'])}")
@@ -183,20 +212,21 @@ def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -
     right: dict[str, list[int]] = {}
     with torch.inference_mode():
         for start in range(0, len(labs), 32):
-            chunk = labs[start:start + 32]
+            chunk = labs[start : start + 32]
             feats = pooled(tower, processor, [images.small(lab.item) for lab in chunk])
             for lab, f in zip(chunk, feats):
-                for name, value, space in (("modality", lab.modality, labels_mod.MODALITIES),
-                                           ("region", lab.region, labels_mod.REGIONS),
-                                           ("plane", lab.plane, labels_mod.PLANES)):
+                for name, value, space in (
+                    ("modality", lab.modality, labels_mod.MODALITIES),
+                    ("region", lab.region, labels_mod.REGIONS),
+                    ("plane", lab.plane, labels_mod.PLANES),
+                ):
                     if value in space:
                         right.setdefault(name, []).append(int(heads[name](f).argmax()) == space.index(value))
                 probs = torch.sigmoid(heads["organs"](f))
                 for i, organ in enumerate(targets.organs):
                     if organ in lab.organs or organ in lab.absent:
                         right.setdefault("organ_answers", []).append(bool(probs[i] > 0.5) == (organ in lab.organs))
-    return {k: round(100 * sum(v) / len(v), 1) for k, v in right.items()} | {
-        f"n_{k}": len(v) for k, v in right.items()}
+    return {k: round(100 * sum(v) / len(v), 1) for k, v in right.items()} | {f"n_{k}": len(v) for k, v in right.items()}
 
 
 def tower_size(path: str | Path) -> str | None:
@@ -217,8 +247,10 @@ def load_into(model, path: str | Path) -> None:
     try:
         model.model.visual.load_state_dict(load_file(str(file)), strict=True)
     except RuntimeError as exc:
-        raise ConfigError(f"model.vision_init: {file}: tower does not match the model "
-                          f"({str(exc).splitlines()[1].strip()[:160]}; same model.tiny_size?)") from None
+        raise ConfigError(
+            f"model.vision_init: {file}: tower does not match the model "
+            f"({str(exc).splitlines()[1].strip()[:160]}; same model.tiny_size?)"
+        ) from None
 
 
 def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
@@ -238,5 +270,13 @@ def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
     except DataError:
         held_out = None
     log(f"vision pre-training of the {cfg.model.tiny_size} tower on {len(items)} training questions' images")
-    return train_vision(items, output, size=cfg.model.tiny_size, image_max_side=cfg.data.image_max_side,
-                        seed=cfg.train.seed, settings=settings, eval_items=held_out, log=log)
+    return train_vision(
+        items,
+        output,
+        size=cfg.model.tiny_size,
+        image_max_side=cfg.data.image_max_side,
+        seed=cfg.train.seed,
+        settings=settings,
+        eval_items=held_out,
+        log=log,
+    )

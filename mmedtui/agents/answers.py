@@ -47,9 +47,9 @@ class Settled:
 
     answer: str
     probability: float | None = None
-    constrained: bool = False      # True: the generated answer named no option; the likeliest one was taken
-    invalid: str | None = None     # why the answer is not valid (None: valid)
-    option: int | None = None      # index of the option the answer is, when there are options
+    constrained: bool = False  # True: the generated answer named no option; the likeliest one was taken
+    invalid: str | None = None  # why the answer is not valid (None: valid)
+    option: int | None = None  # index of the option the answer is, when there are options
 
 
 def invalid_reason(answer: str, options: Sequence[str] | None) -> str | None:
@@ -70,7 +70,7 @@ def reply_prefix(text: str) -> str:
     if at >= 0:
         return text[:at]
     end = lower.rfind("</think>")
-    return text[:end + len("</think>")] if end >= 0 else ""
+    return text[: end + len("</think>")] if end >= 0 else ""
 
 
 def _softmax(scores: Sequence[float]) -> tuple[float, ...]:
@@ -80,8 +80,9 @@ def _softmax(scores: Sequence[float]) -> tuple[float, ...]:
     return tuple(e / total for e in exps)
 
 
-def score_answers(backend: Backend, prompts: Sequence[Prompt], gens: Sequence[Generation],
-                  options: Sequence[Sequence[str] | None]) -> list[OptionScores | AnswerScore | None]:
+def score_answers(
+    backend: Backend, prompts: Sequence[Prompt], gens: Sequence[Generation], options: Sequence[Sequence[str] | None]
+) -> list[OptionScores | AnswerScore | None]:
     """One batched scoring call for every successful generation: its case's options, or else its own answer."""
     todo, requests = [], []
     for i, (gen, opts) in enumerate(zip(gens, options)):
@@ -109,8 +110,9 @@ def score_answers(backend: Backend, prompts: Sequence[Prompt], gens: Sequence[Ge
     return out
 
 
-def settle(gen: Generation, answer: str, options: Sequence[str] | None,
-           scores: OptionScores | AnswerScore | None = None) -> Settled:
+def settle(
+    gen: Generation, answer: str, options: Sequence[str] | None, scores: OptionScores | AnswerScore | None = None
+) -> Settled:
     """The final answer of one successful generation whose parsed answer is ``answer``."""
     reason = invalid_reason(answer, options)
     if options and isinstance(scores, OptionScores):

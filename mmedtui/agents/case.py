@@ -24,14 +24,13 @@ def check_question(question: str) -> str:
     if not text:
         raise UserError("--question: empty question")
     if len(text) > MAX_QUESTION_CHARS:
-        raise UserError(f"--question: {len(text):,} characters; a question may have at most "
-                        f"{MAX_QUESTION_CHARS:,}")
+        raise UserError(f"--question: {len(text):,} characters; a question may have at most {MAX_QUESTION_CHARS:,}")
     return text
 
 
 @dataclass
 class Case:
-    image: Image.Image          # RGB
+    image: Image.Image  # RGB
     question: str
     options: list[str] | None = None  # multiple choice: the agents answer with a letter or the option text
     meta: dict = field(default_factory=dict)  # non-identifying scan metadata (modality, body part, size)
@@ -43,6 +42,11 @@ def case_of(item: Item, images: Sequence[Image.Image], options: Sequence[str] | 
     """A benchmark or training item as a consultation case: every image in question order (MMMU has several),
     the options it is asked with (the bench's protocol may differ from the item's own), the dataset's modality
     label as metadata."""
-    return Case(images[0], item.question, list(options) if options else None,
-                {"modality": item.modality} if item.modality else {},
-                id=item.id if id is None else id, extra_images=tuple(images[1:]))
+    return Case(
+        images[0],
+        item.question,
+        list(options) if options else None,
+        {"modality": item.modality} if item.modality else {},
+        id=item.id if id is None else id,
+        extra_images=tuple(images[1:]),
+    )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def looks_like_hub_id(text: str | Path) -> bool:
-    """"owner/name" and not a relative or absolute path: a Hub id, loadable only when online."""
+    """ "owner/name" and not a relative or absolute path: a Hub id, loadable only when online."""
     text = str(text)
     return text.count("/") == 1 and not text.startswith((".", "/", "~"))
 
@@ -23,5 +23,6 @@ def weights_stamp(folder: Path) -> list:
     Its Markdown (the model card) is left out: rewriting a card must not throw away opinion or bench caches."""
     if not folder.is_dir():
         return []
-    return sorted([p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir()
-                  if p.is_file() and p.suffix != ".md")
+    return sorted(
+        [p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in folder.iterdir() if p.is_file() and p.suffix != ".md"
+    )

@@ -152,9 +152,7 @@ class OpenAIBackend(Backend):
         if not base_url.startswith(("http://", "https://")):
             raise ConfigError(f"backend {name!r}: base_url must start with http:// or https://")
         if timeout <= 0 or max_retries < 0 or backoff < 0 or concurrency < 1:
-            raise ConfigError(
-                f"backend {name!r}: need timeout > 0, max_retries >= 0, backoff >= 0, concurrency >= 1"
-            )
+            raise ConfigError(f"backend {name!r}: need timeout > 0, max_retries >= 0, backoff >= 0, concurrency >= 1")
         pixels = None if max_pixels is None or min_pixels is None else (min_pixels, max_pixels)
         if (min_pixels is None) != (max_pixels is None) or (pixels and not 0 < pixels[0] <= pixels[1]):
             raise ConfigError(f"backend {name!r}: min_pixels and max_pixels go together, 0 < min_pixels <= max_pixels")
@@ -211,8 +209,9 @@ class OpenAIBackend(Backend):
     def _body(self, prompt: Prompt, sampling: Sampling) -> dict:
         # Images before the text, as the local backend and the training template order them: a model served
         # elsewhere then sees the same prompt, and gives the same greedy answer.
-        content: list[dict] = [{"type": "image_url", "image_url": {"url": image_data_url(im, self.pixels)}}
-                               for im in prompt.images]
+        content: list[dict] = [
+            {"type": "image_url", "image_url": {"url": image_data_url(im, self.pixels)}} for im in prompt.images
+        ]
         content.append({"type": "text", "text": prompt.user})
         body: dict = {
             "model": self.model,
@@ -244,8 +243,12 @@ class OpenAIBackend(Backend):
         reason = ""
 
         def meta(attempt: int) -> dict:
-            return {"backend": self.name, "model": self.model, "tries": attempt,
-                    "latency_s": round(time.monotonic() - start, 3)}
+            return {
+                "backend": self.name,
+                "model": self.model,
+                "tries": attempt,
+                "latency_s": round(time.monotonic() - start, 3),
+            }
 
         attempt = 0
         while attempt < tries:
@@ -278,11 +281,14 @@ class OpenAIBackend(Backend):
                 log.debug("backend %s: %s on try %d, retrying in %.2fs", self.name, reason, attempt, wait)
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    return Generation(text="", error=f"{reason}; gave up after {attempt} of {tries} tries (time "
-                                      f"budget {self.timeout * tries:g} s)", meta=meta(attempt))
+                    return Generation(
+                        text="",
+                        error=f"{reason}; gave up after {attempt} of {tries} tries (time "
+                        f"budget {self.timeout * tries:g} s)",
+                        meta=meta(attempt),
+                    )
                 time.sleep(min(wait, left))
-        return Generation(text="", error=f"{reason} after {tries} {'try' if tries == 1 else 'tries'}",
-                          meta=meta(tries))
+        return Generation(text="", error=f"{reason} after {tries} {'try' if tries == 1 else 'tries'}", meta=meta(tries))
 
     def _post(self, body: dict) -> httpx.Response:
         """POST and read the whole answer. httpx's timeout bounds each wait for bytes; this also bounds the
@@ -297,8 +303,11 @@ class OpenAIBackend(Backend):
                 if time.monotonic() > deadline:
                     raise httpx.ReadTimeout("answer not complete within the timeout", request=resp.request)
             # Already decoded: keep the headers that matter (Retry-After, the charset), not the encodings.
-            headers = [(k, v) for k, v in resp.headers.multi_items()
-                       if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")]
+            headers = [
+                (k, v)
+                for k, v in resp.headers.multi_items()
+                if k.lower() not in ("content-encoding", "transfer-encoding", "content-length")
+            ]
             return httpx.Response(resp.status_code, headers=headers, content=bytes(data), request=resp.request)
 
     def _parse(self, resp: httpx.Response, meta: dict) -> Generation:

@@ -120,8 +120,9 @@ def _agent(raw, where: str, models: dict) -> AgentSpec:
         raise ConfigError(f"{where}: {exc}") from exc
 
 
-def parse_panel(data: dict, source: str = "<memory>", base_dir: Path | None = None,
-                trust_remote_code: bool = False) -> Panel:
+def parse_panel(
+    data: dict, source: str = "<memory>", base_dir: Path | None = None, trust_remote_code: bool = False
+) -> Panel:
     """A panel from its YAML data; ``trust_remote_code``: the command line allowed models that run their own
     code (a panel file alone never can, see panel_checks)."""
     if not isinstance(data, dict):

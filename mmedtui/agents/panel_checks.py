@@ -86,8 +86,10 @@ def check_models(models: dict, source: str, trust_remote_code: bool = False) -> 
     for key, spec in models.items():
         where = f"{source}: model {key!r}"
         if spec.get("trust_remote_code") and not trust_remote_code:
-            raise ConfigError(f"{where}: trust_remote_code runs the model folder's own code and is not allowed "
-                              "in a panel file; pass --trust-remote-code to consult / bench to allow it")
+            raise ConfigError(
+                f"{where}: trust_remote_code runs the model folder's own code and is not allowed "
+                "in a panel file; pass --trust-remote-code to consult / bench to allow it"
+            )
         if spec.get("backend") == "openai":
             _check_openai(spec, where)
 
@@ -97,16 +99,17 @@ def _check_openai(spec: dict, where: str) -> None:
     if env is None:
         return
     if not isinstance(env, str) or not KEY_ENV.match(env):
-        raise ConfigError(f"{where}: api_key_env must name a variable ending in _API_KEY, _TOKEN or _KEY, "
-                          f"not {env!r}")
+        raise ConfigError(f"{where}: api_key_env must name a variable ending in _API_KEY, _TOKEN or _KEY, not {env!r}")
     import os
 
     if os.environ.get(env):
         api_key(env, where)  # a key no HTTP header can carry: say so now, not as a crash at the first request
     url = urlsplit(str(spec.get("base_url", "")))
     if url.scheme == "http" and not _loopback(url.hostname or "") and spec.get("allow_insecure") is not True:
-        raise ConfigError(f"{where}: will not send {env} over plain http:// to {url.hostname}; use https:// "
-                          "or set allow_insecure: true")
+        raise ConfigError(
+            f"{where}: will not send {env} over plain http:// to {url.hostname}; use https:// "
+            "or set allow_insecure: true"
+        )
 
 
 def _loopback(host: str) -> bool:
@@ -126,8 +129,10 @@ def api_key(env: str, where: str) -> str:
     if not value:
         raise ConfigError(f"{where}: environment variable {env} is unset or empty")
     if not all(32 < ord(c) < 127 for c in value):
-        raise ConfigError(f"{where}: environment variable {env} holds characters an API key cannot have "
-                          "(non-ASCII, spaces or control characters)")
+        raise ConfigError(
+            f"{where}: environment variable {env} holds characters an API key cannot have "
+            "(non-ASCII, spaces or control characters)"
+        )
     return value
 
 
@@ -141,9 +146,11 @@ def check_burned_in(scan_meta, models: dict, allowed: bool) -> None:
     model unless the command line says ``--allow-burned-in``."""
     remote = remote_models(models)
     if getattr(scan_meta, "burned_in", False) and remote and not allowed:
-        raise ConfigError(f"{scan_meta.source}: BurnedInAnnotation is YES (identifying text in the pixels) and the "
-                          f"panel sends images to remote model(s) {', '.join(remote)}; pass --allow-burned-in to "
-                          "send it anyway, or use a local panel")
+        raise ConfigError(
+            f"{scan_meta.source}: BurnedInAnnotation is YES (identifying text in the pixels) and the "
+            f"panel sends images to remote model(s) {', '.join(remote)}; pass --allow-burned-in to "
+            "send it anyway, or use a local panel"
+        )
 
 
 # --- --trust-remote-code --------------------------------------------------------------------------
@@ -158,9 +165,12 @@ def announce_remote_code(models: dict, base_dir: Path, out=None) -> None:
         folder = model_folder(spec.get("path", ""), base_dir)
         code = sorted(p.name for p in folder.glob("*.py")) if folder.is_dir() else []
         classes = sorted(_auto_map(folder))
-        print(f"--trust-remote-code: model {key!r} ({spec.get('path')}) will run "
-              f"{', '.join(code) or 'code fetched with the model'}"
-              + (f" (auto_map: {', '.join(classes)})" if classes else ""), file=out)
+        print(
+            f"--trust-remote-code: model {key!r} ({spec.get('path')}) will run "
+            f"{', '.join(code) or 'code fetched with the model'}"
+            + (f" (auto_map: {', '.join(classes)})" if classes else ""),
+            file=out,
+        )
 
 
 def _auto_map(folder: Path) -> set[str]:

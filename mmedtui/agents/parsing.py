@@ -38,8 +38,7 @@ def parse_tagged(text: str | None) -> Tagged:
         final = lines[-1] if lines else ""
         if not think:
             reasoning = _TAG.sub("", text[: len(text) - len(tail)]).strip() if tail != text else ""
-    return Tagged(reasoning=reasoning, answer=_TAG.sub("", final).strip()[:500],
-                  well_formed=bool(_STRICT.match(text)))
+    return Tagged(reasoning=reasoning, answer=_TAG.sub("", final).strip()[:500], well_formed=bool(_STRICT.match(text)))
 
 
 def degenerate(text: str | None) -> bool:

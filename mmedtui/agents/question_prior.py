@@ -35,10 +35,10 @@ def features(question: str) -> list[str]:
 
 @dataclass
 class QuestionPrior:
-    vocabulary: dict[str, int]    # feature -> column
-    answers: list[str]            # normalised answer strings, one class each
-    weight: torch.Tensor          # [answers, features]
-    bias: torch.Tensor            # [answers]
+    vocabulary: dict[str, int]  # feature -> column
+    answers: list[str]  # normalised answer strings, one class each
+    weight: torch.Tensor  # [answers, features]
+    bias: torch.Tensor  # [answers]
 
     def encode(self, questions: list[str]) -> torch.Tensor:
         """Presence (0/1) of each known feature, one row per question."""
@@ -75,8 +75,11 @@ class QuestionPrior:
         from safetensors.torch import save_file
 
         folder.mkdir(parents=True, exist_ok=True)
-        save_file({"weight": self.weight.half().contiguous(), "bias": self.bias.half().contiguous()},
-                  str(folder / WEIGHTS), metadata={"format": str(FORMAT)})
+        save_file(
+            {"weight": self.weight.half().contiguous(), "bias": self.bias.half().contiguous()},
+            str(folder / WEIGHTS),
+            metadata={"format": str(FORMAT)},
+        )
         (folder / WEIGHTS).chmod(0o644)  # shipped in the wheel: readable by every user
         features_in_order = sorted(self.vocabulary, key=self.vocabulary.get)
         doc = {"format": FORMAT, "features": features_in_order, "answers": self.answers, **meta}
@@ -92,8 +95,12 @@ class QuestionPrior:
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{folder}: not a question-only model ({error_line(exc, typed=False)})") from None
         weight, bias = tensors.get("weight"), tensors.get("bias")
-        if doc.get("format") != FORMAT or weight is None or bias is None or \
-                tuple(weight.shape) != (len(doc["answers"]), len(doc["features"])):
+        if (
+            doc.get("format") != FORMAT
+            or weight is None
+            or bias is None
+            or tuple(weight.shape) != (len(doc["answers"]), len(doc["features"]))
+        ):
             raise ConfigError(f"{folder}: not a question-only model of format {FORMAT}")
         return cls({f: i for i, f in enumerate(doc["features"])}, list(doc["answers"]), weight, bias)
 

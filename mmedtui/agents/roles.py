@@ -28,11 +28,15 @@ class TriageDecision:
     rationale: str
     raw: str = ""
     fallback: str | None = None  # None: the model named it; "scored": most likely by the model; "default"
-    error: str | None = None     # why the triage backend failed (the department is then the fallback)
+    error: str | None = None  # why the triage backend failed (the department is then the fallback)
 
     def to_dict(self) -> dict:
-        return {"department": self.department, "rationale": self.rationale, "fallback": self.fallback,
-                "error": self.error}
+        return {
+            "department": self.department,
+            "rationale": self.rationale,
+            "fallback": self.fallback,
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -43,9 +47,9 @@ class Opinion:
     reasoning: str = ""
     raw: str = ""
     error: str | None = None
-    invalid: str | None = None         # why the answer is not valid: degenerate, names no option (None: valid)
-    probability: float | None = None   # the model's probability for its answer, where the backend gives it
-    constrained: bool = False          # the answer is the likeliest option, not the one generated
+    invalid: str | None = None  # why the answer is not valid: degenerate, names no option (None: valid)
+    probability: float | None = None  # the model's probability for its answer, where the backend gives it
+    constrained: bool = False  # the answer is the likeliest option, not the one generated
 
     @property
     def valid(self) -> bool:
@@ -53,8 +57,14 @@ class Opinion:
         return self.error is None and self.invalid is None
 
     def to_dict(self) -> dict:
-        return {"name": self.name, "department": self.department, "answer": self.answer,
-                "reasoning": self.reasoning, "error": self.error, **_validity(self)}
+        return {
+            "name": self.name,
+            "department": self.department,
+            "answer": self.answer,
+            "reasoning": self.reasoning,
+            "error": self.error,
+            **_validity(self),
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> Opinion:
@@ -69,22 +79,28 @@ class Decision:
     reasoning: str
     raw: str = ""
     well_formed: bool = False
-    followed: list[str] = field(default_factory=list)   # specialists whose answer it agrees with
+    followed: list[str] = field(default_factory=list)  # specialists whose answer it agrees with
     overruled: list[str] = field(default_factory=list)  # specialists it disagrees with
-    votes: list[str] = field(default_factory=list)      # sampled answers when several were drawn (TTS)
+    votes: list[str] = field(default_factory=list)  # sampled answers when several were drawn (TTS)
     error: str | None = None
     invalid: str | None = None
     probability: float | None = None
     constrained: bool = False
-    agreement: str | None = None   # the panel's agreement ("2/3 say yes", see voting.agreement), for the views
+    agreement: str | None = None  # the panel's agreement ("2/3 say yes", see voting.agreement), for the views
 
     @property
     def valid(self) -> bool:
         return self.error is None and self.invalid is None
 
     def to_dict(self) -> dict:
-        out = {"answer": self.answer, "reasoning": self.reasoning, "followed": self.followed,
-               "overruled": self.overruled, "error": self.error, **_validity(self)}
+        out = {
+            "answer": self.answer,
+            "reasoning": self.reasoning,
+            "followed": self.followed,
+            "overruled": self.overruled,
+            "error": self.error,
+            **_validity(self),
+        }
         if self.votes:
             out["votes"] = self.votes
         return out
@@ -92,8 +108,12 @@ class Decision:
 
 def _validity(result: Opinion | Decision) -> dict:
     probability = None if result.probability is None else round(result.probability, 4)
-    return {"valid": result.valid, "invalid": result.invalid, "probability": probability,
-            "constrained": result.constrained}
+    return {
+        "valid": result.valid,
+        "invalid": result.invalid,
+        "probability": probability,
+        "constrained": result.constrained,
+    }
 
 
 @cache
@@ -124,8 +144,9 @@ def triage_prompt(case: Case, departments: tuple[str, ...]) -> Prompt:
     return _prompt("triage", case, departments=", ".join(departments))
 
 
-def parse_triage(gen: Generation, prompt: Prompt, departments: tuple[str, ...], backend: Backend,
-                 default: str) -> TriageDecision:
+def parse_triage(
+    gen: Generation, prompt: Prompt, departments: tuple[str, ...], backend: Backend, default: str
+) -> TriageDecision:
     """Always one of ``departments``: the one named, else the model's likeliest, else ``default``."""
     tagged = parse_tagged(gen.text)
     named = match_department(tagged.answer, departments) or match_department(gen.text, departments)
@@ -143,16 +164,29 @@ def specialist_prompt(case: Case, department: str) -> Prompt:
     return _prompt("specialist", case, department=department)
 
 
-def parse_opinion(gen: Generation, name: str, department: str, options: list[str] | None = None,
-                  scores: OptionScores | AnswerScore | None = None) -> Opinion:
+def parse_opinion(
+    gen: Generation,
+    name: str,
+    department: str,
+    options: list[str] | None = None,
+    scores: OptionScores | AnswerScore | None = None,
+) -> Opinion:
     if not gen.ok:
         return Opinion(name, department, raw=gen.text, error=gen.error)
     tagged = parse_tagged(gen.text)
     final = settle(gen, tagged.answer, options, scores)
     if not final.answer:
         return Opinion(name, department, reasoning=tagged.reasoning, raw=gen.text, error="empty answer")
-    return Opinion(name, department, final.answer, tagged.reasoning, gen.text, invalid=final.invalid,
-                   probability=final.probability, constrained=final.constrained)
+    return Opinion(
+        name,
+        department,
+        final.answer,
+        tagged.reasoning,
+        gen.text,
+        invalid=final.invalid,
+        probability=final.probability,
+        constrained=final.constrained,
+    )
 
 
 # --- attending ----------------------------------------------------------------------------------
@@ -160,17 +194,22 @@ def opinions_text(opinions: list[Opinion]) -> str:
     usable = [o for o in opinions if o.valid]  # an invalid opinion counts as missing
     if not usable:
         return "(no specialist opinion is available; rely on your own reading)"
-    return "\n".join(f"{i}. {o.name} ({o.department}): {o.answer}"
-                     + (f" (reasoning: {o.reasoning[:300]})" if o.reasoning else "")
-                     for i, o in enumerate(usable, 1))
+    return "\n".join(
+        f"{i}. {o.name} ({o.department}): {o.answer}" + (f" (reasoning: {o.reasoning[:300]})" if o.reasoning else "")
+        for i, o in enumerate(usable, 1)
+    )
 
 
 def attending_prompt(case: Case, opinions: list[Opinion]) -> Prompt:
     return _prompt("attending", case, opinions=opinions_text(opinions))
 
 
-def parse_decision(gens: list[Generation], opinions: list[Opinion], options: list[str] | None,
-                   scores: list[OptionScores | AnswerScore | None] | None = None) -> Decision:
+def parse_decision(
+    gens: list[Generation],
+    opinions: list[Opinion],
+    options: list[str] | None,
+    scores: list[OptionScores | AnswerScore | None] | None = None,
+) -> Decision:
     """One or more sampled attending outputs -> a decision (majority answer when several, i.e. TTS).
 
     Each sample is settled first (an option, its probability, its validity); the vote counts valid samples
@@ -179,8 +218,7 @@ def parse_decision(gens: list[Generation], opinions: list[Opinion], options: lis
     scores = scores or [None] * len(gens)
     good = [(g, s) for g, s in zip(gens, scores) if g.ok]
     if not good:
-        return Decision("", "", error=gens[0].error if gens else "no output",
-                        agreement=agreement(opinions, options))
+        return Decision("", "", error=gens[0].error if gens else "no output", agreement=agreement(opinions, options))
     parsed = [(g, parse_tagged(g.text), s) for g, s in good]
     finals = [settle(g, t.answer, options, s) for g, t, s in parsed]
     best, keys = majority([f.answer if f.invalid is None else "" for f in finals], options)
@@ -192,10 +230,17 @@ def parse_decision(gens: list[Generation], opinions: list[Opinion], options: lis
     if len(parsed) > 1 and final.option is not None:
         probs = [s.probs[final.option] for _, _, s in parsed if isinstance(s, OptionScores)]
         probability = sum(probs) / len(probs) if probs else probability
-    decision = Decision(final.answer, tagged.reasoning, gen.text, tagged.well_formed,
-                        votes=[f.answer for f in finals] if len(parsed) > 1 else [],
-                        invalid=final.invalid, probability=probability, constrained=final.constrained,
-                        agreement=agreement(opinions, options))
+    decision = Decision(
+        final.answer,
+        tagged.reasoning,
+        gen.text,
+        tagged.well_formed,
+        votes=[f.answer for f in finals] if len(parsed) > 1 else [],
+        invalid=final.invalid,
+        probability=probability,
+        constrained=final.constrained,
+        agreement=agreement(opinions, options),
+    )
     if not final.answer:
         decision.error = "empty answer"
     for o in opinions:

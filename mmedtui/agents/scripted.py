@@ -14,9 +14,16 @@ from mmedtui.agents.base import Backend, Continuations, Generation, Prompt, Samp
 
 
 class ScriptedBackend(Backend):
-    def __init__(self, *, name: str = "scripted", replies: list[str] | None = None,
-                 rules: dict[str, str] | None = None, error: str | None = None, delay: float = 0.0,
-                 scores: list[float] | None = None):
+    def __init__(
+        self,
+        *,
+        name: str = "scripted",
+        replies: list[str] | None = None,
+        rules: dict[str, str] | None = None,
+        error: str | None = None,
+        delay: float = 0.0,
+        scores: list[float] | None = None,
+    ):
         self.name = name
         self.rules = rules or {}
         self._replies = itertools.cycle(replies or ["<think>scripted</think><answer>yes</answer>"])

@@ -18,14 +18,22 @@ _QWEN_TYPES = {"qwen2_5_vl", "qwen2_vl"}
 
 def chat_messages(prompt: Prompt) -> list[dict]:
     user = [{"type": "image"} for _ in prompt.images] + [{"type": "text", "text": prompt.user}]
-    return [{"role": "system", "content": [{"type": "text", "text": prompt.system}]},
-            {"role": "user", "content": user}]
+    return [{"role": "system", "content": [{"type": "text", "text": prompt.system}]}, {"role": "user", "content": user}]
 
 
 class TransformersBackend(Backend):
-    def __init__(self, *, name: str, path: str, device: str = "auto", dtype: str = "auto",
-                 max_pixels: int | None = None, batch_size: int = 8, trust_remote_code: bool = False,
-                 threads: int | None = None):
+    def __init__(
+        self,
+        *,
+        name: str,
+        path: str,
+        device: str = "auto",
+        dtype: str = "auto",
+        max_pixels: int | None = None,
+        batch_size: int = 8,
+        trust_remote_code: bool = False,
+        threads: int | None = None,
+    ):
         import torch
         import transformers
         from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
@@ -52,24 +60,35 @@ class TransformersBackend(Backend):
             # config=: the config read above, not parsed again by each part (~0.03 s a model).
             self.processor = processor_cls.from_pretrained(path, config=config, trust_remote_code=trust_remote_code)
             # Safetensors only: a pickle checkpoint can run code on load.
-            self.model = AutoModelForImageTextToText.from_pretrained(
-                path, config=config, dtype=getattr(torch, dtype), use_safetensors=True,
-                trust_remote_code=trust_remote_code,
-            ).to(device).eval()
+            self.model = (
+                AutoModelForImageTextToText.from_pretrained(
+                    path,
+                    config=config,
+                    dtype=getattr(torch, dtype),
+                    use_safetensors=True,
+                    trust_remote_code=trust_remote_code,
+                )
+                .to(device)
+                .eval()
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise ConfigError(f"{path}: cannot load model: {error_line(exc, typed=False)}") from exc
         if max_pixels is not None:
             self.processor.image_processor.max_pixels = max_pixels
-            self.processor.image_processor.size = {"shortest_edge": min(max_pixels, 56 * 56),
-                                                   "longest_edge": max_pixels}
+            self.processor.image_processor.size = {
+                "shortest_edge": min(max_pixels, 56 * 56),
+                "longest_edge": max_pixels,
+            }
         self.tokenizer = self.processor.tokenizer
         # Can the model take image features computed once (scoring several options of one image)?
         self.precomputed_vision = "mm_encoder_outputs" in inspect.signature(self.model.forward).parameters
         self.tokenizer.padding_side = "left"  # decoder-only batched generation pads on the left
 
     def _encode(self, prompts: list[Prompt], suffixes: list[str] | None = None):
-        texts = [self.processor.apply_chat_template(chat_messages(p), add_generation_prompt=True, tokenize=False)
-                 for p in prompts]
+        texts = [
+            self.processor.apply_chat_template(chat_messages(p), add_generation_prompt=True, tokenize=False)
+            for p in prompts
+        ]
         if suffixes is not None:
             texts = [t + s for t, s in zip(texts, suffixes)]
         images = [list(p.images) for p in prompts]
@@ -82,7 +101,7 @@ class TransformersBackend(Backend):
         order = sorted(range(len(prompts)), key=lambda i: len(prompts[i].system) + len(prompts[i].user))
         results: list[Generation | None] = [None] * len(prompts)
         for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
+            chunk = order[start : start + self.batch_size]
             for i, gen in zip(chunk, self._generate_batch([prompts[i] for i in chunk], sampling)):
                 results[i] = gen
         return results
@@ -98,13 +117,16 @@ class TransformersBackend(Backend):
             sample = sampling.temperature > 0
             with torch.inference_mode():
                 out = self.model.generate(
-                    **inputs, max_new_tokens=sampling.max_new_tokens, do_sample=sample,
+                    **inputs,
+                    max_new_tokens=sampling.max_new_tokens,
+                    do_sample=sample,
                     temperature=sampling.temperature if sample else None,
-                    top_p=sampling.top_p if sample else None, top_k=None,
+                    top_p=sampling.top_p if sample else None,
+                    top_k=None,
                 )
         except (RuntimeError, ValueError, IndexError) as exc:  # bad image / OOM: fail the batch in-band
             return [Generation("", error=f"generation failed: {error_line(exc, typed=False)}") for _ in prompts]
-        new_tokens = out[:, inputs["input_ids"].shape[1]:]
+        new_tokens = out[:, inputs["input_ids"].shape[1] :]
         texts = self.tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
         seconds = time.perf_counter() - started
         return [Generation(t.strip(), meta={"seconds": seconds / len(prompts)}) for t in texts]
@@ -125,7 +147,7 @@ class TransformersBackend(Backend):
         if not any(r.continuations for r in requests):
             return [[] if not r.continuations else None for r in requests]
         for start in range(0, len(requests), self.batch_size):
-            chunk = requests[start:start + self.batch_size]
+            chunk = requests[start : start + self.batch_size]
             try:
                 out += self._score_batch(chunk)
             except (RuntimeError, ValueError, IndexError):  # a bad image / OOM costs this chunk its scores
@@ -159,8 +181,10 @@ class TransformersBackend(Backend):
         def left_pad(rows, value):
             return torch.stack([torch.cat([torch.full((width - len(x),), value, dtype=x.dtype), x]) for x in rows])
 
-        batch = {"input_ids": left_pad(ids, self.tokenizer.pad_token_id or 0),
-                 "attention_mask": left_pad([torch.ones_like(x) for x in ids], 0)}
+        batch = {
+            "input_ids": left_pad(ids, self.tokenizer.pad_token_id or 0),
+            "attention_mask": left_pad([torch.ones_like(x) for x in ids], 0),
+        }
         if types:
             batch["mm_token_type_ids"] = left_pad(types, 0)
         batch = {k: v.to(self.device) for k, v in batch.items()}
@@ -173,11 +197,11 @@ class TransformersBackend(Backend):
         with torch.inference_mode():
             logits = self.model(**batch, logits_to_keep=last).logits[:, -last:].float()
         logprobs = torch.log_softmax(logits[:, :-1], dim=-1)
-        token_lp = logprobs.gather(-1, batch["input_ids"][:, width - last + 1:].unsqueeze(-1)).squeeze(-1)
-        sums = [float(token_lp[row, last - 1 - k:].sum()) for row, k in enumerate(cont_lens)]
+        token_lp = logprobs.gather(-1, batch["input_ids"][:, width - last + 1 :].unsqueeze(-1)).squeeze(-1)
+        sums = [float(token_lp[row, last - 1 - k :].sum()) for row, k in enumerate(cont_lens)]
         out, at = [], 0
         for r in requests:
-            out.append(sums[at:at + len(r.continuations)])
+            out.append(sums[at : at + len(r.continuations)])
             at += len(r.continuations)
         return out
 
@@ -194,7 +218,8 @@ class TransformersBackend(Backend):
             with torch.inference_mode():
                 features = self.model.get_image_features(pixels, grids, return_dict=True)
             per_image = features.pooler_output
-            return lambda images: {"mm_encoder_outputs": {"image": type(features)(
-                pooler_output=tuple(per_image[i] for i in images))}}
+            return lambda images: {
+                "mm_encoder_outputs": {"image": type(features)(pooler_output=tuple(per_image[i] for i in images))}
+            }
         bounds = [0, *grids.prod(-1).cumsum(0).tolist()]  # each image's rows of flattened patches
-        return lambda images: {"pixel_values": torch.cat([pixels[bounds[i]:bounds[i + 1]] for i in images])}
+        return lambda images: {"pixel_values": torch.cat([pixels[bounds[i] : bounds[i + 1]] for i in images])}

@@ -29,8 +29,8 @@ class BenchReport:
     tasks: list[TaskResult]
     rows: list[dict]
     document: dict
-    metric: str          # the table's headline metric
-    table: object        # a Rich renderable (table + footer)
+    metric: str  # the table's headline metric
+    table: object  # a Rich renderable (table + footer)
 
 
 def headline(metrics: tuple[str, ...]) -> str:
@@ -44,8 +44,15 @@ def _panel_sha(panel: Panel) -> str | None:
         return None
 
 
-def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output: Path | None = None,
-              progress=None, argv: list[str] | None = None) -> BenchReport:
+def run_bench(
+    panel: Panel,
+    baselines: Baselines,
+    config: BenchConfig,
+    *,
+    output: Path | None = None,
+    progress=None,
+    argv: list[str] | None = None,
+) -> BenchReport:
     """Run, score, render, and (with ``output``) write the three result files."""
     from mmedtui.bench.output import SamplesWriter, result_rows, results_document, write_results
     from mmedtui.bench.paired import comparisons
@@ -62,14 +69,31 @@ def run_bench(panel: Panel, baselines: Baselines, config: BenchConfig, *, output
             sink.discard()
         raise
     metric = headline(config.metrics)
-    rows = result_rows(tasks, config.systems, config.metrics, config.n_boot, config.settings.seed,
-                       gain_metric=metric if config.blank_images else None)
-    run = {"started": started.isoformat(timespec="seconds"), "seconds": round(time.perf_counter() - clock, 3),
-           "command": argv, "panel": panel.source, "panel_sha256": _panel_sha(panel),
-           "data_root": str(config.data_root), "systems": list(config.systems), "metrics": list(config.metrics),
-           "split": config.split, "limit": config.limit, "settings": asdict(config.settings),
-           "chunk_size": config.chunk_size, "mc_protocol": config.mc_protocol, "n_boot": config.n_boot,
-           "blank_images": config.blank_images}
+    rows = result_rows(
+        tasks,
+        config.systems,
+        config.metrics,
+        config.n_boot,
+        config.settings.seed,
+        gain_metric=metric if config.blank_images else None,
+    )
+    run = {
+        "started": started.isoformat(timespec="seconds"),
+        "seconds": round(time.perf_counter() - clock, 3),
+        "command": argv,
+        "panel": panel.source,
+        "panel_sha256": _panel_sha(panel),
+        "data_root": str(config.data_root),
+        "systems": list(config.systems),
+        "metrics": list(config.metrics),
+        "split": config.split,
+        "limit": config.limit,
+        "settings": asdict(config.settings),
+        "chunk_size": config.chunk_size,
+        "mc_protocol": config.mc_protocol,
+        "n_boot": config.n_boot,
+        "blank_images": config.blank_images,
+    }
     paired = comparisons(tasks, config.systems, metric, config.n_boot, config.settings.seed)
     document = results_document(rows, tasks, run, metric, paired)
     if output is not None and sink is not None:

@@ -19,8 +19,19 @@ from mmedtui.bench.score import MC_METRICS, Cell
 from mmedtui.fileio import AtomicFile, atomic_write_text, json_line
 from mmedtui.tasks.scoring import paired_bootstrap_ci
 
-CSV_FIELDS = ("task", "split", "system", "metric", "n", "accuracy", "ci95_lo", "ci95_hi", "unparsed", "failed",
-              "disclaimer")
+CSV_FIELDS = (
+    "task",
+    "split",
+    "system",
+    "metric",
+    "n",
+    "accuracy",
+    "ci95_lo",
+    "ci95_hi",
+    "unparsed",
+    "failed",
+    "disclaimer",
+)
 GAIN = "image_gain"  # --blank-images: the headline metric minus the same on grey scans
 BLANK_CSV_FIELDS = ("blank_accuracy", GAIN)  # per metric line, with --blank-images
 MC_NAMES = MC_METRICS + tuple(m + BLANK for m in MC_METRICS)  # asked with options (unparsed answers counted)
@@ -49,8 +60,14 @@ def _round(x: float | None) -> float | None:
     return None if x is None else round(x, 2)
 
 
-def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tuple[str, ...], n_boot: int,
-                seed: int, gain_metric: str | None = None) -> list[dict]:
+def result_rows(
+    tasks: list[TaskResult],
+    systems: tuple[str, ...],
+    metrics: tuple[str, ...],
+    n_boot: int,
+    seed: int,
+    gain_metric: str | None = None,
+) -> list[dict]:
     """One row per (task, system). ``gain_metric`` (a --blank-images run): every metric gets its grey-image twin
     ``<metric>_blank``, and ``image_gain`` is ``gain_metric`` minus its twin (95 % paired CI on the same items)."""
     names = metrics + tuple(m + BLANK for m in metrics) if gain_metric else metrics
@@ -63,7 +80,9 @@ def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tupl
             if not any(cells.values()):
                 continue  # e.g. a specialist no item's department called
             row = {
-                "task": t.task, "split": t.split, "system": system,
+                "task": t.task,
+                "split": t.split,
+                "system": system,
                 "n": len(set().union(*(c.by_id for c in cells.values() if c))),  # distinct items
                 "metrics": {m: _round(c.accuracy) if c else None for m, c in cells.items()},
                 "ci95": {m: c.ci95(n_boot, seed) if c else None for m, c in cells.items()},
@@ -76,8 +95,9 @@ def result_rows(tasks: list[TaskResult], systems: tuple[str, ...], metrics: tupl
             if open_cell and open_cell.recall:  # LLaVA-Med's token recall, beside exact match
                 row["open_recall"] = _round(100 * fmean(open_cell.recall))
             if gain_metric:
-                row["metrics"][GAIN], row["ci95"][GAIN] = _gain(cells.get(gain_metric), cells.get(gain_metric + BLANK),
-                                                                n_boot, seed)
+                row["metrics"][GAIN], row["ci95"][GAIN] = _gain(
+                    cells.get(gain_metric), cells.get(gain_metric + BLANK), n_boot, seed
+                )
             rows.append(row)
     return rows
 
@@ -87,8 +107,9 @@ def _gain(real: Cell | None, grey: Cell | None, n_boot: int, seed: int) -> tuple
     if not real or not grey or real.accuracy is None or grey.accuracy is None:
         return None, None
     ids = [i for i in real.by_id if i in grey.by_id]
-    _, lo, hi = paired_bootstrap_ci([real.by_id[i] for i in ids], [grey.by_id[i] for i in ids], n_boot=n_boot,
-                                    seed=seed)
+    _, lo, hi = paired_bootstrap_ci(
+        [real.by_id[i] for i in ids], [grey.by_id[i] for i in ids], n_boot=n_boot, seed=seed
+    )
     return _round(_round(real.accuracy) - _round(grey.accuracy)), [round(lo, 2), round(hi, 2)]  # as the rows show
 
 
@@ -101,16 +122,19 @@ def averages(rows: list[dict], tasks: list[TaskResult], metric: str) -> dict[str
         for r in rows:
             if r["system"] == system and r["metrics"].get(metric) is not None:
                 values[domain[r["task"]]].append(r["metrics"][metric])
-        out[system] = {"in_domain": _round(fmean(values[True])) if values[True] else None,
-                       "out_of_domain": _round(fmean(values[False])) if values[False] else None}
+        out[system] = {
+            "in_domain": _round(fmean(values[True])) if values[True] else None,
+            "out_of_domain": _round(fmean(values[False])) if values[False] else None,
+        }
         gains = [r["metrics"][GAIN] for r in rows if r["system"] == system and r["metrics"].get(GAIN) is not None]
         if gains:  # unweighted over the benchmarks, like the domain averages
             out[system][GAIN] = _round(fmean(gains))
     return out
 
 
-def results_document(rows: list[dict], tasks: list[TaskResult], run: dict, metric: str,
-                     paired: list[dict] | None = None) -> dict:
+def results_document(
+    rows: list[dict], tasks: list[TaskResult], run: dict, metric: str, paired: list[dict] | None = None
+) -> dict:
     return {
         "disclaimer": DISCLAIMER,
         "mmedtui": __version__,
@@ -118,9 +142,22 @@ def results_document(rows: list[dict], tasks: list[TaskResult], run: dict, metri
         "results": rows,
         "averages": {"metric": metric, "systems": averages(rows, tasks, metric)},
         "paired": paired or [],
-        "tasks": [{"task": t.task, "split": t.split, "in_domain": t.in_domain, "layout": t.layout,
-                   "items": t.n_items, "cases": t.n_cases, "computed": t.computed, "seconds": round(t.seconds, 3),
-                   "items_per_s": _round(t.items_per_second), "notes": t.notes} for t in tasks if not t.missing],
+        "tasks": [
+            {
+                "task": t.task,
+                "split": t.split,
+                "in_domain": t.in_domain,
+                "layout": t.layout,
+                "items": t.n_items,
+                "cases": t.n_cases,
+                "computed": t.computed,
+                "seconds": round(t.seconds, 3),
+                "items_per_s": _round(t.items_per_second),
+                "notes": t.notes,
+            }
+            for t in tasks
+            if not t.missing
+        ],
         "missing": [{"task": t.task, "split": t.split, "reason": t.missing} for t in tasks if t.missing],
     }
 
@@ -136,10 +173,22 @@ def results_csv(rows: list[dict]) -> str:
             if acc is None or m == GAIN or m.endswith(BLANK):  # grey-image figures ride on their metric's line
                 continue
             lo, hi = r["ci95"][m] or (None, None)
-            writer.writerow({"task": r["task"], "split": r["split"], "system": r["system"], "metric": m,
-                             "n": r["counts"][m], "accuracy": acc, "ci95_lo": lo, "ci95_hi": hi,
-                             "unparsed": r["unparsed"].get(m, ""), "failed": r["failed"][m], "disclaimer": DISCLAIMER,
-                             **(_grey_columns(r, m) if blank else {})})
+            writer.writerow(
+                {
+                    "task": r["task"],
+                    "split": r["split"],
+                    "system": r["system"],
+                    "metric": m,
+                    "n": r["counts"][m],
+                    "accuracy": acc,
+                    "ci95_lo": lo,
+                    "ci95_hi": hi,
+                    "unparsed": r["unparsed"].get(m, ""),
+                    "failed": r["failed"][m],
+                    "disclaimer": DISCLAIMER,
+                    **(_grey_columns(r, m) if blank else {}),
+                }
+            )
     return buf.getvalue()
 
 

@@ -26,18 +26,18 @@ ALL_STAGES = ("triage", "specialists", "attending")
 
 @dataclass(frozen=True)
 class System:
-    name: str                   # the row's name; SPECIALIST_PREFIX stands for one row per panel member
-    group: str                  # table section (GROUPS)
-    unit: str                   # the shared output it reads; systems sharing a unit share the settings below
-    answer: str = "attending"   # how the answer is read from the unit: attending | specialist | vote | prior
+    name: str  # the row's name; SPECIALIST_PREFIX stands for one row per panel member
+    group: str  # table section (GROUPS)
+    unit: str  # the shared output it reads; systems sharing a unit share the settings below
+    answer: str = "attending"  # how the answer is read from the unit: attending | specialist | vote | prior
     stages: tuple[str, ...] = ALL_STAGES  # the pipeline stages the unit runs (the others switched off)
-    on_opinions: bool = False   # the unit runs the attending alone on the panel unit's triage + opinions
-    sampled: bool = False       # the attending is sampled (--samples, bench temperature) and the majority taken
-    agent: str | None = None    # the key in this row's ``baselines:`` entry naming its agent (None: the panel's)
-    required: bool = True       # without that agent the row is unavailable; else ``fallback``'s, else the panel's
+    on_opinions: bool = False  # the unit runs the attending alone on the panel unit's triage + opinions
+    sampled: bool = False  # the attending is sampled (--samples, bench temperature) and the majority taken
+    agent: str | None = None  # the key in this row's ``baselines:`` entry naming its agent (None: the panel's)
+    required: bool = True  # without that agent the row is unavailable; else ``fallback``'s, else the panel's
     fallback: str | None = None
     checkpoint: tuple[str, ...] | None = None  # a non-agent model shipped under assets/ (baselines.<name>.path wins)
-    paired: bool = False        # results report HEADLINE minus this row on the same items
+    paired: bool = False  # results report HEADLINE minus this row on the same items
     doc: str = ""
 
     @property
@@ -54,25 +54,71 @@ def _attending_ablation(name: str, doc: str) -> System:
 
 
 SYSTEMS: tuple[System, ...] = (
-    System(SPECIALIST_PREFIX, SPECIALISTS, "panel", answer="specialist", stages=("triage", "specialists"),
-           doc="one panel member's own answer, on the items its department called it for"),
-    System("question-only", BASELINES, "question-only", answer="prior", stages=(),
-           checkpoint=("models", "question-only"), paired=True,
-           doc="the language prior: a bag of words over the question, never the image"),
-    System("majority-vote", BASELINES, "panel", answer="vote", stages=("triage", "specialists"), paired=True,
-           doc="the triaged specialists' majority (the paper's baseline)"),
-    System("self-consistency", BASELINES, "self-consistency", stages=("attending",), sampled=True, agent="agent",
-           required=False, fallback="static-pipeline",
-           doc="one model alone (no triage, no opinions) sampled N times, majority"),
-    System("static-pipeline", BASELINES, "static", on_opinions=True, agent="attending", paired=True,
-           doc="the attending before RL on the same opinions"),
+    System(
+        SPECIALIST_PREFIX,
+        SPECIALISTS,
+        "panel",
+        answer="specialist",
+        stages=("triage", "specialists"),
+        doc="one panel member's own answer, on the items its department called it for",
+    ),
+    System(
+        "question-only",
+        BASELINES,
+        "question-only",
+        answer="prior",
+        stages=(),
+        checkpoint=("models", "question-only"),
+        paired=True,
+        doc="the language prior: a bag of words over the question, never the image",
+    ),
+    System(
+        "majority-vote",
+        BASELINES,
+        "panel",
+        answer="vote",
+        stages=("triage", "specialists"),
+        paired=True,
+        doc="the triaged specialists' majority (the paper's baseline)",
+    ),
+    System(
+        "self-consistency",
+        BASELINES,
+        "self-consistency",
+        stages=("attending",),
+        sampled=True,
+        agent="agent",
+        required=False,
+        fallback="static-pipeline",
+        doc="one model alone (no triage, no opinions) sampled N times, majority",
+    ),
+    System(
+        "static-pipeline",
+        BASELINES,
+        "static",
+        on_opinions=True,
+        agent="attending",
+        paired=True,
+        doc="the attending before RL on the same opinions",
+    ),
     System("mmedagent-rl", OURS, "attending", on_opinions=True, doc="the panel's attending on the opinions"),
-    System("mmedagent-rl-tts", OURS, "tts", on_opinions=True, sampled=True,
-           doc="N sampled attending answers, majority"),
-    System("no-triage", ABLATIONS, "no-triage", stages=("specialists", "attending"),
-           doc='specialists asked as "General physician", then the attending'),
-    System("no-specialists", ABLATIONS, "no-specialists", stages=("attending",),
-           doc="the attending alone (no triage, no opinions)"),
+    System(
+        "mmedagent-rl-tts", OURS, "tts", on_opinions=True, sampled=True, doc="N sampled attending answers, majority"
+    ),
+    System(
+        "no-triage",
+        ABLATIONS,
+        "no-triage",
+        stages=("specialists", "attending"),
+        doc='specialists asked as "General physician", then the attending',
+    ),
+    System(
+        "no-specialists",
+        ABLATIONS,
+        "no-specialists",
+        stages=("attending",),
+        doc="the attending alone (no triage, no opinions)",
+    ),
     _attending_ablation("no-curriculum", "an attending trained without the curriculum"),
     _attending_ablation("no-entropy", "an attending trained with the curriculum but no entropy bonus"),
     _attending_ablation("fixed-entropy", "an attending trained with a fixed (not scheduled) entropy bonus"),

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 Sink = Callable[[dict], None]
-BLANK = "_blank"          # suffix of a metric scored with every scan replaced by flat grey (--blank-images)
+BLANK = "_blank"  # suffix of a metric scored with every scan replaced by flat grey (--blank-images)
 GREY = (128, 128, 128)
 
 
@@ -46,15 +46,15 @@ class BenchConfig:
     data_root: Path
     tasks: tuple[str, ...]
     systems: tuple[str, ...]
-    split: str | None = None              # None: each task's default split
+    split: str | None = None  # None: each task's default split
     metrics: tuple[str, ...] = ("mc",)
-    limit: int | None = None              # at most this many items per (task, metric), in split order
+    limit: int | None = None  # at most this many items per (task, metric), in split order
     settings: Settings = field(default_factory=Settings)
     chunk_size: int = 32
     mc_protocol: str = "huatuo"
     n_boot: int = 1000
-    work_dir: Path | None = None          # None: no resumable cache (in memory only)
-    blank_images: bool = False            # also score every case with its scans flat grey (the image gain)
+    work_dir: Path | None = None  # None: no resumable cache (in memory only)
+    blank_images: bool = False  # also score every case with its scans flat grey (the image gain)
 
 
 @dataclass
@@ -71,12 +71,12 @@ class TaskResult:
     task: str
     split: str
     in_domain: bool
-    missing: str | None = None   # why the benchmark could not run (shown in the table's footer)
+    missing: str | None = None  # why the benchmark could not run (shown in the table's footer)
     layout: str = ""
     notes: list[str] = field(default_factory=list)
-    n_items: int = 0             # items in the split
-    n_cases: int = 0             # cases asked (items x metrics covering them)
-    computed: int = 0            # cases that needed the models (the rest came from the work cache)
+    n_items: int = 0  # items in the split
+    n_cases: int = 0  # cases asked (items x metrics covering them)
+    computed: int = 0  # cases that needed the models (the rest came from the work cache)
     seconds: float = 0.0
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
@@ -85,8 +85,9 @@ class TaskResult:
         return self.computed / self.seconds if self.computed and self.seconds > 0 else None
 
 
-def entries_for(items: list[Item], metrics: tuple[str, ...], limit: int | None, seed: int,
-                protocol: str) -> list[Entry]:
+def entries_for(
+    items: list[Item], metrics: tuple[str, ...], limit: int | None, seed: int, protocol: str
+) -> list[Entry]:
     """The cases of one task: per metric, the first ``limit`` items it covers."""
     out: list[Entry] = []
     for metric in METRICS:
@@ -112,8 +113,14 @@ def _case(entry: Entry, blank: bool = False) -> Case:
 
 
 class Runner:
-    def __init__(self, panel: Panel, baselines: Baselines, config: BenchConfig, progress: Progress | None = None,
-                 sink: Sink | None = None) -> None:
+    def __init__(
+        self,
+        panel: Panel,
+        baselines: Baselines,
+        config: BenchConfig,
+        progress: Progress | None = None,
+        sink: Sink | None = None,
+    ) -> None:
         self.panel, self.config, self.sink = panel, config, sink
         self.units = Units(panel, baselines, config.settings)
         self.progress = progress  # drawn on stderr by the CLI
@@ -158,7 +165,7 @@ class Runner:
         bar = self.progress.add_task(f"{name}/{split}", total=len(entries)) if self.progress else None
         size = max(1, self.config.chunk_size)
         for start in range(0, len(entries), size):
-            chunk = entries[start:start + size]
+            chunk = entries[start : start + size]
             for blank in passes:
                 started = time.perf_counter()
                 data, computed = self._chunk(chunk, name, split, cache, bar, blank)
@@ -171,19 +178,27 @@ class Runner:
                 self.progress.update(bar, advance=len(chunk), description=f"{name}/{split}")
         return result
 
-    def _chunk(self, chunk: list[Entry], task: str, split: str, cache: WorkCache,
-               bar: TaskID | None, blank: bool = False) -> tuple[list[dict], int]:
+    def _chunk(
+        self, chunk: list[Entry], task: str, split: str, cache: WorkCache, bar: TaskID | None, blank: bool = False
+    ) -> tuple[list[dict], int]:
         """Every needed unit of every case: from the cache, else computed in one batched pipeline run."""
         # Grey-image answers get keys of their own: the cache never serves one for the other.
-        case_fps = [digest([task, split, e.item.id, e.item.question, e.options, e.item.image_ref.names]
-                           + (["grey images"] if blank else [])) for e in chunk]
+        case_fps = [
+            digest(
+                [task, split, e.item.id, e.item.question, e.options, e.item.image_ref.names]
+                + (["grey images"] if blank else [])
+            )
+            for e in chunk
+        ]
         data: list[dict] = [{} for _ in chunk]
         cases: dict[int, Case | str] = {}  # loaded lazily: a fully cached chunk decodes no image
         touched: set[int] = set()
         for unit in self.needed:
             on_opinions = unit_owner(unit).on_opinions  # keyed by the opinions it was computed from, too
-            keys = [digest([self.fingerprints[unit], fp, data[i].get("panel") if on_opinions else None])
-                    for i, fp in enumerate(case_fps)]
+            keys = [
+                digest([self.fingerprints[unit], fp, data[i].get("panel") if on_opinions else None])
+                for i, fp in enumerate(case_fps)
+            ]
             todo = []
             for i, key in enumerate(keys):
                 hit = cache.get(key)
@@ -202,8 +217,11 @@ class Runner:
                     except Exception as exc:  # noqa: BLE001 - an unreadable image fails that item only
                         cases[i] = f"image: {error_line(exc)}"
             runnable = [i for i in todo if isinstance(cases[i], Case)]
-            outputs = self.units.compute(unit, [cases[i] for i in runnable],
-                                         [data[i].get("panel") for i in runnable]) if runnable else []
+            outputs = (
+                self.units.compute(unit, [cases[i] for i in runnable], [data[i].get("panel") for i in runnable])
+                if runnable
+                else []
+            )
             for i, out in zip(runnable, outputs):
                 data[i][unit] = out
                 cache.put(keys[i], out, item_id=chunk[i].item.id, unit=unit, persist=not unit_failures(out))
@@ -213,8 +231,9 @@ class Runner:
             touched.update(todo)
         return data, len(touched)
 
-    def _score(self, chunk: list[Entry], data: list[dict], task: str, split: str, result: TaskResult,
-               suffix: str = "") -> None:
+    def _score(
+        self, chunk: list[Entry], data: list[dict], task: str, split: str, result: TaskResult, suffix: str = ""
+    ) -> None:
         """Add every system's verdicts to the cells of ``metric + suffix`` (``BLANK``: the grey-image pass)."""
         for entry, units in zip(chunk, data):
             for system in self.config.systems:
@@ -231,8 +250,21 @@ class Runner:
 def _sample(task: str, split: str, system: str, entry: Entry, out: Outcome, scored: dict, metric: str) -> dict:
     """One line of samples.jsonl: the case as asked, every agent's output, the target and the verdict."""
     item = entry.item
-    return {"task": task, "split": split, "id": item.id, "system": system, "metric": metric,
-           "kind": item.kind, "question": item.question, "options": entry.options, "target": item.answer,
-           "answer": out.answer, **{k: v for k, v in scored.items() if k != "correct"},
-           "correct": {metric: scored["correct"]}, "failed": out.failed, "error": out.error,
-           "agents": out.agents, "disclaimer": DISCLAIMER}
+    return {
+        "task": task,
+        "split": split,
+        "id": item.id,
+        "system": system,
+        "metric": metric,
+        "kind": item.kind,
+        "question": item.question,
+        "options": entry.options,
+        "target": item.answer,
+        "answer": out.answer,
+        **{k: v for k, v in scored.items() if k != "correct"},
+        "correct": {metric: scored["correct"]},
+        "failed": out.failed,
+        "error": out.error,
+        "agents": out.agents,
+        "disclaimer": DISCLAIMER,
+    }

@@ -24,9 +24,9 @@ MC_METRICS = ("mc", "open_mc")  # asked with options
 @dataclass
 class Outcome:
     answer: str
-    error: str | None = None       # a backend failure: the item counts as failed for this system
+    error: str | None = None  # a backend failure: the item counts as failed for this system
     agents: dict = field(default_factory=dict)
-    valid: bool = True             # False: empty, degenerate or naming no option (scored wrong, counted)
+    valid: bool = True  # False: empty, degenerate or naming no option (scored wrong, counted)
 
     @property
     def failed(self) -> bool:
@@ -45,25 +45,31 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
         opinions = data.get("specialists") or []
         agents = {"triage": data.get("triage"), "specialists": opinions}
         if entry.answer == "specialist":
-            mine = next((o for o in opinions if o["name"] == system[len(SPECIALIST_PREFIX):]), None)
+            mine = next((o for o in opinions if o["name"] == system[len(SPECIALIST_PREFIX) :]), None)
             if mine is None:
                 return None
             error = mine.get("error")
-            return Outcome(mine.get("answer") or "", error if backend_error(error) else None, agents,
-                           valid=mine.get("valid", True))
+            return Outcome(
+                mine.get("answer") or "", error if backend_error(error) else None, agents, valid=mine.get("valid", True)
+            )
         answered = [o for o in opinions if not backend_error(o.get("error"))]
         if opinions and not answered:
             return Outcome("", opinions[0].get("error"), agents)
         valid = [o for o in answered if o.get("valid", True)]  # an invalid opinion counts as missing
         best, _ = majority([o.get("answer") or "" for o in valid], options)
-        return Outcome(valid[best].get("answer") or "" if best is not None else "", None, agents,
-                       valid=best is not None)
+        return Outcome(
+            valid[best].get("answer") or "" if best is not None else "", None, agents, valid=best is not None
+        )
     # Pipeline systems: the attending's answer, with the triage / opinions it saw.
     agents = {**units.get("panel", {}), **data} if entry.on_opinions else dict(data)
     attending = data.get("attending") or {}
     error = attending.get("error")
-    return Outcome(attending.get("answer") or "", error if backend_error(error) else None, agents,
-                   valid=attending.get("valid", True))
+    return Outcome(
+        attending.get("answer") or "",
+        error if backend_error(error) else None,
+        agents,
+        valid=attending.get("valid", True),
+    )
 
 
 def score(metric: str, item: Item, options: list[str] | None, out: Outcome) -> dict:
@@ -72,10 +78,12 @@ def score(metric: str, item: Item, options: list[str] | None, out: Outcome) -> d
     if metric in MC_METRICS:  # an invalid answer is never mapped onto an option
         choice = None if out.failed or not out.valid else parse_choice(out.answer, options or [])
         gold = gold_index(item, options)
-        result.update(choice=LETTERS[choice] if choice is not None else None,
-                      target_choice=LETTERS[gold] if gold is not None else None,
-                      unparsed=not out.failed and choice is None,
-                      correct=choice is not None and choice == gold)
+        result.update(
+            choice=LETTERS[choice] if choice is not None else None,
+            target_choice=LETTERS[gold] if gold is not None else None,
+            unparsed=not out.failed and choice is None,
+            correct=choice is not None and choice == gold,
+        )
     else:
         result["correct"] = not out.failed and out.valid and is_correct(out.answer, item, None)
         if metric == "open":

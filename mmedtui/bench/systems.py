@@ -27,8 +27,17 @@ from mmedtui.bench.registry import FIXED_SYSTEMS, SPECIALIST_PREFIX, SYSTEMS
 from mmedtui.errors import ConfigError, UserError
 from mmedtui.resources import asset_path
 
-__all__ = ["FIXED_SYSTEMS", "SPECIALIST_PREFIX", "Baselines", "available_systems", "load_bench_panel",
-           "panel_with_baselines", "parse_baselines", "resolve_systems", "specialist_names"]
+__all__ = [
+    "FIXED_SYSTEMS",
+    "SPECIALIST_PREFIX",
+    "Baselines",
+    "available_systems",
+    "load_bench_panel",
+    "panel_with_baselines",
+    "parse_baselines",
+    "resolve_systems",
+    "specialist_names",
+]
 
 
 @dataclass(frozen=True)
@@ -36,7 +45,7 @@ class Baselines:
     """The agents behind the baseline and ablation rows by system name; ``unavailable`` says why a row cannot run."""
 
     agents: dict[str, AgentSpec] = field(default_factory=dict)
-    samples: dict[str, int] = field(default_factory=dict)   # a sampled row's own number of draws
+    samples: dict[str, int] = field(default_factory=dict)  # a sampled row's own number of draws
     checkpoints: dict[str, Path] = field(default_factory=dict)  # non-agent models (question-only)
     unavailable: dict[str, str] = field(default_factory=dict)
 
@@ -108,8 +117,11 @@ def parse_baselines(data: dict | None, panel: Panel) -> Baselines:
             samples[name] = section["samples"]
         if system.required:
             spec = agents.get(name)
-            why = (f"needs baselines.{name}.{system.agent} in the panel file" if spec is None
-                   else _missing_checkpoint(panel, spec))
+            why = (
+                f"needs baselines.{name}.{system.agent} in the panel file"
+                if spec is None
+                else _missing_checkpoint(panel, spec)
+            )
             if why:
                 unavailable[name] = why
     return Baselines(agents, samples, checkpoints, unavailable)

@@ -14,11 +14,19 @@ from mmedtui.bench.registry import system as registry_entry
 from mmedtui.bench.runner import TaskResult
 
 TABLE_ORDER = ("vqa-rad", "slake", "pathvqa", "omnimedvqa", "mmmu-med")
-TITLES = {"vqa-rad": "VQA-RAD", "slake": "SLAKE", "pathvqa": "PathVQA", "omnimedvqa": "OmniMedVQA",
-          "mmmu-med": "MMMU-Med"}
-METRIC_WORDS = {"mc": "multiple-choice accuracy over closed questions", "open_mc": "multiple-choice accuracy "
-                "over open questions (seeded distractors)", "closed": "free-text closed accuracy",
-                "open": "free-text open exact match"}
+TITLES = {
+    "vqa-rad": "VQA-RAD",
+    "slake": "SLAKE",
+    "pathvqa": "PathVQA",
+    "omnimedvqa": "OmniMedVQA",
+    "mmmu-med": "MMMU-Med",
+}
+METRIC_WORDS = {
+    "mc": "multiple-choice accuracy over closed questions",
+    "open_mc": "multiple-choice accuracy over open questions (seeded distractors)",
+    "closed": "free-text closed accuracy",
+    "open": "free-text open exact match",
+}
 
 
 def _group(system: str) -> int:
@@ -36,8 +44,14 @@ def _cell(row: dict | None, metric: str, best: bool) -> Text:
     return text
 
 
-def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], metric: str,
-           avgs: dict[str, dict[str, float | None]], paired: list[dict] | None = None) -> Group:
+def render(
+    rows: list[dict],
+    tasks: list[TaskResult],
+    systems: tuple[str, ...],
+    metric: str,
+    avgs: dict[str, dict[str, float | None]],
+    paired: list[dict] | None = None,
+) -> Group:
     ran = sorted(tasks, key=lambda t: TABLE_ORDER.index(t.task) if t.task in TABLE_ORDER else 99)
     by = {(r["system"], r["task"]): r for r in rows}
     table = Table(title=f"mmedtui bench - {metric}", title_justify="left")
@@ -46,16 +60,20 @@ def render(rows: list[dict], tasks: list[TaskResult], systems: tuple[str, ...], 
         n = max((r["counts"].get(metric, 0) for r in rows if r["task"] == t.task), default=0)
         head = f"{TITLES.get(t.task, t.task)}\n{t.split}" + ("\nmissing" if t.missing else f" n={n}")
         table.add_column(head, justify="right", style="dim" if t.missing else None)
-    domains = [(key, label) for key, label, flag in (("in_domain", "in-domain\navg", True),
-                                                     ("out_of_domain", "out-of-domain\navg", False))
-               if any(t.in_domain == flag and not t.missing for t in ran)]
+    domains = [
+        (key, label)
+        for key, label, flag in (("in_domain", "in-domain\navg", True), ("out_of_domain", "out-of-domain\navg", False))
+        if any(t.in_domain == flag and not t.missing for t in ran)
+    ]
     for _, label in domains:
         table.add_column(label, justify="right")
     grey = any(GAIN in a for a in avgs.values())  # --blank-images
     if grey:
         table.add_column("image\ngain", justify="right")
-    best = {t.task: max((by[(s, t.task)]["metrics"].get(metric) or -1 for s in systems if (s, t.task) in by),
-                        default=None) for t in ran}
+    best = {
+        t.task: max((by[(s, t.task)]["metrics"].get(metric) or -1 for s in systems if (s, t.task) in by), default=None)
+        for t in ran
+    }
     shown = [s for s in systems if any((s, t.task) in by for t in ran)] or list(systems)
     for i, system in enumerate(shown):
         cells = []
@@ -85,26 +103,36 @@ def _paired_line(task: str, pairs: list[dict], rows: list[dict], metric: str) ->
 
 
 def footer(rows: list[dict], tasks: list[TaskResult], metric: str, paired: list[dict] | None = None) -> Text:
-    text = Text(f"{metric}: {METRIC_WORDS.get(metric, metric)} (%), 95 % bootstrap CI in brackets; averages are "
-                "unweighted over the benchmarks that ran; failed items count as wrong.", style="dim")
+    text = Text(
+        f"{metric}: {METRIC_WORDS.get(metric, metric)} (%), 95 % bootstrap CI in brackets; averages are "
+        "unweighted over the benchmarks that ran; failed items count as wrong.",
+        style="dim",
+    )
     if metric == "mc":
         text.append("\nChance on yes/no items is 50 %.", style="dim")
     if any(GAIN in r["metrics"] for r in rows):
-        text.append(f"\nimage gain: {metric} minus {metric} with every scan replaced by a flat grey image of the "
-                    "same size (--blank-images), in points, averaged like the benchmarks; per benchmark in "
-                    f"results.json ({metric}_blank, image_gain).", style="dim")
+        text.append(
+            f"\nimage gain: {metric} minus {metric} with every scan replaced by a flat grey image of the "
+            "same size (--blank-images), in points, averaged like the benchmarks; per benchmark in "
+            f"results.json ({metric}_blank, image_gain).",
+            style="dim",
+        )
     by_task: dict[str, list[dict]] = {}
     for p in paired or []:
         by_task.setdefault(p["task"], []).append(p)
     if by_task:
-        text.append("\nPaired differences in points (same items; 95 % paired bootstrap CI; the best specialist "
-                    "shown, all in results.json):", style="dim")
+        text.append(
+            "\nPaired differences in points (same items; 95 % paired bootstrap CI; the best specialist "
+            "shown, all in results.json):",
+            style="dim",
+        )
         for task, pairs in by_task.items():
             text.append("\n  " + _paired_line(task, pairs, rows, metric), style="dim")
     unparsed = sum(r["unparsed"].get(metric, 0) for r in rows)
     if unparsed:
-        text.append(f"\n{unparsed} answer(s) over all rows named no option (counted wrong; see samples.jsonl).",
-                    style="dim")
+        text.append(
+            f"\n{unparsed} answer(s) over all rows named no option (counted wrong; see samples.jsonl).", style="dim"
+        )
     for t in tasks:
         if t.missing:
             text.append(f"\nmissing {t.task} ({t.split}): ", style="yellow")

@@ -28,8 +28,8 @@ GARBAGE_ERRORS = frozenset({"empty answer"})
 
 @dataclass(frozen=True)
 class Settings:
-    samples: int = 5            # TTS and self-consistency draws
-    temperature: float = 1.0    # their sampling temperature (the paper's 1.0)
+    samples: int = 5  # TTS and self-consistency draws
+    temperature: float = 1.0  # their sampling temperature (the paper's 1.0)
     seed: int = 0
 
 
@@ -55,8 +55,9 @@ def _record(case: Case, panel_data: dict | None) -> ConsultRecord:
     record = ConsultRecord(case)
     if panel_data:
         t = panel_data.get("triage") or {}
-        record.triage = TriageDecision(t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"),
-                                       error=t.get("error"))
+        record.triage = TriageDecision(
+            t.get("department", ""), t.get("rationale", ""), fallback=t.get("fallback"), error=t.get("error")
+        )
         record.specialists = [Opinion.from_dict(o) for o in panel_data.get("specialists") or []]
     return record
 
@@ -92,8 +93,12 @@ class Units:
             return PipelineOptions(seed=s.seed, **switches)
         own = self.baselines.agents.get(owner.name)  # a baseline agent's own temperature wins over the bench's
         temperature = own.temperature if own and own.temperature > 0 else s.temperature
-        return PipelineOptions(**switches, attending_samples=self.baselines.samples.get(owner.name) or s.samples,
-                               sample_temperature=temperature, seed=s.seed)
+        return PipelineOptions(
+            **switches,
+            attending_samples=self.baselines.samples.get(owner.name) or s.samples,
+            sample_temperature=temperature,
+            seed=s.seed,
+        )
 
     def _agent(self, spec: AgentSpec) -> dict:
         model = self.panel.models[spec.model]
@@ -111,22 +116,33 @@ class Units:
         if owner.checkpoint:
             folder = self.baselines.checkpoints[owner.name]
             agents.append({"checkpoint": weights_stamp({"backend": "transformers", "path": str(folder)}, folder)})
-        prompts = {r: resources.files("mmedtui.agents").joinpath(f"prompts/{r}.txt").read_text(encoding="utf-8")
-                   for r in ("triage", "specialist", "attending")}
-        return digest({"unit": unit, "agents": agents, "options": self.options(unit),
-                       "departments": p.departments, "prompts": prompts})
+        prompts = {
+            r: resources.files("mmedtui.agents").joinpath(f"prompts/{r}.txt").read_text(encoding="utf-8")
+            for r in ("triage", "specialist", "attending")
+        }
+        return digest(
+            {
+                "unit": unit,
+                "agents": agents,
+                "options": self.options(unit),
+                "departments": p.departments,
+                "prompts": prompts,
+            }
+        )
 
     # -- computing -------------------------------------------------------------------------------
-    def compute(self, unit: str, cases: list[Case], deps: list[dict | None],
-                emit: Callable[[Event], None] | None = None) -> list[dict]:
+    def compute(
+        self, unit: str, cases: list[Case], deps: list[dict | None], emit: Callable[[Event], None] | None = None
+    ) -> list[dict]:
         """One output dict per case; a stage that raises marks every case of the batch failed."""
         try:
             return self._compute(unit, cases, deps, emit)
         except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that will not load: the bench goes on
             return [{"error": error_line(exc)} for _ in cases]
 
-    def _compute(self, unit: str, cases: list[Case], deps: list[dict | None],
-                 emit: Callable[[Event], None] | None) -> list[dict]:
+    def _compute(
+        self, unit: str, cases: list[Case], deps: list[dict | None], emit: Callable[[Event], None] | None
+    ) -> list[dict]:
         owner = unit_owner(unit)
         if owner.answer == "prior":  # the question text alone: no pipeline, no image
             if unit not in self._priors:

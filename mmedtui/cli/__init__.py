@@ -28,8 +28,11 @@ def _version(value: bool) -> None:
 
 
 @app.callback()
-def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                       help="Show the version and exit.")) -> None:
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version and exit."
+    ),
+) -> None:
     """Multi-agent medical VQA in the terminal. Research use only."""
 
 
@@ -88,8 +91,7 @@ def main() -> None:
     except Exception as exc:
         if os.environ.get("MMEDTUI_DEBUG"):
             raise
-        fail(f"internal error: {error_line(exc)} "
-             "(set MMEDTUI_DEBUG=1 for a traceback)", 1)
+        fail(f"internal error: {error_line(exc)} (set MMEDTUI_DEBUG=1 for a traceback)", 1)
     else:
         sys.exit(code if isinstance(code, int) else 0)
 

@@ -1,8 +1,8 @@
 """``mmedtui bench``: systems x benchmarks -> a Rich table shaped like the paper's Table 1, and result files.
 
-    mmedtui bench --task vqa-rad --split test --limit 20 --output runs/b1
-    mmedtui bench --all --system mmedagent-rl --system majority-vote --metrics mc,closed,open
-    mmedtui bench --task vqa-rad --blank-images     # every row again on grey scans: the image gain
+mmedtui bench --task vqa-rad --split test --limit 20 --output runs/b1
+mmedtui bench --all --system mmedagent-rl --system majority-vote --metrics mc,closed,open
+mmedtui bench --task vqa-rad --blank-images     # every row again on grey scans: the image gain
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ def _metrics(value: str) -> tuple[str, ...]:
     names = list(METRICS) if names == ["all"] else names
     bad = [m for m in names if m not in METRICS]
     if bad or not names:
-        raise UserError(f"--metrics: unknown metric {', '.join(bad) or '(none)'} "
-                        f"(choose from {', '.join(METRICS)}, all)")
+        raise UserError(
+            f"--metrics: unknown metric {', '.join(bad) or '(none)'} (choose from {', '.join(METRICS)}, all)"
+        )
     return tuple(m for m in METRICS if m in names)
 
 
@@ -62,34 +63,57 @@ def _check_split(split: str | None, tasks: tuple[str, ...]) -> None:
         raise UserError(f"--split {split}: unknown split ({'; '.join(lacking)})")
 
 
-NOTHING_SCORED = ("nothing scored: no benchmark data found under {root}; point --data-root DIR or $MMEDTUI_DATA at "
-                  "the benchmarks, or see `mmedtui data list`")
+NOTHING_SCORED = (
+    "nothing scored: no benchmark data found under {root}; point --data-root DIR or $MMEDTUI_DATA at "
+    "the benchmarks, or see `mmedtui data list`"
+)
 
 
 def bench(
     all_: bool = typer.Option(False, "--all", help="Every benchmark (the default when no --task is given)."),
-    task: list[str] | None = typer.Option(None, "--task", "-t", help="Benchmark: vqa-rad, slake, pathvqa, "
-                                          "omnimedvqa, mmmu-med (repeatable)."),
-    system: list[str] | None = typer.Option(None, "--system", "-s", help="System row, e.g. mmedagent-rl, "
-                                            "majority-vote, 'specialist:Specialist A' (repeatable; default: all)."),
+    task: list[str] | None = typer.Option(
+        None, "--task", "-t", help="Benchmark: vqa-rad, slake, pathvqa, omnimedvqa, mmmu-med (repeatable)."
+    ),
+    system: list[str] | None = typer.Option(
+        None,
+        "--system",
+        "-s",
+        help="System row, e.g. mmedagent-rl, majority-vote, 'specialist:Specialist A' (repeatable; default: all).",
+    ),
     split: str | None = typer.Option(None, "--split", help="Split for every benchmark (default: each one's own)."),
     limit: int | None = typer.Option(None, "--limit", help="At most N items per benchmark and metric."),
     seed: int = typer.Option(0, "--seed", help="Seed for sampling, distractors and bootstrap."),
     agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let panel models marked "
-                                           "trust_remote_code run their folder's own Python (printed first)."),
-    data_root: Path | None = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, "
-                                          "else a per-user default)."),
-    output: Path | None = typer.Option(None, "--output", "-o", help="Write results.json, results.csv, "
-                                       "samples.jsonl here; a rerun resumes from its .work/ cache."),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Let panel models marked trust_remote_code run their folder's own Python (printed first).",
+    ),
+    data_root: Path | None = typer.Option(
+        None, "--data-root", help="Benchmarks folder (else $MMEDTUI_DATA, else a per-user default)."
+    ),
+    output: Path | None = typer.Option(
+        None,
+        "--output",
+        "-o",
+        help="Write results.json, results.csv, samples.jsonl here; a rerun resumes from its .work/ cache.",
+    ),
     metrics: str = typer.Option("mc", "--metrics", help="Comma list of mc, open_mc, closed, open, or all."),
     samples: int = typer.Option(5, "--samples", help="Sampled answers for mmedagent-rl-tts and self-consistency."),
     chunk_size: int = typer.Option(32, "--chunk-size", help="Cases per batched pipeline run."),
-    mc_protocol: str = typer.Option("huatuo", "--mc-protocol", help="Closed-question options: huatuo "
-                                    "(A-or-B questions on SLAKE only, as the paper's likely bundle) or closed."),
-    blank_images: bool = typer.Option(False, "--blank-images", help="Score every system again with each scan "
-                                      "replaced by a flat grey image of its size: rows get <metric>_blank and "
-                                      "image_gain (what the pixels add)."),
+    mc_protocol: str = typer.Option(
+        "huatuo",
+        "--mc-protocol",
+        help="Closed-question options: huatuo "
+        "(A-or-B questions on SLAKE only, as the paper's likely bundle) or closed.",
+    ),
+    blank_images: bool = typer.Option(
+        False,
+        "--blank-images",
+        help="Score every system again with each scan "
+        "replaced by a flat grey image of its size: rows get <metric>_blank and "
+        "image_gain (what the pixels add).",
+    ),
 ) -> None:
     """Benchmark the systems (specialists, majority vote, baselines, MMedAgent-RL, ablations) on medical VQA."""
     from rich.console import Console
@@ -123,15 +147,33 @@ def bench(
     root = _data_root(data_root)
     panel, baselines = load_bench_panel(agents, trust_remote_code)
     systems = resolve_systems(system, panel, baselines) if system else available_systems(panel, baselines)
-    config = BenchConfig(root, tasks, tuple(systems), split, chosen_metrics, limit, Settings(samples, 1.0, seed),
-                         chunk_size, mc_protocol, blank_images=blank_images)  # work cache: <output>/.work
+    config = BenchConfig(
+        root,
+        tasks,
+        tuple(systems),
+        split,
+        chosen_metrics,
+        limit,
+        Settings(samples, 1.0, seed),
+        chunk_size,
+        mc_protocol,
+        blank_images=blank_images,
+    )  # work cache: <output>/.work
     err = Console(stderr=True)
-    progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                        TimeRemainingColumn(), console=err, transient=not err.is_terminal)
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=not err.is_terminal,
+    )
     try:
         with progress:
-            report = run_bench(panel, baselines, config, output=output, progress=progress,
-                               argv=["mmedtui", *sys.argv[1:]])
+            report = run_bench(
+                panel, baselines, config, output=output, progress=progress, argv=["mmedtui", *sys.argv[1:]]
+            )
     except KeyboardInterrupt:
         if output is not None:
             err.print(f"interrupted: finished chunks are kept in {output / '.work'}; rerun the same command to resume")
@@ -143,8 +185,11 @@ def bench(
     for t in report.tasks:
         if not t.missing:
             rate = f"{t.items_per_second:.2f} items/s" if t.items_per_second else "nothing to compute"
-            console.print(f"{t.task}/{t.split}: {t.n_cases} cases, {t.computed} computed in {t.seconds:.1f} s "
-                          f"({rate}), {t.n_cases - t.computed} from the work cache", style="dim")
+            console.print(
+                f"{t.task}/{t.split}: {t.n_cases} cases, {t.computed} computed in {t.seconds:.1f} s "
+                f"({rate}), {t.n_cases - t.computed} from the work cache",
+                style="dim",
+            )
     if output is not None:
         console.print(f"wrote {output / 'results.json'}, results.csv, samples.jsonl", style="dim")
     if all(t.missing for t in report.tasks):  # a table of dashes is no result: exit 2 with where to look

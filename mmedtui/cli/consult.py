@@ -32,26 +32,52 @@ class ImageMode(str, Enum):
 
 
 def consult(
-    image: Path | None = typer.Argument(None, metavar="IMAGE", show_default=False, help="PNG, JPEG, BMP, TIFF or "
-                                        "DICOM file (default: a shipped sample scan, see --sample)."),
-    question: str | None = typer.Option(None, "-q", "--question", show_default=False, help="The question about "
-                                        f"the image (default: the sample's own, else {DEFAULT_QUESTION!r})."),
-    sample: str | None = typer.Option(None, "--sample", metavar="NAME", help="Open a shipped sample scan instead "
-                                      f"of IMAGE: {', '.join(SAMPLE_NAMES)} (default {SAMPLE_NAMES[0]})."),
+    image: Path | None = typer.Argument(
+        None,
+        metavar="IMAGE",
+        show_default=False,
+        help="PNG, JPEG, BMP, TIFF or DICOM file (default: a shipped sample scan, see --sample).",
+    ),
+    question: str | None = typer.Option(
+        None,
+        "-q",
+        "--question",
+        show_default=False,
+        help=f"The question about the image (default: the sample's own, else {DEFAULT_QUESTION!r}).",
+    ),
+    sample: str | None = typer.Option(
+        None,
+        "--sample",
+        metavar="NAME",
+        help=f"Open a shipped sample scan instead of IMAGE: {', '.join(SAMPLE_NAMES)} (default {SAMPLE_NAMES[0]}).",
+    ),
     options: str = typer.Option("", "--options", help="Multiple choice: options separated by '|'."),
-    free_text: bool = typer.Option(False, "--free-text", help="Ask a yes/no or 'A or B?' question without "
-                                   "options (by default it gets them: the form the agents are trained on)."),
+    free_text: bool = typer.Option(
+        False,
+        "--free-text",
+        help="Ask a yes/no or 'A or B?' question without "
+        "options (by default it gets them: the form the agents are trained on).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object; no TUI."),
     plain: bool = typer.Option(False, "--plain", help="Print readable panels as the steps finish; no TUI."),
     agents: Path | None = typer.Option(None, "--agents", help="Agent panel YAML (default: assets/panel.yaml)."),
-    trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Let panel models marked "
-                                           "trust_remote_code run their folder's own Python (printed first)."),
+    trust_remote_code: bool = typer.Option(
+        False,
+        "--trust-remote-code",
+        help="Let panel models marked trust_remote_code run their folder's own Python (printed first).",
+    ),
     image_mode: ImageMode = typer.Option(ImageMode.auto, "--image-mode", help="Terminal image renderer."),
     frame: int | None = typer.Option(None, "--frame", help="Frame of a multi-frame DICOM (default: middle)."),
-    allow_burned_in: bool = typer.Option(False, "--allow-burned-in", help="Send a DICOM marked BurnedInAnnotation "
-                                         "YES (text such as a name drawn into the pixels) to remote models."),
-    save_dir: Path | None = typer.Option(None, "--save-dir", help="Where the app saves transcripts (default: "
-                                         "$XDG_DATA_HOME/mmedtui/consultations, see `mmedtui history`)."),
+    allow_burned_in: bool = typer.Option(
+        False,
+        "--allow-burned-in",
+        help="Send a DICOM marked BurnedInAnnotation YES (text such as a name drawn into the pixels) to remote models.",
+    ),
+    save_dir: Path | None = typer.Option(
+        None,
+        "--save-dir",
+        help="Where the app saves transcripts (default: $XDG_DATA_HOME/mmedtui/consultations, see `mmedtui history`).",
+    ),
 ) -> None:
     """Consult the triage doctor, the specialist panel and the attending physician about a scan."""
     from mmedtui.agents.case import check_question
@@ -112,15 +138,24 @@ def _image_and_question(image: Path | None, sample: str | None, question: str | 
     return chosen.path, chosen.question if question is None else question
 
 
-def _run_tui(scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path,
-             allow_burned_in: bool) -> None:
+def _run_tui(
+    scan, question, panel, image_mode, choices, free_text, save_dir, image_path: Path, allow_burned_in: bool
+) -> None:
     """The app until the user quits; then exit 3 if the session's latest consultation reached no decision."""
     from mmedtui.tui import run_app
 
     try:
-        reason = run_app(scan=scan, question=question, panel=panel, image_mode=image_mode, options=choices,
-                         auto_options=not free_text, save_dir=save_dir, image_path=image_path,
-                         allow_burned_in=allow_burned_in)
+        reason = run_app(
+            scan=scan,
+            question=question,
+            panel=panel,
+            image_mode=image_mode,
+            options=choices,
+            auto_options=not free_text,
+            save_dir=save_dir,
+            image_path=image_path,
+            allow_burned_in=allow_burned_in,
+        )
     finally:
         panel.close()
     _exit_if_undecided(reason)

@@ -13,10 +13,18 @@ DataRoot = typer.Option(None, "--data-root", help="Benchmarks folder (else $MMED
 # Not benchmarks: image sources the triage doctor trains on (trainer/data/triage.py), listed so a user can see
 # whether a build will find them. (name, what, the file or folder looked for, how to get it)
 TRAINING_SOURCES = (
-    ("bccd", "blood smears, JPEG (triage: Pathologist)", "bccd/BCCD/JPEGImages",
-     "github.com/Shenggan/BCCD_Dataset (MIT): put its BCCD/ folder in <data root>/bccd/"),
-    ("breastmnist", "breast ultrasound, 28x28 (triage: Radiologist)", "breastmnist/breastmnist.npz",
-     "MedMNIST v2, medmnist.com (CC BY 4.0): put breastmnist.npz in <data root>/breastmnist/"),
+    (
+        "bccd",
+        "blood smears, JPEG (triage: Pathologist)",
+        "bccd/BCCD/JPEGImages",
+        "github.com/Shenggan/BCCD_Dataset (MIT): put its BCCD/ folder in <data root>/bccd/",
+    ),
+    (
+        "breastmnist",
+        "breast ultrasound, 28x28 (triage: Radiologist)",
+        "breastmnist/breastmnist.npz",
+        "MedMNIST v2, medmnist.com (CC BY 4.0): put breastmnist.npz in <data root>/breastmnist/",
+    ),
 )
 
 
@@ -27,8 +35,9 @@ def _source_contents(path: Path) -> str:
 
     try:
         with np.load(path) as arrays:
-            return ", ".join(f"{k.removesuffix('_images')} {len(arrays[k])}" for k in arrays.files
-                             if k.endswith("_images"))
+            return ", ".join(
+                f"{k.removesuffix('_images')} {len(arrays[k])}" for k in arrays.files if k.endswith("_images")
+            )
     except (OSError, ValueError) as exc:
         return f"[red]unreadable[/] ({type(exc).__name__})"
 
@@ -60,8 +69,9 @@ def list_(data_root: Path | None = DataRoot) -> None:
     for name, what, relative, how in TRAINING_SOURCES:
         path = root / relative
         there = path.exists()
-        sources.add_row(name, what, escape(str(path)) if there else "[yellow]missing[/]",
-                        _source_contents(path) if there else "-")
+        sources.add_row(
+            name, what, escape(str(path)) if there else "[yellow]missing[/]", _source_contents(path) if there else "-"
+        )
         if not there:
             missing.append(f"[bold]{name}[/]: {escape(how)}")
     console = Console()
@@ -72,9 +82,12 @@ def list_(data_root: Path | None = DataRoot) -> None:
 
 
 @app.command()
-def verify(name: str | None = typer.Argument(None, metavar="NAME", help="Benchmark name, e.g. vqa-rad "
-                                             "(default: every benchmark found)."),
-           data_root: Path | None = DataRoot) -> None:
+def verify(
+    name: str | None = typer.Argument(
+        None, metavar="NAME", help="Benchmark name, e.g. vqa-rad (default: every benchmark found)."
+    ),
+    data_root: Path | None = DataRoot,
+) -> None:
     """Load a local copy, count items and check a sample of images; exit 2 on problems (listed on stderr)."""
     from mmedtui.errors import DataError
     from mmedtui.tasks import TASKS
@@ -100,13 +113,16 @@ def verify(name: str | None = typer.Argument(None, metavar="NAME", help="Benchma
         typer.echo(f"mmedtui: {bench_name}: {problem}", err=True)
     if problems:
         first_name, first = problems[0]
-        raise DataError(f"{first_name}: {first}" + (f" ({len(problems)} problems, listed above)"
-                                                    if len(problems) > 1 else ""))
+        raise DataError(
+            f"{first_name}: {first}" + (f" ({len(problems)} problems, listed above)" if len(problems) > 1 else "")
+        )
 
 
 @app.command()
-def fetch(name: str = typer.Argument(..., metavar="NAME", help="Benchmark name, e.g. slake."),
-          data_root: Path | None = DataRoot) -> None:
+def fetch(
+    name: str = typer.Argument(..., metavar="NAME", help="Benchmark name, e.g. slake."),
+    data_root: Path | None = DataRoot,
+) -> None:
     """Download a benchmark from the Hugging Face hub into <data root>/<name> (needs network access)."""
     from mmedtui.tasks.catalog import fetch as run_fetch
     from mmedtui.tasks.catalog import resolve_data_root

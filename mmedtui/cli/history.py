@@ -7,8 +7,11 @@ from pathlib import Path
 import typer
 
 
-def history(save_dir: Path | None = typer.Option(None, "--save-dir", help="The folder to list (default: "
-                                                 "$XDG_DATA_HOME/mmedtui/consultations).")) -> None:
+def history(
+    save_dir: Path | None = typer.Option(
+        None, "--save-dir", help="The folder to list (default: $XDG_DATA_HOME/mmedtui/consultations)."
+    ),
+) -> None:
     """List the saved consultations: when, the question, the decision and the transcript's path."""
     from rich.console import Console
     from rich.markup import escape

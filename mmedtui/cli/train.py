@@ -33,12 +33,20 @@ from mmedtui.cli.train_options import (
     quiet,
 )
 
-app = typer.Typer(help="Train the agents: SFT specialists, GRPO triage, curriculum-RL (C-MARL) attending.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Train the agents: SFT specialists, GRPO triage, curriculum-RL (C-MARL) attending.", no_args_is_help=True
+)
 
 
-def _resume_config(role: str, output: Path | None, profile: str | None, config: Path | None,
-                   sets: list[str] | None, flags: dict, force: bool):
+def _resume_config(
+    role: str,
+    output: Path | None,
+    profile: str | None,
+    config: Path | None,
+    sets: list[str] | None,
+    flags: dict,
+    force: bool,
+):
     """The config of a resumed run: the saved one, unless this invocation changes it (exit 2 naming the
     change, or with ``--force-config`` the change is recorded). A finished run: nothing to do (exit 0)."""
     from mmedtui.errors import UserError
@@ -54,8 +62,11 @@ def _resume_config(role: str, output: Path | None, profile: str | None, config: 
     if saved.role != role:
         raise UserError(f"{output}: that run trains the {saved.role}, not the {role}")
     if run.finished():
-        typer.echo(f"nothing to do: {output} has finished (final model in {run.final_dir}); "
-                   "start a new run with another --output", err=True)
+        typer.echo(
+            f"nothing to do: {output} has finished (final model in {run.final_dir}); "
+            "start a new run with another --output",
+            err=True,
+        )
         raise typer.Exit(0)
     if profile is not None or config is not None:  # the original command line again, or another profile
         cfg = load_config(role, profile or saved.profile, config, sets, **flags)
@@ -65,8 +76,7 @@ def _resume_config(role: str, output: Path | None, profile: str | None, config: 
     changes.sort(key=lambda c: "." in c.split(":")[0])  # a changed profile first: it explains the rest
     if changes and not force:
         shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
-        raise UserError(f"{output}: --resume with a changed config ({shown}); "
-                        "pass --force-config to continue with it")
+        raise UserError(f"{output}: --resume with a changed config ({shown}); pass --force-config to continue with it")
     if changes:
         run.record_config_changes(changes)
     return cfg
@@ -77,8 +87,18 @@ def _terminated(signum, frame) -> None:
     raise typer.Exit(143)
 
 
-def _run(role: str, profile: str | None, config: Path | None, output: Path | None, max_steps: int | None,
-         resume: bool, data_root: Path | None, sets: list[str] | None, force_config: bool = False, **flags) -> None:
+def _run(
+    role: str,
+    profile: str | None,
+    config: Path | None,
+    output: Path | None,
+    max_steps: int | None,
+    resume: bool,
+    data_root: Path | None,
+    sets: list[str] | None,
+    force_config: bool = False,
+    **flags,
+) -> None:
     import signal
 
     previous = signal.signal(signal.SIGTERM, _terminated)
@@ -134,64 +154,133 @@ def config_summary(cfg, run_dir: Path) -> str:
     d = cfg.to_dict()
     model, data, train = d.get("model", {}), d.get("data", {}), d.get("train", {})
     steps = train.get("max_steps")
-    lines = [f"model   {model.get('path') or 'tiny ' + str(model.get('tiny_size'))}"
-             + (" + LoRA" if model.get("lora") else ""),
-             f"data    {', '.join(data.get('tasks') or [])} / {data.get('split')}"
-             f" under {data.get('root') or '$MMEDTUI_DATA'}"
-             + (f", limit {data['limit']}" if data.get("limit") else ""),
-             f"steps   {steps if steps and steps > 0 else str(train.get('num_train_epochs')) + ' epoch(s)'}, "
-             f"lr {train.get('learning_rate')}, batch {train.get('per_device_train_batch_size')}"
-             f" x {train.get('gradient_accumulation_steps')}, seed {train.get('seed')}",
-             f"config  {run_dir / 'config.yaml'} (every setting)"]
+    lines = [
+        f"model   {model.get('path') or 'tiny ' + str(model.get('tiny_size'))}"
+        + (" + LoRA" if model.get("lora") else ""),
+        f"data    {', '.join(data.get('tasks') or [])} / {data.get('split')}"
+        f" under {data.get('root') or '$MMEDTUI_DATA'}" + (f", limit {data['limit']}" if data.get("limit") else ""),
+        f"steps   {steps if steps and steps > 0 else str(train.get('num_train_epochs')) + ' epoch(s)'}, "
+        f"lr {train.get('learning_rate')}, batch {train.get('per_device_train_batch_size')}"
+        f" x {train.get('gradient_accumulation_steps')}, seed {train.get('seed')}",
+        f"config  {run_dir / 'config.yaml'} (every setting)",
+    ]
     return "\n".join(lines)
 
 
 @app.command()
-def specialist(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
-               max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-               sets: list[str] | None = SftSets, model: str | None = Model, lora: bool | None = Lora,
-               force_config: bool = ForceConfig) -> None:
+def specialist(
+    profile: ProfileName | None = RunProfile,
+    config: Path | None = ConfigFile,
+    output: Path | None = Output,
+    max_steps: int | None = MaxSteps,
+    resume: bool = Resume,
+    data_root: Path | None = DataRoot,
+    sets: list[str] | None = SftSets,
+    model: str | None = Model,
+    lora: bool | None = Lora,
+    force_config: bool = ForceConfig,
+) -> None:
     """Supervised fine-tuning on medical VQA (the embedded specialists; the SFT baseline)."""
-    _run("specialist", profile, config, output, max_steps, resume, data_root, sets, force_config,
-         **{"model.path": model, "model.lora": lora})
+    _run(
+        "specialist",
+        profile,
+        config,
+        output,
+        max_steps,
+        resume,
+        data_root,
+        sets,
+        force_config,
+        **{"model.path": model, "model.lora": lora},
+    )
 
 
 @app.command()
-def triage(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
-           max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-           sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
-           force_config: bool = ForceConfig) -> None:
+def triage(
+    profile: ProfileName | None = RunProfile,
+    config: Path | None = ConfigFile,
+    output: Path | None = Output,
+    max_steps: int | None = MaxSteps,
+    resume: bool = Resume,
+    data_root: Path | None = DataRoot,
+    sets: list[str] | None = Sets,
+    model: str | None = Model,
+    lora: bool | None = Lora,
+    force_config: bool = ForceConfig,
+) -> None:
     """GRPO for the triage doctor: reward = format (0.5) + right department (1.0)."""
-    _run("triage", profile, config, output, max_steps, resume, data_root, sets, force_config,
-         **{"model.path": model, "model.lora": lora})
+    _run(
+        "triage",
+        profile,
+        config,
+        output,
+        max_steps,
+        resume,
+        data_root,
+        sets,
+        force_config,
+        **{"model.path": model, "model.lora": lora},
+    )
 
 
 @app.command()
-def attending(profile: ProfileName | None = RunProfile, config: Path | None = ConfigFile, output: Path | None = Output,
-              max_steps: int | None = MaxSteps, resume: bool = Resume, data_root: Path | None = DataRoot,
-              sets: list[str] | None = Sets, model: str | None = Model, lora: bool | None = Lora,
-              force_config: bool = ForceConfig,
-              stage: list[str] | None = typer.Option(None, "--stage", help="Run only these stages, in order "
-                                                       "(easy, medium, hard; repeatable or comma-separated)."),
-              curriculum: bool | None = typer.Option(None, "--curriculum/--no-curriculum",
-                                                     help="Ablation: one stage over all cases."),
-              entropy: bool | None = typer.Option(None, "--entropy/--no-entropy",
-                                                  help="Ablation: no entropy bonus (gamma = 0 in every stage)."),
-              fixed_entropy: bool | None = typer.Option(None, "--fixed-entropy",
-                                                        help="Ablation: one gamma (curriculum.flat_gamma) for "
-                                                             "every stage."),
-              reverse_curriculum: bool | None = typer.Option(None, "--reverse-curriculum",
-                                                             help="Ablation: hard -> medium -> easy."),
-              panel: Path | None = Panel, opinions: Path | None = Opinions,
-              collect: bool | None = typer.Option(None, "--collect/--no-collect",
-                                                  help="Collect missing opinions first (default: yes).")) -> None:
+def attending(
+    profile: ProfileName | None = RunProfile,
+    config: Path | None = ConfigFile,
+    output: Path | None = Output,
+    max_steps: int | None = MaxSteps,
+    resume: bool = Resume,
+    data_root: Path | None = DataRoot,
+    sets: list[str] | None = Sets,
+    model: str | None = Model,
+    lora: bool | None = Lora,
+    force_config: bool = ForceConfig,
+    stage: list[str] | None = typer.Option(
+        None, "--stage", help="Run only these stages, in order (easy, medium, hard; repeatable or comma-separated)."
+    ),
+    curriculum: bool | None = typer.Option(
+        None, "--curriculum/--no-curriculum", help="Ablation: one stage over all cases."
+    ),
+    entropy: bool | None = typer.Option(
+        None, "--entropy/--no-entropy", help="Ablation: no entropy bonus (gamma = 0 in every stage)."
+    ),
+    fixed_entropy: bool | None = typer.Option(
+        None, "--fixed-entropy", help="Ablation: one gamma (curriculum.flat_gamma) for every stage."
+    ),
+    reverse_curriculum: bool | None = typer.Option(
+        None, "--reverse-curriculum", help="Ablation: hard -> medium -> easy."
+    ),
+    panel: Path | None = Panel,
+    opinions: Path | None = Opinions,
+    collect: bool | None = typer.Option(
+        None, "--collect/--no-collect", help="Collect missing opinions first (default: yes)."
+    ),
+) -> None:
     """C-MARL: curriculum GRPO for the attending physician, easy -> medium -> hard."""
     stages = [s.strip() for part in (stage or []) for s in part.split(",") if s.strip()] or None
-    _run("attending", profile, config, output, max_steps, resume, data_root, sets, force_config,
-         **{"model.path": model, "model.lora": lora, "curriculum.stages": stages, "curriculum.enabled": curriculum,
-            "curriculum.entropy": entropy, "curriculum.fixed_entropy": fixed_entropy,
-            "curriculum.reverse": reverse_curriculum, "opinions.panel": str(panel) if panel else None,
-            "opinions.cache": str(opinions) if opinions else None, "opinions.collect": collect})
+    _run(
+        "attending",
+        profile,
+        config,
+        output,
+        max_steps,
+        resume,
+        data_root,
+        sets,
+        force_config,
+        **{
+            "model.path": model,
+            "model.lora": lora,
+            "curriculum.stages": stages,
+            "curriculum.enabled": curriculum,
+            "curriculum.entropy": entropy,
+            "curriculum.fixed_entropy": fixed_entropy,
+            "curriculum.reverse": reverse_curriculum,
+            "opinions.panel": str(panel) if panel else None,
+            "opinions.cache": str(opinions) if opinions else None,
+            "opinions.collect": collect,
+        },
+    )
 
 
 # What the roles build on, and what shows a run: after the roles, so `--help` lists them in this order.

@@ -22,9 +22,14 @@ from mmedtui.cli.train_options import (
 )
 
 
-def vision(profile: ProfileName = Profile, config: Path | None = ConfigFile, output: Path | None = Output,
-           data_root: Path | None = DataRoot, sets: list[str] | None = Sets,
-           epochs: int = typer.Option(60, "--epochs", min=1, help="Passes over the training images.")) -> None:
+def vision(
+    profile: ProfileName = Profile,
+    config: Path | None = ConfigFile,
+    output: Path | None = Output,
+    data_root: Path | None = DataRoot,
+    sets: list[str] | None = Sets,
+    epochs: int = typer.Option(60, "--epochs", min=1, help="Passes over the training images."),
+) -> None:
     """Vision pre-training: a tiny vision tower learns the training images' own annotations (modality, region,
     plane, organs); `--set model.vision_init=OUTPUT` then starts a specialist from it."""
     from rich.console import Console
@@ -42,23 +47,32 @@ def vision(profile: ProfileName = Profile, config: Path | None = ConfigFile, out
     console.print(f"[bold green]done[/]: {out} ({info['seconds']} s)")
 
 
-def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFile, data_root: Path | None = DataRoot,
-                 sets: list[str] | None = Sets, panel: Path | None = Panel, cache: Path | None = Opinions,
-                 tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated, e.g. vqa-rad,slake."),
-                 split: str | None = typer.Option(None, "--split", help="train (default) or validation; "
-                                                  "never test."),
-                 limit: int | None = typer.Option(None, "--limit", help="Items per task."),
-                 all_items: bool = typer.Option(False, "--all", help="No per-task limit (the profile's is the "
-                                                                      "default).")) -> None:
+def opinions_cmd(
+    profile: ProfileName = Profile,
+    config: Path | None = ConfigFile,
+    data_root: Path | None = DataRoot,
+    sets: list[str] | None = Sets,
+    panel: Path | None = Panel,
+    cache: Path | None = Opinions,
+    tasks: str | None = typer.Option(None, "--tasks", help="Comma-separated, e.g. vqa-rad,slake."),
+    split: str | None = typer.Option(None, "--split", help="train (default) or validation; never test."),
+    limit: int | None = typer.Option(None, "--limit", help="Items per task."),
+    all_items: bool = typer.Option(False, "--all", help="No per-task limit (the profile's is the default)."),
+) -> None:
     """Run the specialist panel over a training set once and cache every opinion; print the curriculum split."""
     from rich.console import Console
     from rich.table import Table
 
     from trainer.config import load_config
 
-    flags = {"data.root": str(data_root) if data_root else None, "opinions.panel": str(panel) if panel else None,
-             "opinions.cache": str(cache) if cache else None, "data.split": split, "data.limit": limit,
-             "data.tasks": [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None}
+    flags = {
+        "data.root": str(data_root) if data_root else None,
+        "opinions.panel": str(panel) if panel else None,
+        "opinions.cache": str(cache) if cache else None,
+        "data.split": split,
+        "data.limit": limit,
+        "data.tasks": [t.strip() for t in tasks.split(",") if t.strip()] if tasks else None,
+    }
     cfg = load_config("attending", profile, config, sets, **flags)
     if all_items:
         cfg.data.limit = None
@@ -74,36 +88,49 @@ def opinions_cmd(profile: ProfileName = Profile, config: Path | None = ConfigFil
     console = Console()
     items = load_items(cfg.data)
     _, _, summary = attending_groups(cfg, items, console)
-    table = Table(title=f"Curriculum split ({cfg.data.split}; {summary['cases_with_opinions']} cases with opinions; "
-                        f"cache {summary['cache']})")
+    table = Table(
+        title=f"Curriculum split ({cfg.data.split}; {summary['cases_with_opinions']} cases with opinions; "
+        f"cache {summary['cache']})"
+    )
     for column in ("task", "easy", "medium", "hard", "total"):
         table.add_column(column, justify="right" if column != "task" else "left")
     for task, counts in sorted(summary["by_task"].items()):
         table.add_row(task, *(str(counts[s]) for s in ("easy", "medium", "hard")), str(sum(counts.values())))
     sizes = summary["sizes"]
-    table.add_row("all", *(str(sizes[s]) for s in ("easy", "medium", "hard")), str(sum(sizes.values())),
-                  style="bold")
+    table.add_row("all", *(str(sizes[s]) for s in ("easy", "medium", "hard")), str(sum(sizes.values())), style="bold")
     console.print(table)
-    console.print("specialists right on these cases: "
-                  + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items()))
+    console.print(
+        "specialists right on these cases: " + ", ".join(f"{k} {v}%" for k, v in summary["specialist_accuracy"].items())
+    )
 
 
-def question_only(output: Path = typer.Option(Path("runs/question-only"), "--output", "-o",
-                                                help="Model folder (the shipped one: assets/models/question-only)."),
-                  data_root: Path | None = DataRoot) -> None:
+def question_only(
+    output: Path = typer.Option(
+        Path("runs/question-only"),
+        "--output",
+        "-o",
+        help="Model folder (the shipped one: assets/models/question-only).",
+    ),
+    data_root: Path | None = DataRoot,
+) -> None:
     """Fit the question-only baseline (the language prior; no image) on the specialists' training split."""
     from trainer.question_only import train_question_only
 
     summary = train_question_only(data_root, output)
-    typer.echo(f"question-only: {summary['items']} training items ({summary['items_kept']} with a kept answer), "
-               f"{summary['features']} features, {summary['answers']} answers -> {output}")
+    typer.echo(
+        f"question-only: {summary['items']} training items ({summary['items_kept']} with a kept answer), "
+        f"{summary['features']} features, {summary['answers']} answers -> {output}"
+    )
 
 
-def plot(run_dir: Path = typer.Argument(..., help="A run folder (holds metrics.jsonl)."),
-         width: int | None = typer.Option(None, "--width", help="Plot width in characters."),
-         height: int | None = typer.Option(None, "--height", help="Height of each plot in lines."),
-         png: Path | None = typer.Option(None, "--png", help="Also draw the plot to this PNG file (a run "
-                                                             "writes RUN/metrics.png itself).")) -> None:
+def plot(
+    run_dir: Path = typer.Argument(..., help="A run folder (holds metrics.jsonl)."),
+    width: int | None = typer.Option(None, "--width", help="Plot width in characters."),
+    height: int | None = typer.Option(None, "--height", help="Height of each plot in lines."),
+    png: Path | None = typer.Option(
+        None, "--png", help="Also draw the plot to this PNG file (a run writes RUN/metrics.png itself)."
+    ),
+) -> None:
     """Plot a run per stage: reward, held-back accuracy, training accuracy, entropy, frac_reward_zero_std."""
     import sys
 

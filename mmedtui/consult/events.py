@@ -16,8 +16,8 @@ Result = TriageDecision | Opinion | Decision | None
 class Event:
     step: Step
     status: Status
-    case: int = 0          # index of the case in the batch
-    index: int = 0         # specialist index within the panel
-    name: str = ""         # agent name
+    case: int = 0  # index of the case in the batch
+    index: int = 0  # specialist index within the panel
+    name: str = ""  # agent name
     result: Result = None
     error: str | None = None

@@ -32,7 +32,7 @@ class PipelineOptions:
     triage: bool = True
     specialists: bool = True
     attending: bool = True
-    attending_samples: int = 1       # > 1: test-time scaling, majority over sampled attending answers
+    attending_samples: int = 1  # > 1: test-time scaling, majority over sampled attending answers
     sample_temperature: float = 1.0
     seed: int = 0
     default_department: str = "Radiologist"
@@ -106,8 +106,9 @@ class Pipeline:
             options = [records[i].case.options for i, _, _ in jobs]
             scores = score_answers(backend, prompts, gens, options)
             for (i, slot, s), gen, scored in zip(jobs, gens, scores):
-                opinion = roles.parse_opinion(gen, s.name, records[i].triage.department, records[i].case.options,
-                                              scored)
+                opinion = roles.parse_opinion(
+                    gen, s.name, records[i].triage.department, records[i].case.options, scored
+                )
                 records[i].specialists[slot] = opinion
                 status = "failed" if opinion.error else "done"
                 emit(Event("specialist", status, i, slot, s.name, result=opinion, error=opinion.error))
@@ -122,13 +123,15 @@ class Pipeline:
         if opts.attending_samples <= 1:
             draws = [_safe_generate(backend, prompts, spec.sampling())]
         else:
-            draws = [_safe_generate(backend, prompts, spec.sampling(temperature=opts.sample_temperature,
-                                                                     seed=opts.seed + k))
-                     for k in range(opts.attending_samples)]
+            draws = [
+                _safe_generate(backend, prompts, spec.sampling(temperature=opts.sample_temperature, seed=opts.seed + k))
+                for k in range(opts.attending_samples)
+            ]
         options = [r.case.options for r in records]
         scores = [score_answers(backend, prompts, gens, options) for gens in draws]
         for i, r in enumerate(records):
-            r.attending = roles.parse_decision([d[i] for d in draws], r.specialists, r.case.options,
-                                               [s[i] for s in scores])
+            r.attending = roles.parse_decision(
+                [d[i] for d in draws], r.specialists, r.case.options, [s[i] for s in scores]
+            )
             status = "failed" if r.attending.error else "done"
             emit(Event("attending", status, i, name=spec.name, result=r.attending, error=r.attending.error))

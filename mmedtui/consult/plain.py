@@ -52,8 +52,13 @@ class PlainView:
             how = {"scored": " (most likely by the model)", "default": " (fallback)"}.get(result.fallback or "", "")
             self._card("Triage", f"[bold]{_safe(result.department)}[/]{how}", result.rationale, event.error)
         elif isinstance(result, Opinion):
-            self._card(f"{result.name} - {result.department}", f"[bold]{_safe(result.answer or '-')}[/]{_note(result)}",
-                       result.reasoning, result.error, invalid=invalid_text(result))
+            self._card(
+                f"{result.name} - {result.department}",
+                f"[bold]{_safe(result.answer or '-')}[/]{_note(result)}",
+                result.reasoning,
+                result.error,
+                invalid=invalid_text(result),
+            )
         elif isinstance(result, Decision):
             invalid = invalid_text(result)
             if invalid:  # never printed like a decision
@@ -70,8 +75,15 @@ class PlainView:
                 lines += f"\nsampled answers: {_safe(', '.join(result.votes))}"
             self._card("Attending physician", lines, result.reasoning, result.error, style="green", invalid=invalid)
 
-    def _card(self, title: str, headline: str, reasoning: str, error: str | None, style: str = "blue",
-              invalid: str | None = None) -> None:
+    def _card(
+        self,
+        title: str,
+        headline: str,
+        reasoning: str,
+        error: str | None,
+        style: str = "blue",
+        invalid: str | None = None,
+    ) -> None:
         parts = [Text.from_markup(headline)]
         if reasoning:
             parts.append(Text(clean(readable(reasoning)), style="dim"))

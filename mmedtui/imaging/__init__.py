@@ -32,7 +32,11 @@ def image_digest(image: Image.Image) -> str:
 
 #: CT window presets, (center, width) in Hounsfield units (the usual radiology reading windows).
 WINDOW_PRESETS: dict[str, tuple[float, float]] = {
-    "brain": (40.0, 80.0), "lung": (-600.0, 1500.0), "bone": (400.0, 1800.0), "abdomen": (40.0, 400.0)}
+    "brain": (40.0, 80.0),
+    "lung": (-600.0, 1500.0),
+    "bone": (400.0, 1800.0),
+    "abdomen": (40.0, 400.0),
+}
 
 SUPPORTED_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm", ".dicom")
 
@@ -129,8 +133,9 @@ def _dicom():
     return dicom
 
 
-def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int,
-          window: tuple[float, float] | None = None) -> Scan:
+def _load(
+    fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, window: tuple[float, float] | None = None
+) -> Scan:
     # Sniff by content, not suffix: a DICOM file has "DICM" after its 128-byte preamble.
     head = fp.read(132)
     fp.seek(0)
@@ -143,8 +148,7 @@ def _load(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int,
             if Path(name).suffix.lower() not in _DICOM_SUFFIXES:
                 raise
             fp.seek(0)
-            image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True,
-                                        window=window)
+            image, info = _dicom().read(fp, name, frame=frame, max_pixels=max_pixels, headerless=True, window=window)
     meta = ScanMeta(
         source=name,
         width=image.width,

@@ -32,7 +32,12 @@ _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "YBR_PARTIAL
 
 
 def read(
-    fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool = False,
+    fp: BinaryIO,
+    name: str,
+    *,
+    frame: int | None,
+    max_pixels: int,
+    headerless: bool = False,
     window: tuple[float, float] | None = None,
 ) -> tuple[Image.Image, dict]:
     """``window``: (center, width) in the modality LUT's units, used instead of the file's own VOI."""
@@ -42,8 +47,15 @@ def read(
         return _read(fp, name, frame=frame, max_pixels=max_pixels, headerless=headerless, window=window)
 
 
-def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, headerless: bool,
-          window: tuple[float, float] | None = None):
+def _read(
+    fp: BinaryIO,
+    name: str,
+    *,
+    frame: int | None,
+    max_pixels: int,
+    headerless: bool,
+    window: tuple[float, float] | None = None,
+):
     try:
         # force=True reads a bare dataset without preamble/"DICM" (only tried for .dcm-like names).
         ds = pydicom.dcmread(fp, force=headerless)
@@ -51,9 +63,7 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
         raise ImageError(f"{name}: not a readable DICOM file") from None
     # force=True will "parse" any bytes; insist on at least one real image/SOP attribute.
     if headerless and not any(k in ds for k in (*_PIXEL_KEYWORDS, "SOPClassUID", "Modality", "Rows")):
-        raise ImageError(
-            f"{name}: unsupported or unrecognised image format (expected PNG, JPEG, BMP, TIFF or DICOM)"
-        )
+        raise ImageError(f"{name}: unsupported or unrecognised image format (expected PNG, JPEG, BMP, TIFF or DICOM)")
     if not any(k in ds for k in _PIXEL_KEYWORDS):
         raise ImageError(f"{name}: DICOM file has no pixel data (not an image, e.g. a report or plan)")
     if "TransferSyntaxUID" not in ds.file_meta:
@@ -79,9 +89,7 @@ def _read(fp: BinaryIO, name: str, *, frame: int | None, max_pixels: int, header
         )
     index = frames // 2 if frame is None else frame  # the middle slice is the most representative
     if not 0 <= index < frames:
-        raise ImageError(
-            f"{name}: frame {index} is out of range; the file has {frames} frame(s) (0..{frames - 1})"
-        )
+        raise ImageError(f"{name}: frame {index} is out of range; the file has {frames} frame(s) (0..{frames - 1})")
 
     try:
         arr = pixel_array(ds, index=index)  # YBR is converted to RGB here (raw=False)

@@ -10,8 +10,7 @@ from mmedtui.errors import UserError
 from mmedtui.tasks import mmmu_med, omnimedvqa, pathvqa, slake, vqa_rad
 from mmedtui.tasks.base import ImageRef, ImageSource, Item, LoadResult, Task, canonical_split
 
-TASKS: dict[str, Task] = {t.name: t for t in (vqa_rad.TASK, slake.TASK, pathvqa.TASK, omnimedvqa.TASK,
-                                               mmmu_med.TASK)}
+TASKS: dict[str, Task] = {t.name: t for t in (vqa_rad.TASK, slake.TASK, pathvqa.TASK, omnimedvqa.TASK, mmmu_med.TASK)}
 IN_DOMAIN = tuple(n for n, t in TASKS.items() if t.in_domain)
 OUT_OF_DOMAIN = tuple(n for n, t in TASKS.items() if not t.in_domain)
 
@@ -24,5 +23,15 @@ def get_task(name: str) -> Task:
     return TASKS[key]
 
 
-__all__ = ["IN_DOMAIN", "OUT_OF_DOMAIN", "TASKS", "ImageRef", "ImageSource", "Item", "LoadResult", "Task",
-           "canonical_split", "get_task"]
+__all__ = [
+    "IN_DOMAIN",
+    "OUT_OF_DOMAIN",
+    "TASKS",
+    "ImageRef",
+    "ImageSource",
+    "Item",
+    "LoadResult",
+    "Task",
+    "canonical_split",
+    "get_task",
+]

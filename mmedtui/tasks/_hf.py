@@ -15,8 +15,12 @@ from mmedtui.errors import DamagedData, DataError
 from mmedtui.tasks.base import Task, canonical_split
 
 # File-name prefixes a split may carry on the hub ("validation-00001-of-00003-<hash>.parquet").
-_PREFIXES = {"validation": ("validation", "validate", "valid", "val"), "test": ("test",), "train": ("train",),
-             "dev": ("dev",)}
+_PREFIXES = {
+    "validation": ("validation", "validate", "valid", "val"),
+    "test": ("test",),
+    "train": ("train",),
+    "dev": ("dev",),
+}
 
 
 def parquet_files(folder: Path, split: str) -> list[Path]:
@@ -36,7 +40,8 @@ def parquet_splits(folder: Path) -> list[str]:
 def is_save_to_disk(folder: Path) -> bool:
     """A ``DatasetDict`` (``dataset_dict.json``) or a single ``Dataset`` (``state.json`` + ``dataset_info.json``)."""
     return (folder / "dataset_dict.json").is_file() or (
-        (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file())
+        (folder / "state.json").is_file() and (folder / "dataset_info.json").is_file()
+    )
 
 
 def disk_splits(folder: Path, single: str) -> list[str]:
@@ -95,7 +100,7 @@ def iter_disk(folder: Path, split: str, single: str) -> Iterator[dict]:
         ds = ds[by_name[split]]
     elif split != single:
         raise DataError(f"{folder}: a single-split dataset, read as {single!r}")
-    table = ds.with_format("arrow")[0:len(ds)]  # honours any indices mapping
+    table = ds.with_format("arrow")[0 : len(ds)]  # honours any indices mapping
     for batch in table.to_batches():
         yield from _batch_rows(batch)
 
@@ -106,8 +111,9 @@ def count_parquet(files: list[Path]) -> int:
     return sum(pq.ParquetFile(p).metadata.num_rows for p in files)
 
 
-def add_rows(col, rows: Iterator[dict], *, task: str, split: str, department: str | None,
-             lang: str | None = None) -> None:
+def add_rows(
+    col, rows: Iterator[dict], *, task: str, split: str, department: str | None, lang: str | None = None
+) -> None:
     """HF rows ``{image, question, answer[, answer_type, q_lang, modality, content_type, ...]}`` -> items.
 
     The hub copies of VQA-RAD and PathVQA lost ``answer_type``: closed is then "answer is yes/no"
@@ -141,9 +147,21 @@ def add_rows(col, rows: Iterator[dict], *, task: str, split: str, department: st
         path = image["path"].as_py() if hasattr(image, "as_py") else None
         modality = row.get("modality") if isinstance(row.get("modality"), str) else None
         meta = {k: v for k, v in row.items() if k not in ("image", "question", "answer") and not hasattr(v, "as_py")}
-        col.add(Item(task, split, item_id, question.strip(), answer, kind, None, modality,
-                     department_for_modality(modality, department) if modality else department,
-                     ImageRef.blob(image, path or f"{item_id}.jpg"), meta))
+        col.add(
+            Item(
+                task,
+                split,
+                item_id,
+                question.strip(),
+                answer,
+                kind,
+                None,
+                modality,
+                department_for_modality(modality, department) if modality else department,
+                ImageRef.blob(image, path or f"{item_id}.jpg"),
+                meta,
+            )
+        )
 
 
 class OfficialOrHFTask(Task):

@@ -238,16 +238,19 @@ class Task:
         layout = self.layout_of(folder) or "unknown"
         have = self.available_splits(folder, layout)
         if split not in have:
-            raise DataError(f"{self.name}: split {split!r} is not in {folder} "
-                            f"({layout}; has: {', '.join(have) or 'none'})")
+            raise DataError(
+                f"{self.name}: split {split!r} is not in {folder} ({layout}; has: {', '.join(have) or 'none'})"
+            )
         col = Collector(limit)
         notes = self._load(folder, layout, split, col, {"check_images": True, **opts})
         return col.result(layout, folder, notes)
 
     def describe(self) -> str:
         where = "in-domain" if self.in_domain else "out-of-domain"
-        return (f"{self.name} ({where}; splits {', '.join(self.splits)}; default {self.default_split})\n"
-                f"  HF: {self.hf_id}   licence: {self.licence}\n  {self.how_to_get}")
+        return (
+            f"{self.name} ({where}; splits {', '.join(self.splits)}; default {self.default_split})\n"
+            f"  HF: {self.hf_id}   licence: {self.licence}\n  {self.how_to_get}"
+        )
 
 
 def read_json_array(path: Path) -> list:

@@ -21,9 +21,20 @@ FETCH = {
     "slake": ("BoKelvin/SLAKE", ["*.json", "imgs.zip", "README.md"]),
     "pathvqa": ("flaviagiammarino/path-vqa", ["data/*", "README.md"]),
     "omnimedvqa": ("foreverbeliever/OmniMedVQA", ["*.zip", "README.md"]),
-    "mmmu-med": ("MMMU/MMMU", [f"{c}/*" for c in
-                               ("Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine",
-                                "Pharmacy", "Public_Health")] + ["README.md"]),
+    "mmmu-med": (
+        "MMMU/MMMU",
+        [
+            f"{c}/*"
+            for c in (
+                "Basic_Medical_Science",
+                "Clinical_Medicine",
+                "Diagnostics_and_Laboratory_Medicine",
+                "Pharmacy",
+                "Public_Health",
+            )
+        ]
+        + ["README.md"],
+    ),
 }
 
 
@@ -54,16 +65,23 @@ def list_tasks(root: Path, counts: bool = True) -> list[dict]:
     rows = []
     for name, task in TASKS.items():
         folder = task.locate(root)
-        row: dict = {"name": name, "in_domain": task.in_domain,
-                     "domain": "in-domain" if task.in_domain else "out-of-domain", "path": folder,
-                     "layout": None, "splits": {}, "hf_id": task.hf_id, "licence": task.licence,
-                     "how_to_get": task.how_to_get, "error": None}
+        row: dict = {
+            "name": name,
+            "in_domain": task.in_domain,
+            "domain": "in-domain" if task.in_domain else "out-of-domain",
+            "path": folder,
+            "layout": None,
+            "splits": {},
+            "hf_id": task.hf_id,
+            "licence": task.licence,
+            "how_to_get": task.how_to_get,
+            "error": None,
+        }
         if folder is not None:
             row["layout"] = task.layout_of(folder)
             try:
                 for split in task.available_splits(folder, row["layout"]):
-                    row["splits"][split] = (len(task.load(root, split, check_images=False).items)
-                                            if counts else None)
+                    row["splits"][split] = len(task.load(root, split, check_images=False).items) if counts else None
             except DataError as exc:
                 row["error"] = str(exc)
         rows.append(row)
@@ -74,8 +92,15 @@ def verify(root: Path, name: str, sample: int = 20, **opts) -> dict:
     """Load every available split, count items and skips, decode a sample of images; list the problems."""
     task = get_task(name)
     folder = task.locate(root)
-    report: dict = {"name": task.name, "path": folder, "layout": None, "splits": {}, "problems": [], "warnings": [],
-                    "lines": []}
+    report: dict = {
+        "name": task.name,
+        "path": folder,
+        "layout": None,
+        "splits": {},
+        "problems": [],
+        "warnings": [],
+        "lines": [],
+    }
     if folder is None:
         report["problems"].append(f"not found under {Path(root) / task.name}. {task.how_to_get}")
         report["lines"] = list(report["problems"])
@@ -98,18 +123,28 @@ def verify(root: Path, name: str, sample: int = 20, **opts) -> dict:
             except Exception as exc:  # any decode failure is a problem to report, not a crash
                 bad += 1
                 report["problems"].append(f"{split}/{item.id}: image does not load ({exc})")
-        report["splits"][split] = {"items": len(res.items), "skipped": res.skipped, "reasons": res.skip_reasons,
-                                   "images_checked": len(checked), "images_failed": bad, "notes": res.notes}
+        report["splits"][split] = {
+            "items": len(res.items),
+            "skipped": res.skipped,
+            "reasons": res.skip_reasons,
+            "images_checked": len(checked),
+            "images_failed": bad,
+            "notes": res.notes,
+        }
         # Missing or unreadable files are the local copy's fault; other skips are known flaws of the data.
         local = {k: v for k, v in res.skip_reasons.items() if _local_fault(k)}
         if local:
             report["problems"].append(f"{split}: {sum(local.values())} row(s) skipped ({local})")
         if len(local) < len(res.skip_reasons):
-            report["warnings"].append(f"{split}: rows skipped for data flaws "
-                                      f"({ {k: v for k, v in res.skip_reasons.items() if k not in local} })")
-        report["lines"].append(f"{task.name} {split}: {len(res.items)} items, {res.skipped} skipped, "
-                               f"{len(checked) - bad}/{len(checked)} sampled images load "
-                               f"({report['layout']}, {folder})")
+            report["warnings"].append(
+                f"{split}: rows skipped for data flaws "
+                f"({ {k: v for k, v in res.skip_reasons.items() if k not in local} })"
+            )
+        report["lines"].append(
+            f"{task.name} {split}: {len(res.items)} items, {res.skipped} skipped, "
+            f"{len(checked) - bad}/{len(checked)} sampled images load "
+            f"({report['layout']}, {folder})"
+        )
     report["lines"] += [f"note: {w}" for w in report["warnings"]] + [f"problem: {p}" for p in report["problems"]]
     return report
 
@@ -135,8 +170,10 @@ def fetch(root: Path, name: str) -> Path:
     repo_id, patterns = FETCH[task.name]
     target = Path(root) / task.name
     if _offline():
-        raise DataError(f"cannot fetch {task.name}: Hugging Face Hub offline mode is on (HF_HUB_OFFLINE). "
-                        f"Download {repo_id} elsewhere and put it in {target}. {task.how_to_get}")
+        raise DataError(
+            f"cannot fetch {task.name}: Hugging Face Hub offline mode is on (HF_HUB_OFFLINE). "
+            f"Download {repo_id} elsewhere and put it in {target}. {task.how_to_get}"
+        )
     try:
         from huggingface_hub import snapshot_download
 

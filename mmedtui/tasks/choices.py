@@ -79,18 +79,19 @@ def alternatives(question: str, gold: str | None) -> list[str] | None:
     for t in tokens[:o]:
         segments.append([]) if t == "," else segments[-1].append(t)
     segments = [seg for seg in segments if seg]
-    right = _strip_article([t for t in tokens[o + 1:] if t != ","])
+    right = _strip_article([t for t in tokens[o + 1 :] if t != ","])
     if not segments or not right:
         return None
     if len(segments) >= 2 and segments[0][0].lower() in _WH:  # stem, then a clean list
         return _pick([[_strip_article(m) for m in segments[1:]] + [_cut(right, _STOP)]], gold)
     if len(segments) >= 2:  # "a T1 weighted, T2 weighted, or FLAIR image": the middle items set the width
         middle = [_strip_article(m) for m in segments[1:]]
-        head = _strip_article(segments[0][-len(middle[0]):])
-        return _pick([[head, *middle, _cut(right[:len(middle[0])], _STOP)]], gold)
+        head = _strip_article(segments[0][-len(middle[0]) :])
+        return _pick([[head, *middle, _cut(right[: len(middle[0])], _STOP)]], gold)
     left = segments[0]
-    width = next((w for w in (3, 2) if len(left) >= w and len(right) >= w
-                  and left[-1].lower() == right[w - 1].lower()), 1)  # "contrast CT or non-contrast CT"
+    width = next(
+        (w for w in (3, 2) if len(left) >= w and len(right) >= w and left[-1].lower() == right[w - 1].lower()), 1
+    )  # "contrast CT or non-contrast CT"
     alts = [_strip_article(left[-width:]), right[:width]]
     variants = [alts]
     if k := _suffix(alts):
@@ -116,8 +117,9 @@ def _pick(variants: list[list[list[str]]], gold: str | None) -> list[str] | None
     return None
 
 
-_AUXILIARIES = frozenset("is are am was were do does did can could has have had will would should shall may "
-                         "might must".split())
+_AUXILIARIES = frozenset(
+    "is are am was were do does did can could has have had will would should shall may might must".split()
+)
 
 
 def question_options(question: str) -> list[str] | None:
@@ -164,8 +166,7 @@ def build_pool(items: Iterable[Item]) -> AnswerPool:
         texts[key] = min(texts.get(key, it.answer), it.answer)
         if (grp := _group(it)) is not None:
             groups[grp].add(key)
-    return AnswerPool({g: sorted(texts[k] for k in keys) for g, keys in groups.items()},
-                      sorted(texts.values()))
+    return AnswerPool({g: sorted(texts[k] for k in keys) for g, keys in groups.items()}, sorted(texts.values()))
 
 
 def _draw(rng: random.Random, candidates: list[str], need: int, ok) -> list[str]:
@@ -206,8 +207,9 @@ def open_options(item: Item, pool: AnswerPool, seed: int = 0, k: int = 4) -> lis
     return options
 
 
-def mc_options(item: Item, pool: AnswerPool | None = None, seed: int = 0, *, protocol: str = "huatuo",
-               k: int = 4) -> list[str] | None:
+def mc_options(
+    item: Item, pool: AnswerPool | None = None, seed: int = 0, *, protocol: str = "huatuo", k: int = 4
+) -> list[str] | None:
     """The options the item is asked with: native, closed (``protocol``), or open (needs ``pool``)."""
     if item.kind == "mc":
         return list(item.options or []) or None

@@ -20,15 +20,31 @@ from mmedtui.tasks import _hf
 from mmedtui.tasks.base import Collector, ImageRef, ImageSource, Item, Task
 from mmedtui.tasks.scoring import LETTERS
 
-CONFIGS = ("Basic_Medical_Science", "Clinical_Medicine", "Diagnostics_and_Laboratory_Medicine", "Pharmacy",
-           "Public_Health")
+CONFIGS = (
+    "Basic_Medical_Science",
+    "Clinical_Medicine",
+    "Diagnostics_and_Laboratory_Medicine",
+    "Pharmacy",
+    "Public_Health",
+)
 _PLACEHOLDER = re.compile(r"<image\s*(\d+)>")
 # When img_type names no imaging modality (photographs, charts, tables): the subfield decides (§8).
-SUBFIELD_DEPARTMENT = (("dermat", "Dermatologist"), ("ophthalm", "Ophthalmologist"), ("eye", "Ophthalmologist"),
-                       ("radiol", "Radiologist"), ("imaging", "Radiologist"), ("patholog", "Pathologist"),
-                       ("histolog", "Pathologist"), ("cytolog", "Pathologist"), ("microbio", "Pathologist"),
-                       ("surg", "Surgeon"), ("oncolog", "Oncologist"), ("cancer", "Oncologist"),
-                       ("endocrin", "Endocrinologist"), ("diabet", "Endocrinologist"))
+SUBFIELD_DEPARTMENT = (
+    ("dermat", "Dermatologist"),
+    ("ophthalm", "Ophthalmologist"),
+    ("eye", "Ophthalmologist"),
+    ("radiol", "Radiologist"),
+    ("imaging", "Radiologist"),
+    ("patholog", "Pathologist"),
+    ("histolog", "Pathologist"),
+    ("cytolog", "Pathologist"),
+    ("microbio", "Pathologist"),
+    ("surg", "Surgeon"),
+    ("oncolog", "Oncologist"),
+    ("cancer", "Oncologist"),
+    ("endocrin", "Endocrinologist"),
+    ("diabet", "Endocrinologist"),
+)
 
 
 def _literal_list(value: object) -> list[str] | None:
@@ -59,8 +75,10 @@ class MmmuMedTask(Task):
     splits = ("dev", "validation", "test")
     hf_id = "MMMU/MMMU"
     licence = "Apache-2.0 (card)"
-    how_to_get = ("HF MMMU/MMMU, configs " + ", ".join(CONFIGS) + ": put each <Config>/<split>-*.parquet in "
-                  "<data root>/mmmu-med/ (`mmedtui data fetch mmmu-med`).")
+    how_to_get = (
+        "HF MMMU/MMMU, configs " + ", ".join(CONFIGS) + ": put each <Config>/<split>-*.parquet in "
+        "<data root>/mmmu-med/ (`mmedtui data fetch mmmu-med`)."
+    )
 
     def _configs(self, folder: Path) -> list[Path]:
         return [folder / c for c in CONFIGS if (folder / c).is_dir()]
@@ -76,21 +94,32 @@ class MmmuMedTask(Task):
     def available_splits(self, folder: Path, layout: str) -> list[str]:
         found: set[str] = set()
         for c in self._configs(folder):
-            found |= set(_hf.parquet_splits(c) if layout == "parquet" else
-                         _hf.disk_splits(c, self.default_split) if _hf.is_save_to_disk(c) else [])
+            found |= set(
+                _hf.parquet_splits(c)
+                if layout == "parquet"
+                else _hf.disk_splits(c, self.default_split)
+                if _hf.is_save_to_disk(c)
+                else []
+            )
         return [s for s in self.splits if s in found]
 
     def _load(self, folder: Path, layout: str, split: str, col: Collector, opts: dict) -> list[str]:
         configs = self._configs(folder)
-        notes = [f"configs missing: {', '.join(sorted(set(CONFIGS) - {c.name for c in configs}))}"] \
-            if len(configs) < len(CONFIGS) else []
+        notes = (
+            [f"configs missing: {', '.join(sorted(set(CONFIGS) - {c.name for c in configs}))}"]
+            if len(configs) < len(CONFIGS)
+            else []
+        )
         for cfg in configs:
             if layout == "parquet":
                 files = _hf.parquet_files(cfg, split)
                 rows = _hf.iter_parquet(files) if files else iter(())
             else:
-                rows = _hf.iter_disk(cfg, split, self.default_split) if split in _hf.disk_splits(
-                    cfg, self.default_split) else iter(())
+                rows = (
+                    _hf.iter_disk(cfg, split, self.default_split)
+                    if split in _hf.disk_splits(cfg, self.default_split)
+                    else iter(())
+                )
             for n, row in enumerate(rows):
                 if col.full:
                     return notes
@@ -136,9 +165,21 @@ class MmmuMedTask(Task):
             return
         img_types = _literal_list(row.get("img_type")) or []
         meta.update(img_type=img_types, image_keys=keys)
-        col.add(Item(self.name, split, item_id, question.strip(), answer, kind, options,
-                     "; ".join(img_types) or None, department_for(img_types, meta.get("subfield")),
-                     ImageRef(tuple(sources)), meta))
+        col.add(
+            Item(
+                self.name,
+                split,
+                item_id,
+                question.strip(),
+                answer,
+                kind,
+                options,
+                "; ".join(img_types) or None,
+                department_for(img_types, meta.get("subfield")),
+                ImageRef(tuple(sources)),
+                meta,
+            )
+        )
 
 
 TASK = MmmuMedTask()

@@ -35,10 +35,12 @@ class OmniMedVqaTask(Task):
     splits = ("test",)
     hf_id = "foreverbeliever/OmniMedVQA"
     licence = "no licence on the card (unconfirmed); each source dataset keeps its own licence"
-    how_to_get = ("HF foreverbeliever/OmniMedVQA (one OmniMedVQA.zip, 10.7 GB): unzip so that "
-                  "<data root>/omnimedvqa/[OmniMedVQA/]QA_information/ and Images/ exist "
-                  "(`mmedtui data fetch omnimedvqa` downloads and unzips). Restricted-access images must "
-                  "come from the original datasets under their licences.")
+    how_to_get = (
+        "HF foreverbeliever/OmniMedVQA (one OmniMedVQA.zip, 10.7 GB): unzip so that "
+        "<data root>/omnimedvqa/[OmniMedVQA/]QA_information/ and Images/ exist "
+        "(`mmedtui data fetch omnimedvqa` downloads and unzips). Restricted-access images must "
+        "come from the original datasets under their licences."
+    )
 
     def layout_of(self, folder: Path) -> str | None:
         return "official" if _qa_dir(folder) else None
@@ -64,14 +66,27 @@ class OmniMedVqaTask(Task):
                 self._add(rec, sub, path, n, folder, split, col, seen, opts["check_images"])
         return [f"access: {access}"]
 
-    def _add(self, rec: object, sub: str, path: Path, n: int, folder: Path, split: str, col: Collector,
-             seen: set[str], check: bool) -> None:
+    def _add(
+        self,
+        rec: object,
+        sub: str,
+        path: Path,
+        n: int,
+        folder: Path,
+        split: str,
+        col: Collector,
+        seen: set[str],
+        check: bool,
+    ) -> None:
         if not isinstance(rec, dict):
             col.skip("not a record")
             return
         question, gold = rec.get("question"), rec.get("gt_answer")
-        options = [str(rec[f"option_{c}"]).strip() for c in LETTERS
-                   if rec.get(f"option_{c}") is not None and str(rec[f"option_{c}"]).strip()]
+        options = [
+            str(rec[f"option_{c}"]).strip()
+            for c in LETTERS
+            if rec.get(f"option_{c}") is not None and str(rec[f"option_{c}"]).strip()
+        ]
         if not isinstance(question, str) or not question.strip() or gold is None or len(options) < 2:
             col.skip("missing question, answer or options")
             return
@@ -95,10 +110,22 @@ class OmniMedVqaTask(Task):
         modality = rec.get("modality_type") or rec.get("modality")
         modality = str(modality) if modality else None
         meta = {k2: rec.get(k2) for k2 in META_KEYS}
-        meta.update(access=sub, gt_answer=gold, file=path.name,
-                    answer_letter=LETTERS[norm.index(normalize(gold))])
-        col.add(Item(self.name, split, item_id, question.strip(), options[norm.index(normalize(gold))], "mc",
-                     options, modality, department_for_modality(modality), ImageRef.file(image), meta))
+        meta.update(access=sub, gt_answer=gold, file=path.name, answer_letter=LETTERS[norm.index(normalize(gold))])
+        col.add(
+            Item(
+                self.name,
+                split,
+                item_id,
+                question.strip(),
+                options[norm.index(normalize(gold))],
+                "mc",
+                options,
+                modality,
+                department_for_modality(modality),
+                ImageRef.file(image),
+                meta,
+            )
+        )
 
 
 TASK = OmniMedVqaTask()

@@ -53,9 +53,11 @@ class PathVqaTask(_hf.OfficialOrHFTask):
     hf_id = "flaviagiammarino/path-vqa"
     licence = "MIT (card); image copyright stays with the textbook publishers and PEIR"
     department = "Pathologist"
-    how_to_get = ("Official release (UCSD-AI4H/PathVQA, data/README.md link): put its pvqa/ folder in "
-                  "<data root>/pathvqa/, or the HF parquet files (data/<split>-*.parquet) of "
-                  "flaviagiammarino/path-vqa (`mmedtui data fetch pathvqa`).")
+    how_to_get = (
+        "Official release (UCSD-AI4H/PathVQA, data/README.md link): put its pvqa/ folder in "
+        "<data root>/pathvqa/, or the HF parquet files (data/<split>-*.parquet) of "
+        "flaviagiammarino/path-vqa (`mmedtui data fetch pathvqa`)."
+    )
 
     def official_splits(self, folder: Path) -> list[str]:
         if not (folder / "qas").is_dir():
@@ -64,8 +66,11 @@ class PathVqaTask(_hf.OfficialOrHFTask):
 
     def _load(self, folder: Path, layout: str, split: str, col: Collector, opts: dict) -> list[str]:
         if layout != "official":
-            rows = (_hf.iter_parquet(_hf.parquet_files(folder, split)) if layout == "parquet"
-                    else _hf.iter_disk(folder, split, self.default_split))
+            rows = (
+                _hf.iter_parquet(_hf.parquet_files(folder, split))
+                if layout == "parquet"
+                else _hf.iter_disk(folder, split, self.default_split)
+            )
             _hf.add_rows(col, rows, task=self.name, split=split, department=self.department)
             return ["HF copy: deduplicated and lowercased; closed = yes/no answers (§4.3)"]
         path = _qa_file(folder, split)
@@ -87,7 +92,7 @@ class PathVqaTask(_hf.OfficialOrHFTask):
                 col.skip("not a record")
                 continue
             image, question, answer = rec.get("image"), rec.get("question"), rec.get("answer")
-            if (why := text_problem(question, answer) or (None if isinstance(image, str) else "no image name")):
+            if why := text_problem(question, answer) or (None if isinstance(image, str) else "no image name"):
                 col.skip(why)
                 continue
             key = (image, question, str(answer))
@@ -105,8 +110,21 @@ class PathVqaTask(_hf.OfficialOrHFTask):
                 continue
             answer = str(answer).strip()
             kind = "closed" if is_yes_no(answer) else "open"
-            col.add(Item(self.name, split, f"{SPLIT_DIRS[split]}_q{i:05d}", question.strip(), answer, kind, None,
-                         None, self.department, ImageRef.file(path_img), {"image": image, "row": i}))
+            col.add(
+                Item(
+                    self.name,
+                    split,
+                    f"{SPLIT_DIRS[split]}_q{i:05d}",
+                    question.strip(),
+                    answer,
+                    kind,
+                    None,
+                    None,
+                    self.department,
+                    ImageRef.file(path_img),
+                    {"image": image, "row": i},
+                )
+            )
         return [f"dropped {dropped} exact duplicate (image, question, answer) row(s)"] if dedup else []
 
 

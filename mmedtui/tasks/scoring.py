@@ -22,12 +22,15 @@ LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 def lettered(options: list[str]) -> list[str]:
     """``["A. yes", "B. no"]``: options as every prompt, screen and transcript shows them."""
     return [f"{LETTERS[i]}. {o}" for i, o in enumerate(options)]
+
+
 _YES = {"yes", "yeah", "yep", "true", "是", "是的", "对", "有", "包含", "存在", "正确", "可以"}
 _NO = {"no", "nope", "false", "不是", "否", "不", "没有", "无", "不包含", "不存在", "不对", "错误", "不可以"}
 _CJK_NO_PREFIX = ("不是", "没有", "不包含", "不存在", "不可以", "否", "不", "无")
 _CJK_YES_PREFIX = ("是", "有", "包含", "存在", "对")
-_NUMBERS = {w: str(i) for i, w in enumerate(
-    "zero one two three four five six seven eight nine ten eleven twelve".split())}
+_NUMBERS = {
+    w: str(i) for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve".split())
+}
 _ARTICLES = {"a", "an", "the"}
 _XRAY = re.compile(r"\bx[\s_-]?rays?\b")
 _APOSTROPHE = re.compile(r"['’`]")
@@ -114,7 +117,8 @@ def open_recall(pred: object, gold: object) -> float:
 _EXPLICIT = re.compile(
     r"\(([A-Za-z])\)"  # (A) / (a)
     r"|(?<![A-Za-z0-9.])([A-Z])(?=[.):](?:\s|$))"  # A.  A)  A:
-    r"|(?:[Aa]nswer|[Oo]ption|[Cc]hoice)\s*(?:is|:)?\s*\(?([A-Z])(?![\w'-])")  # "the answer is C"
+    r"|(?:[Aa]nswer|[Oo]ption|[Cc]hoice)\s*(?:is|:)?\s*\(?([A-Z])(?![\w'-])"
+)  # "the answer is C"
 _BARE = re.compile(r"(?<![\w'-])([A-Z])(?![\w'-])")
 
 
@@ -148,7 +152,7 @@ def parse_choice(pred: object, options: Sequence[str]) -> int | None:
     for m in _BARE.finditer(text):
         letter = m.group(1)
         sentence_start = m.start() == 0 or text[: m.start()].rstrip().endswith((".", "!", "?", "\n"))
-        if letter in ("A", "I") and sentence_start and re.match(r"\s+[a-z]", text[m.end():]):
+        if letter in ("A", "I") and sentence_start and re.match(r"\s+[a-z]", text[m.end() :]):
             continue
         if letter in valid:
             bare_hits.append((m.start(), letter))
@@ -205,8 +209,9 @@ def bootstrap_ci(correct: Sequence[bool], n_boot: int = 1000, seed: int = 0) -> 
     return (float(lo), float(hi))
 
 
-def paired_bootstrap_ci(a: Sequence[bool], b: Sequence[bool], n_boot: int = 1000,
-                        seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_ci(
+    a: Sequence[bool], b: Sequence[bool], n_boot: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
     """Accuracy of ``a`` minus accuracy of ``b`` on the same items, in points, with its 95 % paired bootstrap
     interval: resampling items keeps each item's two outcomes together, so the shared difficulty of the items
     cancels (much narrower than comparing the two separate intervals when the systems agree often).

@@ -69,9 +69,11 @@ class SlakeTask(_hf.OfficialOrHFTask):
     hf_id = "BoKelvin/SLAKE"
     licence = "CC BY 4.0 (attribute: Liu et al., SLAKE, ISBI 2021)"
     department = "Radiologist"
-    how_to_get = ("Official Slake1.0 (med-vqa.com/slake) or HF BoKelvin/SLAKE: put train.json, validate.json "
-                  "(or validation.json), test.json and imgs/ (or imgs.zip) in <data root>/slake/ "
-                  "(`mmedtui data fetch slake`).")
+    how_to_get = (
+        "Official Slake1.0 (med-vqa.com/slake) or HF BoKelvin/SLAKE: put train.json, validate.json "
+        "(or validation.json), test.json and imgs/ (or imgs.zip) in <data root>/slake/ "
+        "(`mmedtui data fetch slake`)."
+    )
 
     def official_splits(self, folder: Path) -> list[str]:
         return [s for s, names in SPLIT_FILES.items() if any((folder / f).is_file() for f in names)]
@@ -89,16 +91,20 @@ class SlakeTask(_hf.OfficialOrHFTask):
             if not images.dir.is_dir() and images.zip.is_file():
                 notes.append("images read from imgs.zip")
         else:
-            rows = list(_hf.iter_parquet(_hf.parquet_files(folder, split)) if layout == "parquet"
-                        else _hf.iter_disk(folder, split, self.default_split))
+            rows = list(
+                _hf.iter_parquet(_hf.parquet_files(folder, split))
+                if layout == "parquet"
+                else _hf.iter_disk(folder, split, self.default_split)
+            )
             if rows and "image" in rows[0]:  # a mirror with embedded images
                 _hf.add_rows(col, iter(rows), task=self.name, split=split, department=self.department, lang=lang)
                 return notes
         self._add_records(rows, split, lang, images, col, opts["check_images"])
         return notes
 
-    def _add_records(self, rows: list, split: str, lang: str | None, images: _Images, col: Collector,
-                     check: bool) -> None:
+    def _add_records(
+        self, rows: list, split: str, lang: str | None, images: _Images, col: Collector, check: bool
+    ) -> None:
         seen: set[str] = set()
         for rec in rows:
             if col.full:
@@ -121,8 +127,21 @@ class SlakeTask(_hf.OfficialOrHFTask):
             kind = {"CLOSED": "closed", "OPEN": "open"}.get(atype) or ("closed" if is_yes_no(answer) else "open")
             modality = rec.get("modality") if isinstance(rec.get("modality"), str) else None
             meta = {k: rec.get(k) for k in META_KEYS}
-            col.add(Item(self.name, split, item_id, question.strip(), answer, kind, None, modality,
-                         department_for_modality(modality, self.department), ref, meta))
+            col.add(
+                Item(
+                    self.name,
+                    split,
+                    item_id,
+                    question.strip(),
+                    answer,
+                    kind,
+                    None,
+                    modality,
+                    department_for_modality(modality, self.department),
+                    ref,
+                    meta,
+                )
+            )
 
 
 TASK = SlakeTask()

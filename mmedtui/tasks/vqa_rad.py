@@ -16,8 +16,18 @@ from mmedtui.tasks.scoring import is_yes_no
 
 JSON_NAME = "VQA_RAD Dataset Public.json"
 IMAGE_DIR = "VQA_RAD Image Folder"
-META_KEYS = ("phrase_type", "qid_linked_id", "image_case_url", "image_name", "image_organ", "evaluation",
-             "question_rephrase", "question_relation", "question_frame", "question_type")
+META_KEYS = (
+    "phrase_type",
+    "qid_linked_id",
+    "image_case_url",
+    "image_name",
+    "image_organ",
+    "evaluation",
+    "question_rephrase",
+    "question_relation",
+    "question_frame",
+    "question_type",
+)
 
 
 class VqaRadTask(_hf.OfficialOrHFTask):
@@ -28,9 +38,11 @@ class VqaRadTask(_hf.OfficialOrHFTask):
     hf_id = "flaviagiammarino/vqa-rad"
     licence = "CC0 1.0"
     department = "Radiologist"  # every image is CT/MRI/X-ray from MedPix (§8)
-    how_to_get = ("Official release (OSF 89kps): put 'VQA_RAD Dataset Public.json' and 'VQA_RAD Image Folder/' "
-                  "in <data root>/vqa-rad/, or the HF parquet files (data/<split>-*.parquet) of "
-                  "flaviagiammarino/vqa-rad there (`mmedtui data fetch vqa-rad`).")
+    how_to_get = (
+        "Official release (OSF 89kps): put 'VQA_RAD Dataset Public.json' and 'VQA_RAD Image Folder/' "
+        "in <data root>/vqa-rad/, or the HF parquet files (data/<split>-*.parquet) of "
+        "flaviagiammarino/vqa-rad there (`mmedtui data fetch vqa-rad`)."
+    )
 
     def official_splits(self, folder: Path) -> list[str]:
         return ["train", "test"] if (folder / JSON_NAME).is_file() else []
@@ -42,8 +54,11 @@ class VqaRadTask(_hf.OfficialOrHFTask):
                 notes.append("mevf_data_RAD/ ignored: its trainset leaks 284 test questions as 'frame' rows")
             self._load_official(folder, split, col, opts["check_images"])
             return notes
-        rows = (_hf.iter_parquet(_hf.parquet_files(folder, split)) if layout == "parquet"
-                else _hf.iter_disk(folder, split, self.default_split))
+        rows = (
+            _hf.iter_parquet(_hf.parquet_files(folder, split))
+            if layout == "parquet"
+            else _hf.iter_disk(folder, split, self.default_split)
+        )
         _hf.add_rows(col, rows, task=self.name, split=split, department=self.department)
         notes.append("HF copy: lowercased, deduplicated, no answer_type; closed = yes/no answers (§2.4)")
         return notes
@@ -77,8 +92,21 @@ class VqaRadTask(_hf.OfficialOrHFTask):
             kind = {"CLOSED": "closed", "OPEN": "open"}.get(atype) or ("closed" if is_yes_no(answer) else "open")
             meta = {k: rec.get(k) for k in META_KEYS}
             meta.update(qid=item_id, answer_type=atype)
-            col.add(Item(self.name, split, item_id, question.strip(), answer, kind, None, None,
-                         self.department, ImageRef.file(image), meta))
+            col.add(
+                Item(
+                    self.name,
+                    split,
+                    item_id,
+                    question.strip(),
+                    answer,
+                    kind,
+                    None,
+                    None,
+                    self.department,
+                    ImageRef.file(image),
+                    meta,
+                )
+            )
 
 
 TASK = VqaRadTask()

@@ -21,9 +21,17 @@ if TYPE_CHECKING:
 __all__ = ["create_app", "run_app"]
 
 
-def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-               options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
-               image_path: Path | None = None, allow_burned_in: bool = False) -> ConsultApp:
+def create_app(
+    scan: Scan,
+    question: str,
+    panel: Panel,
+    image_mode: str = "auto",
+    options: list[str] | None = None,
+    auto_options: bool = True,
+    save_dir: Path | None = None,
+    image_path: Path | None = None,
+    allow_burned_in: bool = False,
+) -> ConsultApp:
     """Build the app. Picks the image renderer now (textual-image must query the terminal before Textual
     starts); ``image_mode`` is one of auto, tgp, sixel, halfcell, unicode, none. ``save_dir``: where ``s``
     saves (default: the per-user consultations folder); ``image_path``: the opened file, for next / previous;
@@ -38,9 +46,19 @@ def create_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto"
     from mmedtui.tui.app import ConsultApp
 
     renderer = "" if image_cls is not None else ("none" if image_mode == "none" else "unavailable here")
-    return ConsultApp(scan, question, panel, image_cls, options=options, renderer=renderer, auto_options=auto_options,
-                      save_dir=save_dir, image_path=image_path, warning=multiplexer_warning(image_mode),
-                      allow_burned_in=allow_burned_in)
+    return ConsultApp(
+        scan,
+        question,
+        panel,
+        image_cls,
+        options=options,
+        renderer=renderer,
+        auto_options=auto_options,
+        save_dir=save_dir,
+        image_path=image_path,
+        warning=multiplexer_warning(image_mode),
+        allow_burned_in=allow_burned_in,
+    )
 
 
 def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
@@ -51,17 +69,36 @@ def multiplexer_warning(image_mode: str, environ=os.environ) -> str:
     where = "tmux" if environ.get("TMUX") else "screen" if environ.get("STY") else ""
     if not where:
         return ""
-    return (f"--image-mode {image_mode} inside {where}: {where} usually does not pass this protocol through, so the "
-            "scan may be garbled or missing; --image-mode halfcell always works.")
+    return (
+        f"--image-mode {image_mode} inside {where}: {where} usually does not pass this protocol through, so the "
+        "scan may be garbled or missing; --image-mode halfcell always works."
+    )
 
 
-def run_app(scan: Scan, question: str, panel: Panel, image_mode: str = "auto",
-            options: list[str] | None = None, auto_options: bool = True, save_dir: Path | None = None,
-            image_path: Path | None = None, allow_burned_in: bool = False) -> str | None:
+def run_app(
+    scan: Scan,
+    question: str,
+    panel: Panel,
+    image_mode: str = "auto",
+    options: list[str] | None = None,
+    auto_options: bool = True,
+    save_dir: Path | None = None,
+    image_path: Path | None = None,
+    allow_burned_in: bool = False,
+) -> str | None:
     """Create the app and run it until the user quits. Returns why the session's latest finished consultation
     reached no decision (for exit 3), None when it reached one or none finished."""
-    app = create_app(scan, question, panel, image_mode=image_mode, options=options, auto_options=auto_options,
-                     save_dir=save_dir, image_path=image_path, allow_burned_in=allow_burned_in)
+    app = create_app(
+        scan,
+        question,
+        panel,
+        image_mode=image_mode,
+        options=options,
+        auto_options=auto_options,
+        save_dir=save_dir,
+        image_path=image_path,
+        allow_burned_in=allow_burned_in,
+    )
     _warm_up(panel)
     return app.run()
 
@@ -74,8 +111,9 @@ def _warm_up(panel: Panel) -> None:
     """
     import threading
 
-    keys = dict.fromkeys([panel.triage.model, *(s.model for specs in panel.specialists.values() for s in specs),
-                          panel.attending.model])
+    keys = dict.fromkeys(
+        [panel.triage.model, *(s.model for specs in panel.specialists.values() for s in specs), panel.attending.model]
+    )
 
     def build() -> None:
         for key in keys:

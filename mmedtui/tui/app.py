@@ -67,12 +67,23 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         *SCAN_BINDINGS,
     ]
 
-    def __init__(self, scan, question: str, panel, image_cls: type | None, options: list[str] | None = None,
-                 renderer: str = "", auto_options: bool = True, save_dir: Path | None = None,
-                 image_path: Path | None = None, warning: str = "", allow_burned_in: bool = False) -> None:
+    def __init__(
+        self,
+        scan,
+        question: str,
+        panel,
+        image_cls: type | None,
+        options: list[str] | None = None,
+        renderer: str = "",
+        auto_options: bool = True,
+        save_dir: Path | None = None,
+        image_path: Path | None = None,
+        warning: str = "",
+        allow_burned_in: bool = False,
+    ) -> None:
         super().__init__()
         self.scan, self.panel = scan, panel
-        self.save_dir = save_dir      # None: the per-user consultations folder (history.consultations_dir)
+        self.save_dir = save_dir  # None: the per-user consultations folder (history.consultations_dir)
         self.image_path = Path(image_path).absolute() if image_path else None  # for next / previous, frames
         self.allow_burned_in = allow_burned_in  # a scan opened here is checked as the command line's was
         self.start_warning = warning  # shown once when the app starts (e.g. a graphics protocol inside tmux)
@@ -80,8 +91,8 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
         self.options = list(options) if options else None
         self.auto_options = auto_options  # a closed question without options gets them (choices.question_options)
         self.image_cls, self.renderer = image_cls, renderer or renderer_label(image_cls)
-        self.generation = 0          # bumped by every new run; messages of older runs are dropped
-        self.scan_ticket = 0         # same for image loads
+        self.generation = 0  # bumped by every new run; messages of older runs are dropped
+        self.scan_ticket = 0  # same for image loads
         self.record: ConsultRecord | None = None  # the latest finished consultation (what "save" writes)
         self.show_reasoning = True
         self.running = False
@@ -95,10 +106,13 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
     def compose(self) -> ComposeResult:
         # Kept as attributes: while a dialog is open, ``self.query`` would search the dialog's screen.
         self.topbar = TopBar(id="topbar")
-        self.scan_pane = ScanPane(self.scan, self.image_cls, note=f"image renderer: {self.renderer}",
-                                  id="scan-pane")
-        self.question_box = QuestionInput(value=self.question, placeholder="Ask a question about this scan",
-                                          max_length=MAX_QUESTION_CHARS, id="question")  # a longer paste is refused
+        self.scan_pane = ScanPane(self.scan, self.image_cls, note=f"image renderer: {self.renderer}", id="scan-pane")
+        self.question_box = QuestionInput(
+            value=self.question,
+            placeholder="Ask a question about this scan",
+            max_length=MAX_QUESTION_CHARS,
+            id="question",
+        )  # a longer paste is refused
         self.options_line = Static(id="options")
         self.cards = ConsultView(id="cards", can_focus=True)
         yield self.topbar
@@ -314,8 +328,7 @@ class ConsultApp(ScanToolsMixin, SessionMixin, TranscriptSavingMixin, App):
     def _show_options(self) -> None:
         box = self.options_line
         if self.options:
-            box.update(Content.assemble(("options  ", "dim"), clean(
-                "   ".join(lettered(self.options)))))
+            box.update(Content.assemble(("options  ", "dim"), clean("   ".join(lettered(self.options)))))
         box.display = bool(self.options)
 
 

@@ -52,9 +52,15 @@ def list_saved(folder: Path) -> list[Saved]:
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             attending = data.get("attending") or {}
-            found.append(Saved(path.with_suffix(".md"), datetime.fromtimestamp(path.stat().st_mtime),
-                               str(data["question"]), str(attending.get("answer") or ""),
-                               bool(attending.get("valid", not attending.get("error")))))
+            found.append(
+                Saved(
+                    path.with_suffix(".md"),
+                    datetime.fromtimestamp(path.stat().st_mtime),
+                    str(data["question"]),
+                    str(attending.get("answer") or ""),
+                    bool(attending.get("valid", not attending.get("error"))),
+                )
+            )
         except (OSError, ValueError, KeyError, TypeError, AttributeError):
             continue
     return sorted(found, key=lambda s: (s.when, s.path.name))

@@ -15,8 +15,13 @@ from PIL import Image as PILImage
 MODES = ("auto", "tgp", "sixel", "halfcell", "unicode", "none")
 DISPLAY_MAX_SIDE = 1024  # drawing never needs more pixels than this; keeps re-renders on resize cheap
 
-_CLASS_NAMES = {"auto": "Image", "tgp": "TGPImage", "sixel": "SixelImage", "halfcell": "HalfcellImage",
-                "unicode": "UnicodeImage"}
+_CLASS_NAMES = {
+    "auto": "Image",
+    "tgp": "TGPImage",
+    "sixel": "SixelImage",
+    "halfcell": "HalfcellImage",
+    "unicode": "UnicodeImage",
+}
 
 log = logging.getLogger(__name__)
 

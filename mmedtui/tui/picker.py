@@ -25,8 +25,9 @@ def neighbour(path: Path, step: int) -> Path | None:
     """The scan ``step`` places after (negative: before) ``path`` among its folder's scans, by name; wraps
     around; None when the folder holds no other scan (or cannot be read)."""
     try:
-        scans = sorted((p for p in path.parent.iterdir() if p.is_file() and is_scan_file(p)),
-                       key=lambda p: p.name.lower())
+        scans = sorted(
+            (p for p in path.parent.iterdir() if p.is_file() and is_scan_file(p)), key=lambda p: p.name.lower()
+        )
     except OSError:
         return None
     others = [p for p in scans if p.name != path.name]
@@ -57,9 +58,17 @@ class FilePicker(ModalScreen[Path | None]):
         with Vertical(id="picker"):
             yield Static(Content(f"Open a scan from {self.folder}"), id="picker-title")
             yield ScanTree(self.folder, id="picker-tree")
-            yield Static(Content.assemble(("enter", "bold"), " open  ", ("backspace", "bold"), " up a folder  ",
-                                          ("esc", "bold"), " cancel  ·  PNG, JPEG, BMP, TIFF, DICOM"),
-                         id="picker-keys")
+            yield Static(
+                Content.assemble(
+                    ("enter", "bold"),
+                    " open  ",
+                    ("backspace", "bold"),
+                    " up a folder  ",
+                    ("esc", "bold"),
+                    " cancel  ·  PNG, JPEG, BMP, TIFF, DICOM",
+                ),
+                id="picker-keys",
+            )
 
     def on_mount(self) -> None:
         self.query_one(ScanTree).focus()

@@ -27,10 +27,14 @@ class TranscriptSavingMixin:
             self.notify(f"Nothing to save yet: the consultation is {what}.", severity="warning")
             return
         folder = self.transcript_folder()
-        hint = ("Writes NAME.md and NAME.json (no patient data, no full paths); an existing name gets -2, -3 "
-                "(nothing is overwritten). `mmedtui history` lists this folder.")
-        self.push_screen(PathPrompt("Save the transcript as", str(folder / f"{self.default_transcript_stem()}.md"),
-                                    hint), self._save_to)
+        hint = (
+            "Writes NAME.md and NAME.json (no patient data, no full paths); an existing name gets -2, -3 "
+            "(nothing is overwritten). `mmedtui history` lists this folder."
+        )
+        self.push_screen(
+            PathPrompt("Save the transcript as", str(folder / f"{self.default_transcript_stem()}.md"), hint),
+            self._save_to,
+        )
 
     def _save_to(self, target: str | None) -> None:
         if not target or self.record is None:
@@ -48,12 +52,21 @@ class TranscriptSavingMixin:
             if md_path.parent.is_dir():
                 target = str(md_path.parent / free_stem(md_path.parent, md_path.stem))
             md_path, json_path = transcript.save(
-                self.record, self.scan.meta.source, target, self.default_transcript_stem(),
-                triage_name=self.panel.triage.name, attending_name=self.panel.attending.name)
+                self.record,
+                self.scan.meta.source,
+                target,
+                self.default_transcript_stem(),
+                triage_name=self.panel.triage.name,
+                attending_name=self.panel.attending.name,
+            )
         except OSError as exc:
             reason = f"{exc.strerror}: {exc.filename}" if exc.strerror and exc.filename else str(exc)
             self.notify(reason, title="Cannot save the transcript", severity="error", markup=False, timeout=8)
             return None
-        self.notify(f"Saved {md_path.name} and {json_path.name}\nin {md_path.parent}", title="Transcript saved",
-                    markup=False, timeout=5)
+        self.notify(
+            f"Saved {md_path.name} and {json_path.name}\nin {md_path.parent}",
+            title="Transcript saved",
+            markup=False,
+            timeout=5,
+        )
         return md_path, json_path

@@ -43,6 +43,7 @@ SCAN_BINDINGS = [
     Binding("left_square_bracket", "frame(-1)", "Previous frame", show=False),
 ]
 
+
 def zoomed(image: PILImage.Image, zoom: float, pan: tuple[float, float] = (0.0, 0.0)) -> PILImage.Image:
     """The 1/zoom part of ``image``, as a display copy (the model still gets the whole scan). ``pan`` places it:
     (0, 0) centred, -1 / +1 against the left / right (top / bottom) edge, in between in proportion."""
@@ -67,8 +68,13 @@ def pan_step(zoom: float) -> float:
 def frame_slider(frame: int, frames: int, width: int = BAR) -> Content:
     """``frame 3/10 ━━━━●─────────`` : where the shown frame lies in the file."""
     at = round(frame / max(1, frames - 1) * (width - 1))
-    return Content.assemble(("frame ", "dim"), f"{frame + 1}/{frames} ", ("━" * at, "$accent"), ("●", "bold $accent"),
-                            ("─" * (width - 1 - at), "dim"))
+    return Content.assemble(
+        ("frame ", "dim"),
+        f"{frame + 1}/{frames} ",
+        ("━" * at, "$accent"),
+        ("●", "bold $accent"),
+        ("─" * (width - 1 - at), "dim"),
+    )
 
 
 class ScanToolsMixin:
@@ -141,8 +147,9 @@ class ScanToolsMixin:
         if self._file_or_warn("A window preset") is None:
             return
         if meta.format != "DICOM" or (meta.modality or "").upper() != "CT":
-            self.notify("Window presets are in Hounsfield units: for CT DICOM files only.", severity="warning",
-                        timeout=4)
+            self.notify(
+                "Window presets are in Hounsfield units: for CT DICOM files only.", severity="warning", timeout=4
+            )
             return
         self.window_index = (self.window_index + 1) % len(WINDOWS)
         name = WINDOWS[self.window_index]
@@ -183,15 +190,26 @@ class ScanToolsMixin:
             self.scan_ticket += 1
             self._load_scan(self.scan_ticket, path)
 
-    def reload_scan(self, path: str | Path, frame: int | None = None, window: tuple[float, float] | None = None,
-                    restart: bool = True) -> None:
+    def reload_scan(
+        self,
+        path: str | Path,
+        frame: int | None = None,
+        window: tuple[float, float] | None = None,
+        restart: bool = True,
+    ) -> None:
         """Load ``path`` in a worker; ``restart``: a new scan, consulted at once (else the same one redrawn)."""
         self.scan_ticket += 1
         self._load_scan(self.scan_ticket, str(path), frame, window, restart)
 
     @work(thread=True, exclusive=True, group="scan", exit_on_error=False)
-    def _load_scan(self, ticket: int, path: str, frame: int | None = None, window: tuple[float, float] | None = None,
-                   restart: bool = True) -> None:
+    def _load_scan(
+        self,
+        ticket: int,
+        path: str,
+        frame: int | None = None,
+        window: tuple[float, float] | None = None,
+        restart: bool = True,
+    ) -> None:
         import os
 
         from mmedtui.agents.panel_checks import check_burned_in

@@ -22,8 +22,8 @@ from mmedtui.tui.widgets import DecisionCard, OpinionCard, TriageCard
 
 @dataclass
 class SessionEntry:
-    scan: object                 # the Scan consulted on (its display copy is what the list shows again)
-    record: object               # the finished ConsultRecord
+    scan: object  # the Scan consulted on (its display copy is what the list shows again)
+    record: object  # the finished ConsultRecord
     image_path: Path | None
     when: float = field(default_factory=time.time)
 
@@ -36,9 +36,14 @@ class SessionEntry:
         else:
             answer = (clean(attending.answer).strip()[:24], "bold")
         question = clean(self.record.case.question).strip()
-        return Content.assemble((f"{number}. {time.strftime('%H:%M', time.localtime(self.when))} ", "dim"),
-                                (clean(self.scan.meta.source)[:24], ""), " → ", answer, ("  ", ""),
-                                (question[:60], "dim"))
+        return Content.assemble(
+            (f"{number}. {time.strftime('%H:%M', time.localtime(self.when))} ", "dim"),
+            (clean(self.scan.meta.source)[:24], ""),
+            " → ",
+            answer,
+            ("  ", ""),
+            (question[:60], "dim"),
+        )
 
 
 class SessionList(OptionList):
@@ -100,8 +105,9 @@ class SessionMixin:
         self._show_options()
         self.cards.reset()
         if record.triage is not None:
-            self.cards.ensure("triage", lambda: TriageCard(self.panel.triage.name)).show(record.triage,
-                                                                                       record.triage.error)
+            self.cards.ensure("triage", lambda: TriageCard(self.panel.triage.name)).show(
+                record.triage, record.triage.error
+            )
         for i, opinion in enumerate(record.specialists):
             card = self.cards.ensure(f"specialist-{i}", lambda o=opinion: OpinionCard(o.name, o.department))
             card.show(opinion, opinion.error)

@@ -18,6 +18,8 @@ from mmedtui.fileio import atomic_write_text
 from mmedtui.tasks.scoring import lettered
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>#|~!])")
+
+
 def _md(text: str | None) -> str:
     return _MD_SPECIAL.sub(r"\\\1", clean(text)).strip()
 
@@ -43,18 +45,25 @@ def _note(result) -> str:
     return note + (f" **not valid: {_md(reason)}**" if reason else "")
 
 
-def to_markdown(record: ConsultRecord, image: str, triage_name: str = "Triage doctor",
-                attending_name: str = "Attending physician") -> str:
+def to_markdown(
+    record: ConsultRecord, image: str, triage_name: str = "Triage doctor", attending_name: str = "Attending physician"
+) -> str:
     case = record.case
-    lines = ["# mmedtui consultation", "", f"> **{DISCLAIMER}**", "",
-             f"- **Image:** {_md(Path(image).name)} ({_md(scan_facts(case.meta))})",
-             f"- **Question:** {_md(case.question)}"]
+    lines = [
+        "# mmedtui consultation",
+        "",
+        f"> **{DISCLAIMER}**",
+        "",
+        f"- **Image:** {_md(Path(image).name)} ({_md(scan_facts(case.meta))})",
+        f"- **Question:** {_md(case.question)}",
+    ]
     if case.options:
         lines.append("- **Options:** " + "; ".join(_md(o) for o in lettered(case.options)))
     lines += ["", f"## Triage ({_md(triage_name)})", ""]
     if record.triage:
         note = {"scored": " (the model's most likely department)", "default": " (fallback)"}.get(
-            record.triage.fallback or "", "")
+            record.triage.fallback or "", ""
+        )
         lines += [f"**Department:** {_md(record.triage.department)}{note}", ""]
         if record.triage.error:
             lines += [f"**Failed:** {_md(record.triage.error)}", ""]
@@ -111,8 +120,9 @@ def transcript_paths(target: str | os.PathLike, default_stem: str) -> tuple[Path
     return path.with_name(path.name + ".md"), path.with_name(path.name + ".json")
 
 
-def save(record: ConsultRecord, image: str, target: str | os.PathLike, default_stem: str,
-         **names: str) -> tuple[Path, Path]:
+def save(
+    record: ConsultRecord, image: str, target: str | os.PathLike, default_stem: str, **names: str
+) -> tuple[Path, Path]:
     """Write both files; returns their paths. Raises OSError (folder missing, no permission, ...)."""
     md_path, json_path = transcript_paths(target, default_stem)
     if not md_path.parent.is_dir():

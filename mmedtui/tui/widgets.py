@@ -85,8 +85,7 @@ class ScanPane(Vertical):
     def compose(self) -> ComposeResult:
         with Container(id="image-box"):
             if self.image_cls is None:
-                yield Static(Content(f"no image drawn\n({self.note or 'image renderer: none'})"),
-                             id="scan-placeholder")
+                yield Static(Content(f"no image drawn\n({self.note or 'image renderer: none'})"), id="scan-placeholder")
             else:
                 yield self.image_cls(display_copy(self.scan.image), id="scan-image")
         yield Static(self._meta_content(), id="scan-meta")
@@ -145,8 +144,9 @@ class Card(Vertical):
         widget.update(content if content is not None else "")
         widget.set_class(content is None or not content.plain.strip(), "-empty")
 
-    def show_result(self, headline: Content | None, reasoning: str | None, error: str | None,
-                    invalid: str | None = None) -> None:
+    def show_result(
+        self, headline: Content | None, reasoning: str | None, error: str | None, invalid: str | None = None
+    ) -> None:
         """``invalid``: why an answer that came back is not valid; the card then warns instead of passing."""
         self.spinner.display = False
         self._set(self.headline, headline)
@@ -191,8 +191,9 @@ class OpinionCard(Card):
             self.border_subtitle = Content(clean(result.department))
         error = error or (result.error if result else "no opinion")
         headline = _answer_line(result) if result and result.answer else None
-        self.show_result(headline, result.reasoning if result else None, error,
-                         invalid_text(result) if result else None)
+        self.show_result(
+            headline, result.reasoning if result else None, error, invalid_text(result) if result else None
+        )
 
 
 class DecisionCard(Card):
@@ -202,8 +203,9 @@ class DecisionCard(Card):
         super().__init__("Decision", name or "Attending physician", spinner="weighing the opinions…", **kwargs)
         self.verdict = Static(classes="verdict -empty")
         self.reasoning_text = Static(classes="decision-reasoning-text")
-        self.collapsible = Collapsible(self.reasoning_text, title="Reasoning", collapsed=not show_reasoning,
-                                       classes="decision-reasoning")
+        self.collapsible = Collapsible(
+            self.reasoning_text, title="Reasoning", collapsed=not show_reasoning, classes="decision-reasoning"
+        )
         self.collapsible.display = False
 
     def compose(self) -> ComposeResult:
@@ -220,8 +222,9 @@ class DecisionCard(Card):
         error = error or (result.error if result else "no decision")
         invalid = invalid_text(result) if result else None
         if invalid:  # never shown like a decision: a warning headline, the text it gave under it
-            headline = Content.assemble(("⚠ no valid answer", "bold $warning"),
-                                        ("  it answered: ", "dim"), clean(result.answer).strip())
+            headline = Content.assemble(
+                ("⚠ no valid answer", "bold $warning"), ("  it answered: ", "dim"), clean(result.answer).strip()
+            )
         else:
             headline = _answer_line(result) if result and result.answer else None
         self.show_result(headline, None, error, invalid)
@@ -291,8 +294,11 @@ class PathSuggester(Suggester):
         folder, _, prefix = expanded.rpartition(os.sep)
         base = Path(folder + os.sep if folder or expanded.startswith(os.sep) else ".")
         try:
-            names = sorted(e.name for e in os.scandir(base) if e.name.startswith(prefix)
-                           and (prefix.startswith(".") or not e.name.startswith(".")))
+            names = sorted(
+                e.name
+                for e in os.scandir(base)
+                if e.name.startswith(prefix) and (prefix.startswith(".") or not e.name.startswith("."))
+            )
         except OSError:
             return None
         if not names or names[0] == prefix:
@@ -314,11 +320,16 @@ class PathPrompt(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
             yield Static(Content(self.prompt_title), id="dialog-title")
-            yield Input(value=self.initial_value, placeholder=self.input_placeholder, suggester=PathSuggester(),
-                        id="path-input")
+            yield Input(
+                value=self.initial_value, placeholder=self.input_placeholder, suggester=PathSuggester(), id="path-input"
+            )
             yield Static(Content(self.hint), id="dialog-hint")
-            yield Static(Content.assemble(("enter", "bold"), " ok  ", ("esc", "bold"), " cancel  ",
-                                          ("→", "bold"), " complete the path"), id="dialog-keys")
+            yield Static(
+                Content.assemble(
+                    ("enter", "bold"), " ok  ", ("esc", "bold"), " cancel  ", ("→", "bold"), " complete the path"
+                ),
+                id="dialog-keys",
+            )
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -363,10 +374,14 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Content.assemble(("Keys", "bold")), id="help-title")
             rows = [Content.assemble((f"{key:<14}", "bold $accent"), what) for key, what in HELP_KEYS]
             yield Static(Content("\n").join(rows), id="help-keys")
-            yield Static(Content(
-                "Triage picks a department; its specialists answer; the attending physician decides, "
-                "following or overruling them. Every opinion stays on screen for audit. A new question "
-                "or image supersedes the running one."), id="help-about")
+            yield Static(
+                Content(
+                    "Triage picks a department; its specialists answer; the attending physician decides, "
+                    "following or overruling them. Every opinion stays on screen for audit. A new question "
+                    "or image supersedes the running one."
+                ),
+                id="help-about",
+            )
             yield Static(Content.assemble(("⚠ ", "bold"), (DISCLAIMER, "bold")), id="help-disclaimer")
             footer = "esc closes"
             if self.renderer:

@@ -32,17 +32,26 @@ ATTENDING = ("yes", "no", "yes", "CT", "liver", "CT scan")
 
 # Expected accuracies (%), worked out by hand from the tables above.
 EXPECTED_MC = {  # the three yes/no questions
-    "specialist:Specialist A": 200 / 3, "specialist:Specialist B": 200 / 3, "specialist:Specialist C": 0.0,
-    "majority-vote": 100 / 3,      # no (B,C) wrong, yes (A,C) wrong, yes (A,B) right
-    "mmedagent-rl": 100.0, "mmedagent-rl-tts": 100.0, "no-triage": 100.0,
-    "no-specialists": 100 / 3,     # alone, the attending answers "no" to everything: only the liver is right
-    "self-consistency": 200 / 3,   # by default the base (static-pipeline) attending alone, sampled: yes
-    "static-pipeline": 200 / 3,    # the base attending always says yes
-    "no-curriculum": 100 / 3,      # always no
+    "specialist:Specialist A": 200 / 3,
+    "specialist:Specialist B": 200 / 3,
+    "specialist:Specialist C": 0.0,
+    "majority-vote": 100 / 3,  # no (B,C) wrong, yes (A,C) wrong, yes (A,B) right
+    "mmedagent-rl": 100.0,
+    "mmedagent-rl-tts": 100.0,
+    "no-triage": 100.0,
+    "no-specialists": 100 / 3,  # alone, the attending answers "no" to everything: only the liver is right
+    "self-consistency": 200 / 3,  # by default the base (static-pipeline) attending alone, sampled: yes
+    "static-pipeline": 200 / 3,  # the base attending always says yes
+    "no-curriculum": 100 / 3,  # always no
 }
 EXPECTED_CLOSED = {"specialist:Specialist A": 75.0, "majority-vote": 50.0, "mmedagent-rl": 100.0}
-EXPECTED_OPEN = {"specialist:Specialist A": 50.0, "specialist:Specialist B": 100.0,
-                 "specialist:Specialist C": 0.0, "majority-vote": 50.0, "mmedagent-rl": 50.0}
+EXPECTED_OPEN = {
+    "specialist:Specialist A": 50.0,
+    "specialist:Specialist B": 100.0,
+    "specialist:Specialist C": 0.0,
+    "majority-vote": 50.0,
+    "mmedagent-rl": 50.0,
+}
 
 
 def write_vqa_rad(root: Path, rows=ROWS) -> Path:
@@ -53,11 +62,29 @@ def write_vqa_rad(root: Path, rows=ROWS) -> Path:
     for i, (question, answer, atype) in enumerate(rows):
         name = f"synpic{i}.jpg"
         Image.new("RGB", (32, 32), (40 * i % 255, 80, 120)).save(images / name)
-        records.append({"qid": i + 1, "image_name": name, "question": question, "answer": answer,
-                        "answer_type": atype, "phrase_type": "test_freeform", "question_type": "PRES",
-                        "image_organ": "HEAD"})
-    records.append({"qid": 99, "image_name": "synpic0.jpg", "question": "Is it a train row?", "answer": "yes",
-                    "answer_type": "CLOSED", "phrase_type": "freeform", "image_organ": "HEAD"})
+        records.append(
+            {
+                "qid": i + 1,
+                "image_name": name,
+                "question": question,
+                "answer": answer,
+                "answer_type": atype,
+                "phrase_type": "test_freeform",
+                "question_type": "PRES",
+                "image_organ": "HEAD",
+            }
+        )
+    records.append(
+        {
+            "qid": 99,
+            "image_name": "synpic0.jpg",
+            "question": "Is it a train row?",
+            "answer": "yes",
+            "answer_type": "CLOSED",
+            "phrase_type": "freeform",
+            "image_organ": "HEAD",
+        }
+    )
     (folder / "VQA_RAD Dataset Public.json").write_text(json.dumps(records), encoding="utf-8")
     return root
 
@@ -79,11 +106,17 @@ def panel_data(baselines: bool = True) -> dict:
     for name, answers in SPECIALISTS.items():
         models[f"s{name}"] = {"backend": "scripted", "rules": _rules(answers)}
         specialists.append({"name": f"Specialist {name}", "model": f"s{name}"})
-    data = {"models": models, "triage": {"model": "triage"}, "attending": {"model": "attending"},
-            "specialists": {"default": specialists}}
+    data = {
+        "models": models,
+        "triage": {"model": "triage"},
+        "attending": {"model": "attending"},
+        "specialists": {"default": specialists},
+    }
     if baselines:
-        data["baselines"] = {"static-pipeline": {"attending": {"model": "base"}},
-                             "no-curriculum": {"attending": {"model": "nocurr"}}}
+        data["baselines"] = {
+            "static-pipeline": {"attending": {"model": "base"}},
+            "no-curriculum": {"attending": {"model": "nocurr"}},
+        }
     return data
 
 

@@ -9,8 +9,9 @@ from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
 
-def write_dicom(path: Path, arr: np.ndarray | None, photometric: str = "MONOCHROME2", bits: int = 8,
-                preamble: bool = True, **attrs) -> Path:
+def write_dicom(
+    path: Path, arr: np.ndarray | None, photometric: str = "MONOCHROME2", bits: int = 8, preamble: bool = True, **attrs
+) -> Path:
     """A minimal Secondary Capture file carrying fake patient data, so privacy can be checked."""
     ds = Dataset()
     ds.file_meta = FileMetaDataset()

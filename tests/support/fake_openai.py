@@ -54,9 +54,7 @@ class FakeOpenAI:
         self._httpd = _QuietServer(("127.0.0.1", 0), _handler_for(self))
         self.port = self._httpd.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}/v1"
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
 
     def start(self) -> FakeOpenAI:
         self._thread.start()
@@ -120,14 +118,19 @@ def json_body(obj: object) -> bytes:
 def completion_body(content: str, token_logprobs: list[tuple[str, float]] | None = None) -> bytes:
     choice: dict = {"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}
     if token_logprobs is not None:  # the OpenAI shape: logprobs.content[] of {token, logprob, bytes, top_logprobs}
-        choice["logprobs"] = {"content": [{"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []}
-                                          for t, lp in token_logprobs]}
-    return json_body({
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "choices": [choice],
-        "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
-    })
+        choice["logprobs"] = {
+            "content": [
+                {"token": t, "logprob": lp, "bytes": list(t.encode()), "top_logprobs": []} for t, lp in token_logprobs
+            ]
+        }
+    return json_body(
+        {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "choices": [choice],
+            "usage": {"prompt_tokens": 11, "completion_tokens": 7, "total_tokens": 18},
+        }
+    )
 
 
 def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
@@ -165,4 +168,3 @@ def _handler_for(server: FakeOpenAI) -> type[BaseHTTPRequestHandler]:
             pass
 
     return Handler
-

@@ -72,12 +72,20 @@ def free_port() -> int:
 def openai_model(url: str, mode: str, **extra) -> dict:
     # Short only where the server stalls: an answered mode given 0.3 s read as a timeout on a loaded machine.
     timeout = 0.3 if "stall" in mode else 1.5
-    return {"backend": "openai", "base_url": url, "model": mode, "timeout": timeout, "max_retries": TRIES - 1,
-            "backoff": 0.01, **extra}
+    return {
+        "backend": "openai",
+        "base_url": url,
+        "model": mode,
+        "timeout": timeout,
+        "max_retries": TRIES - 1,
+        "backoff": 0.01,
+        **extra,
+    }
 
 
-def panel_dict(url: str, modes, *, key_env: str | None = None, remote_roles: bool = False,
-               triage: str | None = None) -> dict:
+def panel_dict(
+    url: str, modes, *, key_env: str | None = None, remote_roles: bool = False, triage: str | None = None
+) -> dict:
     """A panel with one openai specialist per mode ("Spec <mode>"); scripted triage and attending unless
     ``remote_roles`` (then triage echoes and the attending answers "yes" over HTTP too); ``triage`` names a
     mode for a remote triage doctor alone."""
@@ -96,9 +104,12 @@ def panel_dict(url: str, modes, *, key_env: str | None = None, remote_roles: boo
     for mode in modes:
         models[f"m-{mode}"] = openai_model(refused if mode == "refused" else url, mode, **extra)
         specialists.append({"name": f"Spec {mode}", "model": f"m-{mode}", "max_new_tokens": 16})
-    return {"models": models, "triage": {"name": "Triage doctor", "model": "triage"},
-            "attending": {"name": "Attending physician", "model": "attending"},
-            "specialists": {"default": specialists}}
+    return {
+        "models": models,
+        "triage": {"name": "Triage doctor", "model": "triage"},
+        "attending": {"name": "Attending physician", "model": "attending"},
+        "specialists": {"default": specialists},
+    }
 
 
 def write_panel(path: Path, url: str, modes, **kw) -> Path:

@@ -26,8 +26,20 @@ def served_model(model_dir: Path, log: Path, *, startup_s: float = 180.0) -> Ite
     """Serve ``model_dir`` (float32 on the CPU, as the local backend loads it there); yields the ``/v1`` URL.
     The server is killed on leaving, whatever happened (its own process group, so nothing outlives the test)."""
     port = free_port()
-    cmd = [sys.executable, "-m", "mmedtui.serve", str(model_dir), "--host", "127.0.0.1", "--port", str(port),
-           "--device", "cpu", "--dtype", "float32"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "mmedtui.serve",
+        str(model_dir),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+        "--dtype",
+        "float32",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}  # as the local backend's threads: 1, and kind to busy cores
     with open(log, "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)

@@ -57,8 +57,16 @@ def plain(widget) -> str:
 def screen_text(app) -> str:
     """The whole screen as plain text (what ``tmux capture-pane -p`` shows), spinners and timings masked."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False, safe_box=False)
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
     console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
     text = console.export_text(styles=False)
     text = SECONDS.sub("#.# s", SPINNER_CHARS.sub("⠿", text))

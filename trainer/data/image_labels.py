@@ -27,15 +27,28 @@ REGIONS = ("head", "neck", "chest", "abdomen", "pelvic cavity")
 PLANES = ("transverse", "coronal", "sagittal")
 
 _REGION_OF = {  # SLAKE `location` / VQA-RAD `image_organ` -> body region
-    "brain": "head", "brain_tissue": "head", "brain_face": "head", "head": "head", "neck": "neck",
-    "lung": "chest", "chest": "chest", "chest_lung": "chest", "chest_heart": "chest",
-    "chest_mediastinal": "chest", "abdomen": "abdomen", "abd": "abdomen", "pelvic cavity": "pelvic cavity",
+    "brain": "head",
+    "brain_tissue": "head",
+    "brain_face": "head",
+    "head": "head",
+    "neck": "neck",
+    "lung": "chest",
+    "chest": "chest",
+    "chest_lung": "chest",
+    "chest_heart": "chest",
+    "chest_mediastinal": "chest",
+    "abdomen": "abdomen",
+    "abd": "abdomen",
+    "pelvic cavity": "pelvic cavity",
 }
-_PRESENCE = [re.compile(p) for p in (
-    r"^does the picture contain (?:the |an? )?(?P<o>[a-z ]+?)\s*\?$",
-    r"^does (?:the |an? )?(?P<o>[a-z ]+?) appear in (?:this|the) (?:image|picture)\s*\?$",
-    r"^(?:is|are) there (?:an? |any )?(?P<o>[a-z ]+?) in (?:this|the) (?:image|picture)\s*\?$",
-)]
+_PRESENCE = [
+    re.compile(p)
+    for p in (
+        r"^does the picture contain (?:the |an? )?(?P<o>[a-z ]+?)\s*\?$",
+        r"^does (?:the |an? )?(?P<o>[a-z ]+?) appear in (?:this|the) (?:image|picture)\s*\?$",
+        r"^(?:is|are) there (?:an? |any )?(?P<o>[a-z ]+?) in (?:this|the) (?:image|picture)\s*\?$",
+    )
+]
 _LIST_ORGANS = re.compile(r"^(?:what|which) organs? (?:are|is|appears?) (?:in|shown in) (?:this|the) (?:image|picture)")
 _ABNORMAL = re.compile(r"^(?:are there abnormalities|is there (?:an? )?abnormality) in (?:this|the) (?:image|picture)")
 _NORMAL = re.compile(r"^(?:is|does) (?:this|the) (?:image|picture) (?:look )?(?P<w>normal|abnormal|healthy)")
@@ -50,8 +63,8 @@ class ImageLabels:
     region: str | None = None
     plane: str | None = None
     abnormal: bool | None = None
-    organs: set[str] = field(default_factory=set)   # present (detection boxes, "yes" answers, listed organs)
-    absent: set[str] = field(default_factory=set)   # said absent by a training answer
+    organs: set[str] = field(default_factory=set)  # present (detection boxes, "yes" answers, listed organs)
+    absent: set[str] = field(default_factory=set)  # said absent by a training answer
 
 
 def image_key(item: Item) -> tuple:
@@ -72,8 +85,11 @@ def normal_modality(text: str | None) -> str | None:
 
 def _plane(text: str) -> str | None:
     t = text.strip().lower()
-    for plane, words in (("transverse", ("transverse", "axial")), ("coronal", ("coronal",)),
-                         ("sagittal", ("sagittal",))):
+    for plane, words in (
+        ("transverse", ("transverse", "axial")),
+        ("coronal", ("coronal",)),
+        ("sagittal", ("sagittal",)),
+    ):
         if any(w in t for w in words):
             return plane
     return None
@@ -133,7 +149,7 @@ def _read_answer(lab: ImageLabels, item: Item) -> None:
     if a in ("yes", "no"):
         if _ABNORMAL.match(q):
             lab.abnormal = a == "yes"
-        elif (m := _NORMAL.match(q)):
+        elif m := _NORMAL.match(q):
             lab.abnormal = (a == "yes") == (m["w"] == "abnormal")
         else:
             for pattern in _PRESENCE:
@@ -152,8 +168,17 @@ def _read_answer(lab: ImageLabels, item: Item) -> None:
 # --- words ---------------------------------------------------------------------------------------
 def modality_words(modality: str) -> str:
     """How a sentence names a modality (DICOM codes and dataset spellings alike)."""
-    words = {"x-ray": "X-ray", "xray": "X-ray", "mri": "MRI", "mr": "MRI", "ct": "CT", "us": "ultrasound",
-             "nm": "nuclear medicine", "cr": "X-ray", "dx": "X-ray"}
+    words = {
+        "x-ray": "X-ray",
+        "xray": "X-ray",
+        "mri": "MRI",
+        "mr": "MRI",
+        "ct": "CT",
+        "us": "ultrasound",
+        "nm": "nuclear medicine",
+        "cr": "X-ray",
+        "dx": "X-ray",
+    }
     return words.get(modality.strip().lower(), modality)
 
 
@@ -165,8 +190,11 @@ def region_of(item: Item) -> str | None:
 def with_article(phrase: str) -> str:
     """'a CT', 'an MRI', 'an X-ray', 'an axial CT', 'an ultrasound': by the sound, not the letter."""
     first = phrase.split()[0] if phrase.split() else ""
-    vowel_sound = first[:1].lower() in "aeio" or first.upper() in ("MRI", "MR", "FLAIR", "NM") \
+    vowel_sound = (
+        first[:1].lower() in "aeio"
+        or first.upper() in ("MRI", "MR", "FLAIR", "NM")
         or first.lower().startswith(("ultra", "x-"))
+    )
     return ("an " if vowel_sound else "a ") + phrase
 
 
@@ -200,14 +228,40 @@ def describe(lab: ImageLabels | None, max_organs: int = 4) -> str:
 
 # Annotated names that are findings, not organs: a sentence says "it shows ..." of them.
 FINDINGS = {
-    "mass", "nodule", "pneumonia", "effusion", "cardiomegaly", "atelectasis", "infiltration", "pneumothorax",
-    "brain edema", "brain enhancing tumor", "brain non-enhancing tumor", "brain tumor", "tumor", "edema",
-    "pleural effusion", "lung cancer", "liver cancer", "kidney cancer", "consolidation", "fibrosis",
+    "mass",
+    "nodule",
+    "pneumonia",
+    "effusion",
+    "cardiomegaly",
+    "atelectasis",
+    "infiltration",
+    "pneumothorax",
+    "brain edema",
+    "brain enhancing tumor",
+    "brain non-enhancing tumor",
+    "brain tumor",
+    "tumor",
+    "edema",
+    "pleural effusion",
+    "lung cancer",
+    "liver cancer",
+    "kidney cancer",
+    "consolidation",
+    "fibrosis",
 }
 
 
-_COUNTABLE = {"mass", "nodule", "tumor", "brain tumor", "brain enhancing tumor", "brain non-enhancing tumor",
-              "pneumothorax", "pleural effusion", "effusion"}
+_COUNTABLE = {
+    "mass",
+    "nodule",
+    "tumor",
+    "brain tumor",
+    "brain enhancing tumor",
+    "brain non-enhancing tumor",
+    "pneumothorax",
+    "pleural effusion",
+    "effusion",
+}
 
 
 def organ_regions(labs: Iterable[ImageLabels]) -> dict[str, set]:
@@ -227,16 +281,19 @@ def safely_absent(lab: ImageLabels, organ: str, seen_in: dict[str, set]) -> bool
 # --- what a closed question asks about ------------------------------------------------------------
 # The wordings under which a yes/no question names one thing to compare with the image (SLAKE's and VQA-RAD's
 # own, and the generated ones'): a real question's reasoning target names it as a generated one's does.
-_ASKED = [re.compile(p, re.IGNORECASE) for p in (
-    r"^does (?:the|this) (?:picture|image) (?:contain|show) (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
-    r"^is (?:this|the) (?:image|picture|scan) (?:taken )?(?:via|by|with|from) (?:an? )?(?P<t>[^?]+?)\s*\?$",
-    r"^is this (?P<t>a study of (?:the )?[^?]+?)\s*\?$",
-    r"^is this (?:image )?(?P<t>(?:an? )?(?:ct|mri|x-ray|transverse|coronal|sagittal|axial)\b[^?]*?)\s*\?$",
-    r"^can (?P<t>[^?]+?) be (?:observed|seen|found)\b[^?]*\?$",
-    r"^(?:is|are)(?:/(?:is|are))? there (?:any |an? )?(?P<t>[^?]+?) in (?:the|this) (?:image|picture)\s*\?$",
-    r"^(?:is|are) there (?:(?:evidence of|any|an?) )*(?P<t>[^?]+?)(?: present| seen| visible| shown)?\s*\?$",
-    r"^does the patient have (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
-)]
+_ASKED = [
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^does (?:the|this) (?:picture|image) (?:contain|show) (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
+        r"^is (?:this|the) (?:image|picture|scan) (?:taken )?(?:via|by|with|from) (?:an? )?(?P<t>[^?]+?)\s*\?$",
+        r"^is this (?P<t>a study of (?:the )?[^?]+?)\s*\?$",
+        r"^is this (?:image )?(?P<t>(?:an? )?(?:ct|mri|x-ray|transverse|coronal|sagittal|axial)\b[^?]*?)\s*\?$",
+        r"^can (?P<t>[^?]+?) be (?:observed|seen|found)\b[^?]*\?$",
+        r"^(?:is|are)(?:/(?:is|are))? there (?:any |an? )?(?P<t>[^?]+?) in (?:the|this) (?:image|picture)\s*\?$",
+        r"^(?:is|are) there (?:(?:evidence of|any|an?) )*(?P<t>[^?]+?)(?: present| seen| visible| shown)?\s*\?$",
+        r"^does the patient have (?:any |an? )?(?P<t>[^?]+?)\s*\?$",
+    )
+]
 
 
 def asked_term(question: str) -> str | None:
@@ -284,6 +341,15 @@ def generated_items(labels: dict[tuple, ImageLabels], seed: int = 0, organs_per_
         base = lab.item
         for n, (question, answer, about) in enumerate(asked):
             meta = {**base.meta, "generated": True, **({"asks_about": about} if about else {})}
-            out.append(replace(base, id=f"{base.id}-gen{n}", question=question, answer=answer, kind="closed",
-                               options=["yes", "no"], meta=meta))
+            out.append(
+                replace(
+                    base,
+                    id=f"{base.id}-gen{n}",
+                    question=question,
+                    answer=answer,
+                    kind="closed",
+                    options=["yes", "no"],
+                    meta=meta,
+                )
+            )
     return out

@@ -22,8 +22,9 @@ def downscale(image: Image.Image, max_side: int | None) -> Image.Image:
     image = image.convert("RGB")
     if max_side and max(image.size) > max_side:
         scale = max_side / max(image.size)
-        image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                             Image.Resampling.BICUBIC)
+        image = image.resize(
+            (max(1, round(image.width * scale)), max(1, round(image.height * scale))), Image.Resampling.BICUBIC
+        )
     return image
 
 
@@ -34,8 +35,16 @@ def encode_image(image: Image.Image) -> dict:
     return {"bytes": buf.getvalue(), "path": None}
 
 
-def augment(image: Image.Image, rng: random.Random, *, crop: float = 0.85, degrees: float = 8.0, light: float = 0.15,
-            flip: bool = False, resample: Image.Resampling = Image.Resampling.NEAREST) -> Image.Image:
+def augment(
+    image: Image.Image,
+    rng: random.Random,
+    *,
+    crop: float = 0.85,
+    degrees: float = 8.0,
+    light: float = 0.15,
+    flip: bool = False,
+    resample: Image.Resampling = Image.Resampling.NEAREST,
+) -> Image.Image:
     """A seeded random crop (``crop`` to 100 % of each side), a mirror half the time with ``flip``, a rotation within
     ``degrees`` and a brightness / contrast change within ``light``. Radiology labels name sides ("left kidney"),
     so only the triage doctor's few-image sources are flipped."""

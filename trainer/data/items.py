@@ -65,8 +65,11 @@ def load_items(data: DataSection, tasks: Sequence[str] | None = None) -> list[It
         task = get_task(name)
         opts = {"lang": data.lang} if name == "slake" else {}
         result = task.load(root, data.split, limit=data.limit, **opts)
-        kept = [it for it in result.items if str(it.meta.get("phrase_type") or "") != "frame"
-                and in_part(it, data.part, data.holdout, root)]
+        kept = [
+            it
+            for it in result.items
+            if str(it.meta.get("phrase_type") or "") != "frame" and in_part(it, data.part, data.holdout, root)
+        ]
         for it in kept:
             refuse_test(it.split)
         items.extend(with_options(it) if data.closed_as_mc else it for it in kept)
@@ -98,6 +101,7 @@ SPLIT_ROOT = Path("../shared/data")
 def image_key(item: Item, root: Path | str) -> tuple:
     """``item.image_ref.key`` with every file path made relative to ``root`` (SLAKE's images are all named
     ``source.jpg``, so names alone do not tell them apart)."""
+
     def where(source) -> str:
         if source.path is None:
             return ""
@@ -136,14 +140,36 @@ def item_key(item: Item) -> str:
 def item_json(item: Item) -> str:
     """What the accuracy reward needs to rebuild the item for ``is_correct``."""
     meta = {k: item.meta[k] for k in ("answer_letter", "answers") if k in item.meta}
-    return json.dumps({"task": item.task, "split": item.split, "id": item.id, "question": item.question,
-                       "answer": item.answer, "kind": item.kind, "options": item.options,
-                       "modality": item.modality, "department": item.department, "meta": meta})
+    return json.dumps(
+        {
+            "task": item.task,
+            "split": item.split,
+            "id": item.id,
+            "question": item.question,
+            "answer": item.answer,
+            "kind": item.kind,
+            "options": item.options,
+            "modality": item.modality,
+            "department": item.department,
+            "meta": meta,
+        }
+    )
 
 
 def item_from_json(text: str) -> Item:
     from mmedtui.tasks.base import ImageRef, Item
 
     d = json.loads(text)
-    return Item(d["task"], d["split"], d["id"], d["question"], d["answer"], d["kind"], d["options"],
-                d.get("modality"), d.get("department"), ImageRef(()), d.get("meta") or {})
+    return Item(
+        d["task"],
+        d["split"],
+        d["id"],
+        d["question"],
+        d["answer"],
+        d["kind"],
+        d["options"],
+        d.get("modality"),
+        d.get("department"),
+        ImageRef(()),
+        d.get("meta") or {},
+    )

@@ -39,10 +39,12 @@ def _questions(kind: str, rng: random.Random) -> list[tuple[str, str, str]]:
     other = image_labels.modality_words(rng.choice(image_labels.MODALITIES))
     region = rng.choice(image_labels.REGIONS)
     organ = rng.choice(ORGANS)
-    pool = [(f"Is this image taken via {other}?", "No", other),
-            (f"Is this a study of the {region}?", "No", f"the {region}"),
-            (f"Does the picture contain {organ}?", "No", organ),
-            (f"Is this image taken via {own}?", "Yes", own)]
+    pool = [
+        (f"Is this image taken via {other}?", "No", other),
+        (f"Is this a study of the {region}?", "No", f"the {region}"),
+        (f"Does the picture contain {organ}?", "No", organ),
+        (f"Is this image taken via {own}?", "Yes", own),
+    ]
     return rng.sample(pool, 2)
 
 
@@ -60,10 +62,27 @@ def sft_rows(root: Path | None, per_source: int, max_side: int | None, seed: int
             image = downscale(augment(rng.choice(source.loaders)(), rng), max_side)
             cell = encode_image(image)
             for k, (question, answer, about) in enumerate(_questions(source.kind, rng)):
-                item = Item(f"other:{source.name}", "train", f"{n}-{k}", question, answer, "closed", ["yes", "no"],
-                            source.modality, source.department, ImageRef(()), {"generated": True})
+                item = Item(
+                    f"other:{source.name}",
+                    "train",
+                    f"{n}-{k}",
+                    question,
+                    answer,
+                    "closed",
+                    ["yes", "no"],
+                    source.modality,
+                    source.department,
+                    ImageRef(()),
+                    {"generated": True},
+                )
                 prompt = roles.specialist_prompt(Case(image, question, ["yes", "no"]), source.department)
                 target = f"<think>The question asks about {about}. {seen}</think><answer>{answer.lower()}</answer>"
-                rows.append({"prompt": prompt_messages(prompt), "image": cell,
-                             "completion": assistant_message(target), "item": item_json(item)})
+                rows.append(
+                    {
+                        "prompt": prompt_messages(prompt),
+                        "image": cell,
+                        "completion": assistant_message(target),
+                        "item": item_json(item),
+                    }
+                )
     return rows, notes

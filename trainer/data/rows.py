@@ -67,8 +67,9 @@ def rationale(item: Item, labels: dict | None = None) -> str:
 
     lab = (labels or {}).get(image_labels.image_key(item))
     if lab is None:
-        lab = image_labels.ImageLabels(item, modality=image_labels.normal_modality(item.modality),
-                                       region=image_labels.region_of(item))
+        lab = image_labels.ImageLabels(
+            item, modality=image_labels.normal_modality(item.modality), region=image_labels.region_of(item)
+        )
     seen = image_labels.describe(lab)
     about = item.meta.get("asks_about") or (image_labels.asked_term(item.question) if item.kind == "closed" else None)
     return f"The question asks about {about}. {seen}" if about else seen
@@ -93,8 +94,9 @@ def specialist_department(item: Item) -> str:
     return item.department or department_for_modality(item.modality, "Radiologist") or "Radiologist"
 
 
-def sft_rows(items: Iterable[Item], images: ImageCache, labels: dict | None = None,
-             augment: bool = False) -> list[dict]:
+def sft_rows(
+    items: Iterable[Item], images: ImageCache, labels: dict | None = None, augment: bool = False
+) -> list[dict]:
     """Specialist SFT rows; ``labels`` (``image_labels.gather``) word each row's reasoning target; ``augment``
     shows each generated question its own augmented copy of the image."""
     rows = []
@@ -102,8 +104,14 @@ def sft_rows(items: Iterable[Item], images: ImageCache, labels: dict | None = No
         case = item_case(item, images.small(item))
         prompt = roles.specialist_prompt(case, specialist_department(item))
         variant = n if augment and item.meta.get("generated") else None
-        rows.append({"prompt": prompt_messages(prompt), "completion": gold_completion(item, labels),
-                     "image": images.cell(item, variant), "item": item_json(item)})
+        rows.append(
+            {
+                "prompt": prompt_messages(prompt),
+                "completion": gold_completion(item, labels),
+                "image": images.cell(item, variant),
+                "item": item_json(item),
+            }
+        )
     return rows
 
 
@@ -116,8 +124,9 @@ def assistant_message(text: str) -> list[dict]:
     return [{"role": "assistant", "content": [{"type": "text", "text": text}]}]
 
 
-def attending_rows(cases: Iterable[PanelCase], images: ImageCache, targets: bool = False,
-                   labels: dict | None = None) -> list[dict]:
+def attending_rows(
+    cases: Iterable[PanelCase], images: ImageCache, targets: bool = False, labels: dict | None = None
+) -> list[dict]:
     """GRPO rows for the attending physician, one per case (``targets``: SFT warm-up rows whose completion is the
     gold answer)."""
     rows = []
@@ -125,8 +134,12 @@ def attending_rows(cases: Iterable[PanelCase], images: ImageCache, targets: bool
         item = panel_case.item
         case = item_case(item, images.small(item))
         prompt = roles.attending_prompt(case, panel_case.opinions)
-        row = {"prompt": prompt_messages(prompt), "image": images.cell(item), "item": item_json(item),
-               "stage": panel_case.stage}
+        row = {
+            "prompt": prompt_messages(prompt),
+            "image": images.cell(item),
+            "item": item_json(item),
+            "stage": panel_case.stage,
+        }
         if targets:
             row["completion"] = gold_completion(item, labels)
         rows.append(row)
@@ -142,18 +155,24 @@ class TriageExample:
     modality: str | None = None
 
 
-def triage_rows(examples: Iterable[TriageExample], departments: Sequence[str], max_side: int | None,
-                targets: bool = False) -> list[dict]:
+def triage_rows(
+    examples: Iterable[TriageExample], departments: Sequence[str], max_side: int | None, targets: bool = False
+) -> list[dict]:
     rows = []
     for ex in examples:
-        case = Case(downscale(ex.image, max_side), ex.question,
-                    meta={"modality": ex.modality} if ex.modality else {})
+        case = Case(downscale(ex.image, max_side), ex.question, meta={"modality": ex.modality} if ex.modality else {})
         prompt = roles.triage_prompt(case, tuple(departments))
-        row = {"prompt": prompt_messages(prompt), "image": encode_image(case.image), "department": ex.department,
-               "departments": json.dumps(list(departments)), "source": ex.source}
+        row = {
+            "prompt": prompt_messages(prompt),
+            "image": encode_image(case.image),
+            "department": ex.department,
+            "departments": json.dumps(list(departments)),
+            "source": ex.source,
+        }
         if targets:
-            row["completion"] = assistant_message(f"<think>This is {modality_phrase(ex.modality)}.</think>"
-                                            f"<answer>{ex.department}</answer>")
+            row["completion"] = assistant_message(
+                f"<think>This is {modality_phrase(ex.modality)}.</think><answer>{ex.department}</answer>"
+            )
         rows.append(row)
     return rows
 

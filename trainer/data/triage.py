@@ -30,27 +30,56 @@ if TYPE_CHECKING:
     from trainer.sections import DataSection, TriageSection
 
 QUESTIONS = {
-    "blood smear": ["How many white blood cells are visible?", "Are platelets present in this smear?",
-                    "Is there an abnormal cell in this image?", "What type of cell is most numerous?",
-                    "Are the red blood cells normal in shape?"],
-    "ultrasound": ["Is the lesion in this breast ultrasound benign?", "Is there a mass in this image?",
-                   "Is this finding malignant?", "What does this ultrasound show?"],
-    "fundus": ["Is there diabetic retinopathy?", "Is the optic disc normal?", "Are there hemorrhages in the retina?",
-               "What abnormality is seen in this eye?"],
-    "histology": ["What does the staining show?", "Is this tissue malignant?", "Which cells are stained brown?",
-                  "Is there abnormal tissue in this slide?"],
-    "scan": ["Is there an abnormality in this scan?", "Which organ is shown?", "Is this image normal?",
-             "What imaging plane is used?", "Is there a mass?"],
+    "blood smear": [
+        "How many white blood cells are visible?",
+        "Are platelets present in this smear?",
+        "Is there an abnormal cell in this image?",
+        "What type of cell is most numerous?",
+        "Are the red blood cells normal in shape?",
+    ],
+    "ultrasound": [
+        "Is the lesion in this breast ultrasound benign?",
+        "Is there a mass in this image?",
+        "Is this finding malignant?",
+        "What does this ultrasound show?",
+    ],
+    "fundus": [
+        "Is there diabetic retinopathy?",
+        "Is the optic disc normal?",
+        "Are there hemorrhages in the retina?",
+        "What abnormality is seen in this eye?",
+    ],
+    "histology": [
+        "What does the staining show?",
+        "Is this tissue malignant?",
+        "Which cells are stained brown?",
+        "Is there abnormal tissue in this slide?",
+    ],
+    "scan": [
+        "Is there an abnormality in this scan?",
+        "Which organ is shown?",
+        "Is this image normal?",
+        "What imaging plane is used?",
+        "Is there a mass?",
+    ],
 }
 
-PYDICOM_FILES = ("693_J2KI.dcm", "CT_small.dcm", "J2K_pixelrep_mismatch.dcm", "JPEG2000.dcm", "MR_small.dcm",
-                 "examples_overlay.dcm", "examples_jpeg2k.dcm", "examples_palette.dcm", "examples_rgb_color.dcm")
+PYDICOM_FILES = (
+    "693_J2KI.dcm",
+    "CT_small.dcm",
+    "J2K_pixelrep_mismatch.dcm",
+    "JPEG2000.dcm",
+    "MR_small.dcm",
+    "examples_overlay.dcm",
+    "examples_jpeg2k.dcm",
+    "examples_palette.dcm",
+    "examples_rgb_color.dcm",
+)
 
 
 def augment(image: Image.Image, rng: random.Random) -> Image.Image:
     """The few-image sources' augmentation: stronger than the radiology images' and flipped (no sides to keep)."""
-    return augment_image(image, rng, crop=0.75, degrees=12, light=0.2, flip=True,
-                          resample=Image.Resampling.BILINEAR)
+    return augment_image(image, rng, crop=0.75, degrees=12, light=0.2, flip=True, resample=Image.Resampling.BILINEAR)
 
 
 def _bccd(root: Path) -> list[Callable[[], Image.Image]]:
@@ -79,8 +108,9 @@ def _breastmnist(root: Path) -> list[Callable[[], Image.Image]]:
 
     with np.load(path) as z:
         images = z["train_images"]
-    return [(lambda a=a: Image.fromarray(a).convert("RGB").resize((224, 224), Image.Resampling.BICUBIC))
-            for a in images]
+    return [
+        (lambda a=a: Image.fromarray(a).convert("RGB").resize((224, 224), Image.Resampling.BICUBIC)) for a in images
+    ]
 
 
 def _skimage(name: str) -> list[Callable[[], Image.Image]]:
@@ -138,12 +168,17 @@ def image_sources(root: Path | None, retina: bool = True) -> list[ImageSource]:
         sources.append(ImageSource("bccd", _bccd(root), "Pathologist", "blood smear microscopy", "blood smear"))
         sources.append(ImageSource("breastmnist", _breastmnist(root), "Radiologist", "ultrasound", "ultrasound"))
     if retina:
-        sources.append(ImageSource("skimage-retina", _skimage("retina"), "Ophthalmologist", "fundus photograph",
-                                   "fundus"))
-    sources.append(ImageSource("skimage-microaneurysms", _skimage("microaneurysms"), "Ophthalmologist",
-                               "fundus photograph", "fundus"))
-    sources.append(ImageSource("skimage-ihc", _skimage("immunohistochemistry"), "Pathologist", "histology",
-                               "histology"))
+        sources.append(
+            ImageSource("skimage-retina", _skimage("retina"), "Ophthalmologist", "fundus photograph", "fundus")
+        )
+    sources.append(
+        ImageSource(
+            "skimage-microaneurysms", _skimage("microaneurysms"), "Ophthalmologist", "fundus photograph", "fundus"
+        )
+    )
+    sources.append(
+        ImageSource("skimage-ihc", _skimage("immunohistochemistry"), "Pathologist", "histology", "histology")
+    )
     return sources
 
 
@@ -157,21 +192,24 @@ def extra_examples(root: Path | None, per_source: int, seed: int = 0) -> tuple[l
             continue
         for _ in range(per_source):
             image = augment(rng.choice(source.loaders)(), rng)
-            out.append(TriageExample(image, rng.choice(QUESTIONS[source.kind]), source.department, source.name,
-                                     source.modality))
+            out.append(
+                TriageExample(
+                    image, rng.choice(QUESTIONS[source.kind]), source.department, source.name, source.modality
+                )
+            )
     dicom = list(_pydicom())  # one source: CT, MR, NM and US files together, each labelled by its Modality
     if not dicom:
         notes.append("triage source pydicom: no decodable test files, skipped")
     for _ in range(per_source if dicom else 0):
         load, modality = rng.choice(dicom)
         department = department_for_modality(modality, "Radiologist")
-        out.append(TriageExample(augment(load(), rng), rng.choice(QUESTIONS["scan"]), department, "pydicom",
-                                 modality))
+        out.append(TriageExample(augment(load(), rng), rng.choice(QUESTIONS["scan"]), department, "pydicom", modality))
     return out, notes
 
 
-def gather(data: DataSection, triage: TriageSection,
-           items: list | None = None) -> tuple[list[TriageExample], list[str]]:
+def gather(
+    data: DataSection, triage: TriageSection, items: list | None = None
+) -> tuple[list[TriageExample], list[str]]:
     """Radiology VQA items (their own questions) + the extra sources, shuffled."""
     from trainer.data.images import ImageCache
 
