@@ -1,13 +1,15 @@
 """A run directory and its state: what every role's run leaves behind, and what ``--resume`` reads.
 
-<run>/config.yaml        the resolved config (printed at start)
-<run>/state.json         stages planned / done, their final models and step counts
-<run>/metrics.jsonl      one line per logged step: stage, step, reward, accuracy, entropy, entropy_coef, beta, kl
-<run>/base-model/        the tiny starting model, when the run built one
-<run>/stages/<stage>/checkpoint-N/   Trainer checkpoints (safetensors; COMPLETE marks a finished one)
-<run>/stages/<stage>/final/          a stage's final model (the next stage starts here)
-<run>/final/             the run's final model + processor + README.md model card
-<run>/panel.yaml         a panel file that puts the trained model in its role
+Its files:
+
+    <run>/config.yaml        the resolved config (printed at start)
+    <run>/state.json         stages planned / done, their final models and step counts
+    <run>/metrics.jsonl      one line per logged step: stage, step, reward, accuracy, entropy, entropy_coef, beta, kl
+    <run>/base-model/        the tiny starting model, when the run built one
+    <run>/stages/<stage>/checkpoint-N/   Trainer checkpoints (safetensors; COMPLETE marks a finished one)
+    <run>/stages/<stage>/final/          a stage's final model (the next stage starts here)
+    <run>/final/             the run's final model + processor + README.md model card
+    <run>/panel.yaml         a panel file that puts the trained model in its role
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ from pathlib import Path
 
 
 def looks_like_hub_id(text: str | Path) -> bool:
-    """ "owner/name" and not a relative or absolute path: a Hub id, loadable only when online."""
+    """An "owner/name" text, not a relative or absolute path: a Hub id, loadable only when online."""
     text = str(text)
     return text.count("/") == 1 and not text.startswith((".", "/", "~"))
 

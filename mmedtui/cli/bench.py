@@ -1,8 +1,10 @@
 """``mmedtui bench``: systems x benchmarks -> a Rich table shaped like the paper's Table 1, and result files.
 
-mmedtui bench --task vqa-rad --split test --limit 20 --output runs/b1
-mmedtui bench --all --system mmedagent-rl --system majority-vote --metrics mc,closed,open
-mmedtui bench --task vqa-rad --blank-images     # every row again on grey scans: the image gain
+For example:
+
+    mmedtui bench --task vqa-rad --split test --limit 20 --output runs/b1
+    mmedtui bench --all --system mmedagent-rl --system majority-vote --metrics mc,closed,open
+    mmedtui bench --task vqa-rad --blank-images     # every row again on grey scans: the image gain
 """
 
 from __future__ import annotations
