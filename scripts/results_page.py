@@ -71,11 +71,16 @@ def bench_table(doc: dict) -> str:
 
 
 def _wall(doc: dict) -> str:
-    """The run's wall time, and how much of it a work cache spared (a resumed run computed only part)."""
+    """The run's wall time, and how much of its work a work cache spared (a resumed run computes only part)."""
     tasks = doc.get("tasks", [])
-    cases, computed = sum(t.get("cases", 0) for t in tasks), sum(t.get("computed", 0) for t in tasks)
     wall = f"{doc.get('run', {}).get('seconds', 0):.0f} s wall"
-    return wall if computed >= cases else f"{wall}, {computed} of {cases} cases computed, the rest from its work cache"
+    if tasks and all("outputs" in t for t in tasks):  # agent outputs: a case may be part cached, part computed
+        total, computed = sum(t["outputs"] for t in tasks), sum(t["outputs_computed"] for t in tasks)
+        what = "agent outputs"
+    else:
+        total, computed = sum(t.get("cases", 0) for t in tasks), sum(t.get("computed", 0) for t in tasks)
+        what = "cases"
+    return wall if computed >= total else f"{wall}, {computed} of {total} {what} computed, the rest from its work cache"
 
 
 def headline_table(doc: dict) -> str:

@@ -156,7 +156,7 @@ def test_an_interrupted_run_resumes_without_recomputing_and_ends_identical(root,
     panel, baselines = make_panel()
     again = run_bench(panel, baselines, config(root, systems, **kw), output=out)
     assert calls(panel) == 0 and again.rows == whole.rows
-    assert again.tasks[0].computed == 0
+    assert again.tasks[0].computed == 0 and again.tasks[0].outputs_computed == 0 < again.tasks[0].outputs
 
 
 def test_a_changed_agent_is_recomputed_not_replayed(root, tmp_path):
@@ -168,6 +168,8 @@ def test_a_changed_agent_is_recomputed_not_replayed(root, tmp_path):
     # Triage and specialists come from the work cache; only the changed attending runs.
     assert {k: len(b.calls) for k, b in panel._backends.items()} == {"attending": 3}
     assert report.rows[0]["metrics"]["mc"] == pytest.approx(100 / 3, abs=0.01)
+    # Every case needed a model, but only one of its two agent outputs (the panel's came from the cache).
+    assert (report.tasks[0].computed, report.tasks[0].outputs_computed, report.tasks[0].outputs) == (3, 3, 6)
 
 
 def test_missing_benchmarks_are_listed_not_fatal(root):

@@ -149,3 +149,5 @@ def test_the_headline_says_when_a_work_cache_spared_part_of_the_run():
     assert "(2352 s wall on the 2-core CPU" in headline_table(doc)
     doc["tasks"][0]["computed"] = 300
     assert "2352 s wall, 300 of 844 cases computed, the rest from its work cache" in headline_table(doc)
+    doc["tasks"][0] |= {"computed": 844, "outputs": 8440, "outputs_computed": 844}  # every case, one unit of ten
+    assert "2352 s wall, 844 of 8440 agent outputs computed, the rest from its work cache" in headline_table(doc)

@@ -151,6 +151,8 @@ def results_document(
                 "items": t.n_items,
                 "cases": t.n_cases,
                 "computed": t.computed,
+                "outputs": t.outputs,
+                "outputs_computed": t.outputs_computed,
                 "seconds": round(t.seconds, 3),
                 "items_per_s": _round(t.items_per_second),
                 "notes": t.notes,

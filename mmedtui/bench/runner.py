@@ -77,6 +77,8 @@ class TaskResult:
     n_items: int = 0  # items in the split
     n_cases: int = 0  # cases asked (items x metrics covering them)
     computed: int = 0  # cases that needed the models (the rest came from the work cache)
+    outputs: int = 0  # agent outputs the rows read (cases x units)
+    outputs_computed: int = 0  # of those, computed by this run (the rest came from the work cache)
     seconds: float = 0.0
     cells: dict[tuple[str, str], Cell] = field(default_factory=dict)
 
@@ -168,7 +170,7 @@ class Runner:
             chunk = entries[start : start + size]
             for blank in passes:
                 started = time.perf_counter()
-                data, computed = self._chunk(chunk, name, split, cache, bar, blank)
+                data, computed = self._chunk(chunk, name, split, cache, bar, blank, result)
                 cache.flush()
                 if computed:
                     result.seconds += time.perf_counter() - started
@@ -179,9 +181,17 @@ class Runner:
         return result
 
     def _chunk(
-        self, chunk: list[Entry], task: str, split: str, cache: WorkCache, bar: TaskID | None, blank: bool = False
+        self,
+        chunk: list[Entry],
+        task: str,
+        split: str,
+        cache: WorkCache,
+        bar: TaskID | None,
+        blank: bool = False,
+        result: TaskResult | None = None,
     ) -> tuple[list[dict], int]:
-        """Every needed unit of every case: from the cache, else computed in one batched pipeline run."""
+        """Every needed unit of every case: from the cache, else computed in one batched pipeline run (counted
+        in ``result``'s outputs)."""
         # Grey-image answers get keys of their own: the cache never serves one for the other.
         case_fps = [
             digest(
@@ -206,6 +216,9 @@ class Runner:
                     data[i][unit] = hit
                 else:
                     todo.append(i)
+            if result is not None:
+                result.outputs += len(keys)
+                result.outputs_computed += len(todo)
             if not todo:
                 continue
             if bar is not None:
