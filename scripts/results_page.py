@@ -125,6 +125,27 @@ def paired_table(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def difficulty_table(doc: dict) -> str:
+    """Each system on the easy / medium / hard items (how many specialists were right), per benchmark."""
+    rows = doc.get("difficulty") or []
+    tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
+    by = {(r["system"], r["task"], r["split"]): r for r in rows}
+    levels = ("easy", "medium", "hard")
+    first = {t: next(r for r in rows if (r["task"], r["split"]) == t) for t in tasks}
+    head = [f"{TASK_NAMES[t]} {level} (n={first[t][level]['n']})" for t in tasks for level in levels]
+    lines = ["| system | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
+    for system in dict.fromkeys(r["system"] for r in rows):
+        cells = []
+        for t in tasks:
+            row = by.get((system, *t)) or {}
+            for level in levels:
+                acc = (row.get(level) or {}).get("accuracy")
+                cells.append("–" if acc is None else f"{acc:.1f}")
+        name = f"**{system}**" if system == "mmedagent-rl" else system
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def vision_table(training: dict) -> str:
     lines = [
         "| tower | images | epochs | wall | modality | body region | plane | organ answers |",
@@ -340,6 +361,8 @@ def main() -> None:
     speed_file = RESULTS / "speed.json"
     speed = json.loads(speed_file.read_text(encoding="utf-8")) if speed_file.is_file() else {}
     blocks = {"bench": bench_table(doc), "paired": paired_table(doc)}
+    if doc.get("difficulty"):
+        blocks["difficulty"] = difficulty_table(doc)
     if training:
         blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
     if speed:

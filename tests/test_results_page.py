@@ -7,7 +7,7 @@ from pathlib import Path
 
 import yaml
 
-from results_page import headline_table, measured_note, model_systems, speed_summary, speed_table
+from results_page import difficulty_table, headline_table, measured_note, model_systems, speed_summary, speed_table
 from trainer.model_card import split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,3 +151,18 @@ def test_the_headline_says_when_a_work_cache_spared_part_of_the_run():
     assert "2352 s wall, 300 of 844 cases computed, the rest from its work cache" in headline_table(doc)
     doc["tasks"][0] |= {"computed": 844, "outputs": 8440, "outputs_computed": 844}  # every case, one unit of ten
     assert "2352 s wall, 844 of 8440 agent outputs computed, the rest from its work cache" in headline_table(doc)
+
+
+def test_the_difficulty_table_has_a_column_per_benchmark_and_level():
+    level = {
+        "easy": {"n": 10, "accuracy": 90.0},
+        "medium": {"n": 5, "accuracy": 40.0},
+        "hard": {"n": 3, "accuracy": None},
+    }
+    rows = [{"task": "slake", "split": "validation", "system": s} | level for s in ("mmedagent-rl", "static-pipeline")]
+    table = difficulty_table({"difficulty": rows})
+    assert (
+        "| system | SLAKE validation easy (n=10) | SLAKE validation medium (n=5) | SLAKE validation hard (n=3) |"
+        in table
+    )
+    assert "| **mmedagent-rl** | 90.0 | 40.0 | – |" in table and "| static-pipeline | 90.0 | 40.0 | – |" in table

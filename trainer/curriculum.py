@@ -16,14 +16,10 @@ from collections.abc import Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from mmedtui.tasks.scoring import difficulty
+
 if TYPE_CHECKING:
     from trainer.data.items import PanelCase
-
-
-def difficulty(right: int, usable: int) -> str:
-    if usable <= 0 or right <= 0:
-        return "hard"
-    return "easy" if right >= usable else "medium"
 
 
 def count_right(item, opinions) -> tuple[int, int]:

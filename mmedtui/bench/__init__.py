@@ -54,6 +54,7 @@ def run_bench(
     argv: list[str] | None = None,
 ) -> BenchReport:
     """Run, score, render, and (with ``output``) write the three result files."""
+    from mmedtui.bench.difficulty import by_difficulty
     from mmedtui.bench.output import SamplesWriter, result_rows, results_document, write_results
     from mmedtui.bench.paired import comparisons
     from mmedtui.bench.table import render
@@ -95,7 +96,7 @@ def run_bench(
         "blank_images": config.blank_images,
     }
     paired = comparisons(tasks, config.systems, metric, config.n_boot, config.settings.seed)
-    document = results_document(rows, tasks, run, metric, paired)
+    document = results_document(rows, tasks, run, metric, paired, by_difficulty(tasks, config.systems, metric))
     if output is not None and sink is not None:
         try:
             write_results(output, document)

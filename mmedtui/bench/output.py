@@ -133,7 +133,12 @@ def averages(rows: list[dict], tasks: list[TaskResult], metric: str) -> dict[str
 
 
 def results_document(
-    rows: list[dict], tasks: list[TaskResult], run: dict, metric: str, paired: list[dict] | None = None
+    rows: list[dict],
+    tasks: list[TaskResult],
+    run: dict,
+    metric: str,
+    paired: list[dict] | None = None,
+    difficulty: list[dict] | None = None,
 ) -> dict:
     return {
         "disclaimer": DISCLAIMER,
@@ -142,6 +147,7 @@ def results_document(
         "results": rows,
         "averages": {"metric": metric, "systems": averages(rows, tasks, metric)},
         "paired": paired or [],
+        "difficulty": difficulty or [],
         "tasks": [
             {
                 "task": t.task,

@@ -232,3 +232,11 @@ def paired_bootstrap_ci(
     draws = (counts[:, 0] - counts[:, 1]) / n * 100.0
     lo, hi = np.percentile(draws, [2.5, 97.5])
     return (float(d.mean() * 100.0), float(lo), float(hi))
+
+
+def difficulty(right: int, usable: int) -> str:
+    """C-MARL's curriculum level of a case by its specialists: easy when every usable opinion is right, hard when
+    none is, medium between (the training curriculum and the bench's breakdown both use this)."""
+    if usable <= 0 or right <= 0:
+        return "hard"
+    return "easy" if right >= usable else "medium"
