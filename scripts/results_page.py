@@ -6,8 +6,8 @@ cards) from the result files, so no figure is copied by hand.
 
 The speed section comes from ``assets/results/speed.json``, which the speed scripts write (``--output``).
 ``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
-pre-training, each run's ``state.json``) into ``assets/results/``; the page is then generated from those two
-files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
+pre-training, each attending run's ``state.json``) into ``assets/results/``: towers are added to those kept,
+the attending runs replace the kept ones as a set (one build's). The page is then generated from those files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
 prose around them is kept. Each model of ``assets/panel.yaml`` gets its bench row (the first system that runs it:
 a specialist's own row, the attending's ``mmedagent-rl``, a baseline's) in ``assets/notes/NAME.md``, its
 model-index and a generated sentence, and its card is rebuilt from the notes (``export.recard``).
@@ -318,19 +318,22 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     if bench:  # machine paths (the panel file's) cut as the cards cut them
         (RESULTS / "bench.json").write_text(portable(bench.read_text(encoding="utf-8")), encoding="utf-8")
-    if runs:
-        training: dict = {"vision": {}, "runs": {}}
+    if runs:  # the vision towers accumulate; the attending runs are one build's, replaced as a set
+        training_file = RESULTS / "training.json"
+        training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
+        training.setdefault("vision", {})
         for info in sorted(p for folder in runs for p in folder.glob("*/vision.json")):
             training["vision"][info.parent.name] = json.loads(info.read_text(encoding="utf-8"))
+        attending = {}
         for state in sorted(p for folder in runs for p in folder.glob("*/state.json")):
             data = json.loads(state.read_text(encoding="utf-8"))
             if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
-                training["runs"][state.parent.name] = {
+                attending[state.parent.name] = {
                     k: data[k] for k in ("role", "order", "stages", "curriculum") if k in data
                 }
-        (RESULTS / "training.json").write_text(
-            portable(json.dumps(training, indent=1, default=str)) + "\n", encoding="utf-8"
-        )
+        if attending:
+            training["runs"] = attending
+        training_file.write_text(portable(json.dumps(training, indent=1, default=str)) + "\n", encoding="utf-8")
 
 
 def render(path: Path, blocks: dict[str, str]) -> None:
