@@ -6,11 +6,13 @@ cards) from the result files, so no figure is copied by hand.
 
 The speed section comes from ``assets/results/speed.json``, which the speed scripts write (``--output``).
 ``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
-pre-training, each attending run's ``state.json``) into ``assets/results/``: towers are added to those kept,
-the attending runs replace the kept ones as a set (one build's). The page is then generated from those files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->`` markers; the
-prose around them is kept. Each model of ``assets/panel.yaml`` gets its bench row (the first system that runs it:
-a specialist's own row, the attending's ``mmedagent-rl``, a baseline's) in ``assets/notes/NAME.md``, its
-model-index and a generated sentence, and its card is rebuilt from the notes (``export.recard``).
+pre-training, each finished attending run's ``state.json``) into ``assets/results/``: towers are added to
+those kept, the attending runs replace the kept ones as a set (one build's). The page is then generated from
+those files. Each generated block sits between ``<!-- generated:NAME -->`` and ``<!-- /generated -->``
+markers; the prose around them is kept. Each model of ``assets/panel.yaml`` gets its bench row (the first
+system that runs it: a specialist's own row, the attending's ``mmedagent-rl``, a baseline's) in
+``assets/notes/NAME.md``, its model-index and a generated sentence, and its card is rebuilt from the notes
+(``export.recard``).
 """
 
 from __future__ import annotations
@@ -327,7 +329,7 @@ def collect(bench: Path | None, runs: list[Path]) -> None:
         attending = {}
         for state in sorted(p for folder in runs for p in folder.glob("*/state.json")):
             data = json.loads(state.read_text(encoding="utf-8"))
-            if data.get("role") == "attending":  # the runs with per-stage validation and dynamic sampling
+            if data.get("role") == "attending" and data.get("status") == "done":  # per-stage validation, sampling
                 attending[state.parent.name] = {
                     k: data[k] for k in ("role", "order", "stages", "curriculum") if k in data
                 }
