@@ -142,6 +142,9 @@ def test_reply_prefix_stops_where_the_answer_goes():
         ("1000000", False),
         ("no no", False),
         ("The liver, the spleen and the kidney", False),
+        ("CT CT face CT CT face face CT CT neck CT CT face", True),
+        ("The question asks about the liver. An axial CT of the abdomen; the liver and the spleen are visible.", False),
+        ("The left kidney and the right kidney are visible; the kidney looks normal.", False),
     ],
 )
 def test_degenerate_text(text, loops):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
 
 MAX_CHARS = 20_000  # longer outputs are cut before parsing: regexes stay linear and cheap
@@ -14,6 +15,10 @@ _TAG = re.compile(r"</?(think|answer)>", re.I)
 # A loop: a piece of 2-30 characters four or more times in a row ("CT CT CT CT", "cardiacardiacardiacardia"),
 # or one character six or more times ("??????"). Ordinary words do neither; digits may ("1000000 cells").
 _LOOP = re.compile(r"(\S.{1,29}?)(?:[\s,.;:-]*\1){3,}|(\S)\2{5,}", re.S)
+# A loop the local models' decoding rule breaks up ("CT CT face CT CT face face CT CT"): in eight or more words,
+# one word (not a little word such as "the") is four in ten of them.
+_WORD = re.compile(r"[A-Za-z]+")
+_LITTLE = frozenset("the a an and of is are in on to".split())
 
 
 @dataclass(frozen=True)
@@ -43,7 +48,14 @@ def parse_tagged(text: str | None) -> Tagged:
 
 def degenerate(text: str | None) -> bool:
     """True for text caught in a repeated-token loop (a degenerate generation, not an answer)."""
-    return any(not (m.group(1) or m.group(2)).isdigit() for m in _LOOP.finditer((text or "")[:MAX_CHARS]))
+    text = (text or "")[:MAX_CHARS]
+    if any(not (m.group(1) or m.group(2)).isdigit() for m in _LOOP.finditer(text)):
+        return True
+    words = [w.lower() for w in _WORD.findall(text)]
+    if len(words) < 8:
+        return False
+    top = Counter(w for w in words if w not in _LITTLE).most_common(1)
+    return bool(top) and top[0][1] >= 0.4 * len(words)
 
 
 def format_reward(text: str | None) -> float:

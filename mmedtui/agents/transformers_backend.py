@@ -33,6 +33,7 @@ class TransformersBackend(Backend):
         batch_size: int = 8,
         trust_remote_code: bool = False,
         threads: int | None = None,
+        loop_guard: bool = True,
     ):
         import torch
         import transformers
@@ -45,6 +46,7 @@ class TransformersBackend(Backend):
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         self.name, self.path, self.batch_size = name, str(path), batch_size
+        self.loop_guard = loop_guard  # no phrase a fourth time in a row (agents/loop_guard.py)
         from mmedtui.agents.locate import looks_like_hub_id
 
         if not Path(path).is_dir() and (not looks_like_hub_id(path) or os.environ.get("HF_HUB_OFFLINE") == "1"):
@@ -115,9 +117,15 @@ class TransformersBackend(Backend):
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             sample = sampling.temperature > 0
+            guard = []
+            if self.loop_guard:
+                from mmedtui.agents.loop_guard import LoopGuard
+
+                guard = [LoopGuard(inputs["input_ids"].shape[1])]
             with torch.inference_mode():
                 out = self.model.generate(
                     **inputs,
+                    logits_processor=guard,
                     max_new_tokens=sampling.max_new_tokens,
                     do_sample=sample,
                     temperature=sampling.temperature if sample else None,

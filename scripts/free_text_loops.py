@@ -1,0 +1,86 @@
+"""How often free-form answers degenerate into loops ("An axial axial axial ...") on images outside the
+training domain: the three shipped samples, BCCD test smears and BreastMNIST test ultrasounds, each asked
+open questions with no options (as ``consult --free-text`` asks them).
+
+    python scripts/free_text_loops.py --data-root ../shared/data [--agents PANEL] [--per-source 4]
+
+Prints, per agent, the replies whose reasoning or answer is caught in a loop (``agents.parsing.degenerate``).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter
+from pathlib import Path
+
+QUESTIONS = (
+    "What does this image show?",
+    "What is the most striking finding?",
+    "Which organ is shown?",
+    "What modality is used to take this image?",
+    "Is anything abnormal here?",
+)
+
+
+def images(root: Path | None, per_source: int):
+    """(source, RGB image) pairs: the shipped samples, then held-out smears and ultrasounds."""
+    from PIL import Image
+
+    from mmedtui.imaging import load_scan
+    from mmedtui.samples import SAMPLES
+
+    for sample in SAMPLES:
+        yield sample.name, load_scan(sample.path).image
+    if root is None:
+        return
+    bccd = root / "bccd" / "BCCD"
+    test = bccd / "ImageSets" / "Main" / "test.txt"
+    if test.is_file():
+        for name in test.read_text().split()[:per_source]:
+            yield "bccd-test", load_scan(bccd / "JPEGImages" / f"{name}.jpg").image
+    npz = root / "breastmnist" / "breastmnist.npz"
+    if npz.is_file():
+        import numpy as np
+
+        with np.load(npz) as z:
+            for a in z["test_images"][:per_source]:
+                yield "breastmnist-test", Image.fromarray(a).convert("RGB").resize((224, 224))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data-root", type=Path, default=None)
+    parser.add_argument("--agents", default=None)
+    parser.add_argument("--per-source", type=int, default=4)
+    args = parser.parse_args()
+    from mmedtui.agents.panel import load_panel
+    from mmedtui.agents.parsing import degenerate
+    from mmedtui.consult import Case, Pipeline
+
+    cases, sources = [], []
+    for source, image in images(args.data_root, args.per_source):
+        for q in QUESTIONS:
+            cases.append(Case(image, q, None))
+            sources.append(source)
+    records = Pipeline(load_panel(args.agents)).run(cases)
+    replies, loops, examples = Counter(), Counter(), {}
+    for source, rec in zip(sources, records):
+        agents = [(o.name, o.reasoning, o.answer) for o in rec.specialists]
+        if rec.attending is not None:
+            agents.append(("attending", rec.attending.reasoning, rec.attending.answer))
+        if rec.triage is not None:
+            agents.append(("triage", rec.triage.rationale, ""))
+        for name, reasoning, answer in agents:
+            replies[name] += 1
+            if degenerate(reasoning) or degenerate(answer):
+                loops[name] += 1
+                examples.setdefault(name, f"{source}: {reasoning[:80]!r}")
+    total = sum(replies.values())
+    print(f"{len(cases)} free-form questions on {len(set(sources))} image sources; {total} replies")
+    for name in replies:
+        print(f"  {name:<22} loops {loops[name]:>3} of {replies[name]}  {examples.get(name, '')}")
+    print(f"loops in all: {sum(loops.values())} of {total}")
+
+
+if __name__ == "__main__":
+    main()
