@@ -130,7 +130,11 @@ def test_served_specialist_answers_as_the_local_one(served):
         min_pixels=size["shortest_edge"],
         max_pixels=size["longest_edge"],
     )
-    local = TransformersBackend(name="local", path=str(MODEL), device="cpu", dtype="float32", threads=1)
+    # Plain decoding on both sides: the local backend's loop guard is a rule of its own that a server does not
+    # apply (off the training domain the replies then differ where the model loops: 5 of these 35).
+    local = TransformersBackend(
+        name="local", path=str(MODEL), device="cpu", dtype="float32", threads=1, loop_guard=False
+    )
     try:
         there, here = _answers(remote, cases), _answers(local, cases)
     finally:
