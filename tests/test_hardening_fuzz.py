@@ -143,6 +143,15 @@ def test_every_seed_loads():
         assert scan.image.mode == "RGB", name
 
 
+def test_a_header_element_of_unknown_vr_reads_as_absent():
+    """Found by the mutation test below: BodyPartExamined's VR "CS" flipped to "C\\0" made pydicom raise
+    NotImplementedError while the scan's metadata was read, past every ImageError."""
+    data = _dicom()
+    assert b"\x18\x00\x15\x00CS" in data
+    scan = load_scan_bytes(data.replace(b"\x18\x00\x15\x00CS", b"\x18\x00\x15\x00C\x00"), "k.dcm")
+    assert scan.image.mode == "RGB" and scan.meta.body_part is None and scan.meta.modality == "CT"
+
+
 @IMAGES
 @given(data=st.binary(min_size=0, max_size=2048), name=NAMES)
 def test_random_bytes_raise_only_image_error(data, name):

@@ -109,7 +109,8 @@ def _read(
         "modality": _text(ds, "Modality"),
         "body_part": _text(ds, "BodyPartExamined"),
         # The pixels themselves carry text (name, MRN, dates): no header scrubbing removes it.
-        "burned_in": (_text(ds, "BurnedInAnnotation") or "").upper() == "YES",
+        # A damaged flag counts as text burned in: it keeps the scan from a remote panel, never the reverse.
+        "burned_in": (_text(ds, "BurnedInAnnotation", damaged="YES") or "").upper() == "YES",
     }
     return image, info
 
@@ -179,7 +180,11 @@ def _first(value) -> float:
     return float(value[0] if isinstance(value, (list, tuple, MultiValue)) else value)
 
 
-def _text(ds, keyword: str) -> str | None:
-    value = ds.get(keyword)
-    text = str(value).strip() if value is not None else ""
+def _text(ds, keyword: str, damaged: str | None = None) -> str | None:
+    """A short header text; ``damaged`` where the element cannot be read (an unknown VR, a bad length)."""
+    try:
+        value = ds.get(keyword)
+        text = str(value).strip() if value is not None else ""
+    except Exception:  # noqa: BLE001 - pydicom raises what the damaged bytes make it raise (NotImplementedError, ...)
+        return damaged
     return text[:64] or None
