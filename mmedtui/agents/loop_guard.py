@@ -2,9 +2,9 @@
 
 Small models off their training domain fall into loops ("An axial axial axial ...", "CT CT CT"). Where the
 last tokens already hold the same span of up to ``max_span`` tokens twice in a row, the token that would start
-a third copy is forbidden; nothing else changes. A loop that the parser flags as degenerate
-(``parsing.degenerate``: a piece four times in a row) therefore cannot be generated, while a phrase said twice,
-or again later in the reply, still can. Imported only where a local model generates (it needs torch).
+a third copy is forbidden; nothing else changes. A phrase said twice, or again later in the reply, still can be;
+so can a looser loop with other words between its copies ("CT CT face CT CT face"), which the parser still flags
+(``parsing.degenerate``). Imported only where a local model generates (it needs torch).
 """
 
 from __future__ import annotations
