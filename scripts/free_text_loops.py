@@ -23,9 +23,9 @@ QUESTIONS = (
 
 
 def images(root: Path | None, per_source: int):
-    """(source, RGB image) pairs: the shipped samples, then held-out smears and ultrasounds."""
-    from PIL import Image
-
+    """(source, RGB image) pairs: the shipped samples, then the first held-out smears and ultrasounds of
+    ``scripts/eval_triage.py`` (never trained on)."""
+    from eval_triage import held_out
     from mmedtui.imaging import load_scan
     from mmedtui.samples import SAMPLES
 
@@ -33,18 +33,13 @@ def images(root: Path | None, per_source: int):
         yield sample.name, load_scan(sample.path).image
     if root is None:
         return
-    bccd = root / "bccd" / "BCCD"
-    test = bccd / "ImageSets" / "Main" / "test.txt"
-    if test.is_file():
-        for name in test.read_text().split()[:per_source]:
-            yield "bccd-test", load_scan(bccd / "JPEGImages" / f"{name}.jpg").image
-    npz = root / "breastmnist" / "breastmnist.npz"
-    if npz.is_file():
-        import numpy as np
-
-        with np.load(npz) as z:
-            for a in z["test_images"][:per_source]:
-                yield "breastmnist-test", Image.fromarray(a).convert("RGB").resize((224, 224))
+    taken = Counter()
+    for source, _, image in held_out(root):
+        if source.startswith("VQA-RAD"):  # radiology is the training domain
+            break
+        taken[source] += 1
+        if taken[source] <= per_source:
+            yield source, image
 
 
 def main() -> None:
@@ -72,9 +67,10 @@ def main() -> None:
             agents.append(("triage", rec.triage.rationale, ""))
         for name, reasoning, answer in agents:
             replies[name] += 1
-            if degenerate(reasoning) or degenerate(answer):
+            looping = next((text for text in (reasoning, answer) if degenerate(text)), None)
+            if looping is not None:
                 loops[name] += 1
-                examples.setdefault(name, f"{source}: {reasoning[:80]!r}")
+                examples.setdefault(name, f"{source}: {looping[:80]!r}")
     total = sum(replies.values())
     print(f"{len(cases)} free-form questions on {len(set(sources))} image sources; {total} replies")
     for name in replies:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import re
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import numpy as np
 
@@ -44,9 +45,9 @@ def tower_features(items, tower_dir: str) -> dict:
     from trainer.tiny import MAX_PIXELS, MIN_PIXELS
     from trainer.vision import INFO_FILE, VISION_FILE, make_model, pooled
 
-    info = json.loads(open(f"{tower_dir}/{INFO_FILE}").read())
+    info = json.loads((Path(tower_dir) / INFO_FILE).read_text(encoding="utf-8"))
     tower, _ = make_model(info["tiny_size"], len(info["organs"]))
-    tower.load_state_dict(load_file(f"{tower_dir}/{VISION_FILE}"))
+    tower.load_state_dict(load_file(str(Path(tower_dir) / VISION_FILE)))
     tower.eval()
     processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     cache, first = ImageCache(336), {}

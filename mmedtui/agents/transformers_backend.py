@@ -46,7 +46,7 @@ class TransformersBackend(Backend):
         transformers.utils.logging.disable_progress_bar()
         transformers.utils.logging.set_verbosity_error()
         self.name, self.path, self.batch_size = name, str(path), batch_size
-        self.loop_guard = loop_guard  # no phrase a fourth time in a row (agents/loop_guard.py)
+        self.loop_guard = loop_guard  # no phrase a third time in a row (agents/loop_guard.py)
         from mmedtui.agents.locate import looks_like_hub_id
 
         if not Path(path).is_dir() and (not looks_like_hub_id(path) or os.environ.get("HF_HUB_OFFLINE") == "1"):
