@@ -77,6 +77,8 @@ def test_precedence_profile_file_set_flags(tmp_path):
         (["sft.answer_weight=0"], "not positive"),
         (["sft.solo_share=1.5"], "not a share"),
         (["data.val_share=1"], "leaves nothing to train"),
+        (["curriculum.rehearsal=-0.5"], "not a share between 0 and 1"),
+        (["model.tiny_size=huge"], "'huge' is not one of micro, micro-vision, small, base"),
     ],
 )
 def test_bad_config_is_a_user_error(sets, message):
@@ -139,6 +141,20 @@ def test_step_plan_spreads_the_budget_over_live_stages():
     assert curriculum.plan_steps(6, stages, {"easy": 5, "medium": 5, "hard": 5}) == {"easy": 2, "medium": 2, "hard": 2}
     assert curriculum.plan_steps(7, stages, {"easy": 5, "medium": 0, "hard": 5}) == {"easy": 4, "medium": 0, "hard": 3}
     assert curriculum.plan_steps(-1, stages, {"easy": 5, "medium": 5, "hard": 0})["hard"] == 0
+
+
+def test_rehearsal_replays_a_share_of_the_earlier_stages_only():
+    import random
+
+    groups = {"easy": list(range(10)), "medium": list(range(10, 14)), "hard": list(range(20, 30))}
+    rng = random.Random(0)
+    assert curriculum.rehearse(groups, [], 10, 0.5, rng) == []  # the first stage has nothing to replay
+    medium = curriculum.rehearse(groups, ["easy"], 4, 0.5, rng)
+    assert len(medium) == 2 and set(medium) <= set(groups["easy"])
+    hard = curriculum.rehearse(groups, ["easy", "medium"], 10, 0.5, rng)
+    assert len(hard) == 5 and set(hard) <= set(range(14)) and len(set(hard)) == 5
+    assert len(curriculum.rehearse(groups, ["medium"], 10, 1.0, rng)) == 4  # never more than there are
+    assert curriculum.rehearse(groups, ["easy"], 10, 0.0, rng) == []
 
 
 # --- rewards --------------------------------------------------------------------------------------

@@ -274,7 +274,7 @@ def test_attending_validation_holds_cases_back_and_scores_every_stage(world, tin
     from trainer.train import train
     from trainer.validation import in_validation
 
-    cfg = _cfg("attending", world, tiny_model_dir, 3, "data.val_share=0.5")
+    cfg = _cfg("attending", world, tiny_model_dir, 3, "data.val_share=0.5", "curriculum.rehearsal=0.5")
     held = [it for it in load_items(cfg.data) if in_validation(it, 0.5, cfg.data_root)]
     kinds = [next(k for k in GOLD if k in it.question) for it in held]
     assert 0 < len(held) < 12
@@ -293,9 +293,16 @@ def test_attending_validation_holds_cases_back_and_scores_every_stage(world, tin
     )
     ran = [s for s in ("easy", "medium", "hard") if state["stages"][s]["status"] == "done"]
     assert ran
+    sizes, stages = curriculum["sizes"], state["stages"]  # each later stage replays half its size of earlier cases
+    assert stages["easy"]["rehearsed"] == 0
+    assert stages["medium"]["rehearsed"] == min(sizes["easy"], round(sizes["medium"] / 2))
+    assert stages["hard"]["rehearsed"] == min(sizes["easy"] + sizes["medium"], round(sizes["hard"] / 2))
+    assert stages["hard"]["cases"] == sizes["hard"] + stages["hard"]["rehearsed"]
     for stage in ran:  # every stage that trained (one can be empty: all its cases held back) answered them
         figures = state["stages"][stage]["validation"]["vqa-rad"]
         assert figures["n"] == n and 0.0 <= figures["accuracy"] <= 100.0
+        groups = state["stages"][stage]["validation_difficulty"]  # the same answers, per curriculum group
+        assert sum(g["n"] for g in groups.values()) == n and set(groups) <= {"easy", "medium", "hard"}
     card = (tmp_path / "run" / "final" / "README.md").read_text()
     assert f"Training data ({12 - n} questions" in card
     assert f"this model: vqa-rad {figures['accuracy']:.1f} % (n={n})" in card and "majority-vote: vqa-rad" in card

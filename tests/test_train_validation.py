@@ -79,3 +79,22 @@ def test_an_attending_that_fails_or_names_no_option_is_scored_wrong(held, monkey
     assert (
         validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64))["vqa-rad"]["accuracy"] == 0.0
     )
+
+
+def test_outcomes_group_by_curriculum_difficulty_in_curriculum_order(held):
+    from dataclasses import replace
+
+    from trainer import validation
+
+    stages = ["hard", "easy", "hard", "medium", "easy", "hard"]
+    cases = [replace(case, stage=stage) for case, stage in zip(held, stages)]
+    right = [True, True, False, False, True, False]
+    outcomes = list(zip(cases, right))
+    groups = validation.by_difficulty(outcomes)
+    assert list(groups) == ["easy", "medium", "hard"]
+    assert groups == {
+        "easy": {"n": 2, "accuracy": 100.0},
+        "medium": {"n": 1, "accuracy": 0.0},
+        "hard": {"n": 3, "accuracy": 33.3},
+    }
+    assert validation.table(outcomes) == {"vqa-rad": {"n": 6, "accuracy": 50.0}}

@@ -243,8 +243,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         )
     if cfg.data.closed_repeat < 1:
         raise ConfigError(f"data.closed_repeat: {cfg.data.closed_repeat} is not a positive count")
-    if cfg.model.tiny_size not in ("micro", "small", "base"):
-        raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not micro, small or base")
+    from trainer.tiny import SIZES
+
+    if cfg.model.tiny_size not in SIZES:
+        raise ConfigError(f"model.tiny_size: {cfg.model.tiny_size!r} is not one of {', '.join(SIZES)}")
     _check_tower_size(cfg.model)
     g = cfg.grpo
     if g.num_generations < 2:
@@ -253,6 +255,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"grpo.vllm_mode: {g.vllm_mode!r} is not colocate or server")
     if cfg.train.learning_rate <= 0:
         raise ConfigError("train.learning_rate must be positive")
+    if not 0 <= cfg.curriculum.rehearsal <= 1:
+        raise ConfigError(f"curriculum.rehearsal: {cfg.curriculum.rehearsal} is not a share between 0 and 1")
     if cfg.curriculum.reverse and not cfg.curriculum.enabled:
         raise ConfigError("curriculum.reverse: a reversed curriculum needs the curriculum (not --no-curriculum)")
     cfg.stage_schedule()  # validates the stage names

@@ -68,6 +68,14 @@ def by_task(groups: dict[str, list]) -> dict[str, dict[str, int]]:
     return {task: {s: c.get(s, 0) for s in ("easy", "medium", "hard")} for task, c in out.items()}
 
 
+def rehearse(groups: dict[str, list], earlier: list[str], size: int, share: float, rng) -> list:
+    """``share`` x ``size`` cases drawn without replacement from the ``earlier`` stages' cases (all of them when
+    there are fewer): what a later stage replays so it does not unlearn them (``curriculum.rehearsal``)."""
+    pool = [case for name in earlier for case in groups.get(name, [])]
+    want = min(len(pool), round(share * size))
+    return rng.sample(pool, want) if want > 0 else []
+
+
 def plan_steps(total: int, stages: list[str], available: dict[str, int]) -> dict[str, int]:
     """Split a total optimizer-step budget over the stages that have cases: evenly, the remainder to the
     earlier stages, at least one step each (-1 everywhere when ``total`` <= 0: epochs decide)."""
@@ -103,6 +111,8 @@ def describe(cfg) -> str:
         else ""
     )
     ablation = f"; ablation {', '.join(switches)}" if switches else ""
+    if cur.enabled and cur.rehearsal > 0:
+        sampling += f"; each later stage replays {cur.rehearsal:.0%} of its size from the earlier stages' cases"
     return (
         f"C-MARL: curriculum GRPO (TRL) {order}, entropy bonus gamma {gammas}, G = {cfg.grpo.num_generations}"
         f"{sampling}{ablation}; reward = format 0.5 + accuracy 1.0"

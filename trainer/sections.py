@@ -152,6 +152,9 @@ class CurriculumSection:
     flat_gamma: float = 5e-3  # the single stage without curriculum
     flat_beta: float = 4e-3
     min_specialists: int = 1  # cases with fewer usable opinions are left out of the curriculum
+    # Each stage after the first also replays this share (of its own size) of the earlier stages' cases, so
+    # a stage of "overrule the panel" cases does not teach contradicting a right consensus (0: the paper's).
+    rehearsal: float = 0.0
 
 
 @dataclass

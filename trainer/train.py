@@ -242,9 +242,10 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     plan = curriculum.plan_steps(cfg.train.max_steps, names, {n: len(groups[n]) for n in names})
     images = ImageCache(cfg.data.image_max_side)
     labels = image_labels.gather(items)  # the warm-up's reasoning targets say what each image shows
-    stage_rows = {}
-    for name in names:
-        chosen = list(groups[name])
+    stage_rows, replayed = {}, {}
+    for i, name in enumerate(names):
+        replayed[name] = curriculum.rehearse(groups, names[:i], len(groups[name]), cfg.curriculum.rehearsal, rng)
+        chosen = list(groups[name]) + replayed[name]
         rng.shuffle(chosen)
         stage_rows[name] = attending_rows(chosen, images)
     start = starting_model(cfg, run, corpus(r for rows in stage_rows.values() for r in rows))
@@ -260,7 +261,14 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         rows = stage_rows[spec.name]
         ds = to_dataset(rows, run.path / "cache") if rows else _EmptyDataset()
         stages.append(
-            Stage(spec.name, ds, spec.gamma, spec.beta, plan[spec.name], {"split_size": len(groups[spec.name])})
+            Stage(
+                spec.name,
+                ds,
+                spec.gamma,
+                spec.beta,
+                plan[spec.name],
+                {"split_size": len(groups[spec.name]), "rehearsed": len(replayed[spec.name])},
+            )
         )
     if is_main_process():
         state = run.load_state()
@@ -273,7 +281,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
         if not held:
             write_model_card(cfg, run, target, trained)
             return None
-        table = validate(cfg, target, stage.name, held, images, console)
+        table, difficulty = validate(cfg, target, stage.name, held, images, console)
         panel = summary["validation"]["panel"]
         write_model_card(
             cfg,
@@ -285,7 +293,7 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
                 *(validation.line(f"the same cases, {system}", t) for system, t in panel.items()),
             ],
         )
-        return {"validation": table}
+        return {"validation": table, "validation_difficulty": difficulty}
 
     final = run_stages(
         cfg,
@@ -301,9 +309,10 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     return Result(run.path, final, write_panel(cfg, run, final), split_sizes=summary)
 
 
-def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict:
-    """The stage's saved attending on the held-back cases (kept in ``state.json`` as stages.<stage>.validation)."""
-    table = validation.attending_accuracy(
+def validate(cfg, target: Path, stage: str, held: list, images, console) -> tuple[dict, dict]:
+    """The stage's saved attending on the held-back cases, per task and per curriculum group (kept in
+    ``state.json`` as stages.<stage>.validation and .validation_difficulty)."""
+    outcomes = validation.attending_outcomes(
         target,
         held,
         images,
@@ -311,8 +320,10 @@ def validate(cfg, target: Path, stage: str, held: list, images, console) -> dict
         max_new_tokens=cfg.grpo.max_completion_length,
         seed=cfg.data.seed,
     )
+    table, difficulty = validation.table(outcomes), validation.by_difficulty(outcomes)
     console.print(validation.line(f"validation after {stage}", table))
-    return table
+    console.print(validation.line(f"validation after {stage}, by difficulty", difficulty))
+    return table, difficulty
 
 
 def solo_cases(cases: list[PanelCase], share: float, rng: random.Random) -> list[PanelCase]:

@@ -43,6 +43,20 @@ def _table(rows: dict[str, list[bool]]) -> dict[str, dict]:
     return {task: {"n": len(v), "accuracy": round(100 * sum(v) / len(v), 1)} for task, v in sorted(rows.items())}
 
 
+def table(outcomes: list[tuple], key=lambda case: case.item.task) -> dict[str, dict]:
+    """(case, right) pairs -> {group: {"n", "accuracy"}}, grouped by task (or by ``key``, e.g. the case's stage)."""
+    rows: dict[str, list[bool]] = defaultdict(list)
+    for case, right in outcomes:
+        rows[key(case)].append(right)
+    return _table(rows)
+
+
+def by_difficulty(outcomes: list[tuple]) -> dict[str, dict]:
+    """The same, per curriculum group: easy (every specialist right), medium, hard (none right)."""
+    groups = table(outcomes, key=lambda case: case.stage or "unsplit")
+    return {name: groups[name] for name in sorted(groups, key=("easy", "medium", "hard", "all", "unsplit").index)}
+
+
 def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
     """Majority vote and each specialist on the validation cases, per task (from the opinions: no model runs)."""
     from mmedtui.tasks.voting import majority
@@ -60,11 +74,16 @@ def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_accuracy(
+def attending_accuracy(model_path, held: list, images, **options) -> dict[str, dict]:
+    """The attending at ``model_path`` on the validation cases, per task (``attending_outcomes``)."""
+    return table(attending_outcomes(model_path, held, images, **options))
+
+
+def attending_outcomes(
     model_path, held: list, images, device: str = "auto", max_new_tokens: int = 48, seed: int = 0, batch: int = 16
-) -> dict[str, dict]:
-    """The attending at ``model_path`` on the validation cases, per task, through ``Pipeline.attend``
-    (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
+) -> list[tuple]:
+    """(case, right) for each scored validation case, answered by the attending at ``model_path`` through
+    ``Pipeline.attend`` (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
     from mmedtui.agents.panel import AgentSpec, Panel
     from mmedtui.consult import ConsultRecord, Pipeline
     from mmedtui.consult.pipeline import PipelineOptions
@@ -72,7 +91,7 @@ def attending_accuracy(
 
     cases = scored(held)
     if not cases:
-        return {}
+        return []
     spec = AgentSpec("Attending physician (trained)", "trained", max_new_tokens=max_new_tokens)
     panel = Panel(
         models={"trained": {"backend": "transformers", "path": str(model_path), "device": device}},
@@ -81,7 +100,7 @@ def attending_accuracy(
         attending=spec,
     )
     pipeline = Pipeline(panel, PipelineOptions(seed=seed))
-    rows: dict[str, list[bool]] = defaultdict(list)
+    outcomes: list[tuple] = []
     try:
         for start in range(0, len(cases), batch):
             chunk = cases[start : start + batch]
@@ -91,14 +110,15 @@ def attending_accuracy(
             pipeline.attend(records, lambda event: None)
             for case, record in zip(chunk, records):
                 decision = record.attending
-                rows[case.item.task].append(
+                right = (
                     decision is not None
                     and decision.error is None
                     and _correct(decision.answer, case.item, getattr(decision, "invalid", None))
                 )
+                outcomes.append((case, right))
     finally:
         panel.close()
-    return _table(rows)
+    return outcomes
 
 
 def line(name: str, table: dict[str, dict]) -> str:
