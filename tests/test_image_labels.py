@@ -209,6 +209,7 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
         )
     (root / "slake" / "train.json").write_text(json.dumps(rows))
     items = _train_items(root)
+    smears = [(Image.new("RGB", (56, 56), (200, 60 + 5 * n, 120)), "blood smear") for n in range(8)]
     info = vision.train_vision(
         items,
         tmp_path / "vision",
@@ -217,13 +218,27 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
         seed=0,
         settings=vision.VisionSettings(epochs=25, batch_size=8, learning_rate=3e-3),
         eval_items=items,
+        others=smears,
         log=lambda _: None,
     )
     assert info["held_out"]["modality"] == 100.0
-    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
-    vision.load_into(model, tmp_path / "vision")
+    assert info["other_images"] == 8 and info["held_out"]["n_source"] == 8  # the scans: source radiology
+    assert info["held_out"]["source"] == 100.0
     from safetensors.torch import load_file
 
+    tower, heads = vision.make_model("micro", len(info["organs"]))  # pink "smears" against the grey scans
+    tower.load_state_dict(load_file(str(tmp_path / "vision" / vision.VISION_FILE)))
+    heads.load_state_dict(load_file(str(tmp_path / "vision" / "heads.safetensors")))
+    from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
+
+    from trainer.tiny import MAX_PIXELS, MIN_PIXELS
+
+    processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
+    unseen = [(Image.new("RGB", (56, 56), (210, 90, 110)), "blood smear")]
+    figures = vision.evaluate(tower, heads, processor, vision.Targets([], 4), [], 56, others=unseen)
+    assert figures == {"source": 100.0, "n_source": 1}
+    model = Qwen2_5_VLForConditionalGeneration.from_pretrained(tiny_model_dir)
+    vision.load_into(model, tmp_path / "vision")
     saved = load_file(str(tmp_path / "vision" / vision.VISION_FILE))
     key = next(iter(saved))
     assert torch.equal(model.model.visual.state_dict()[key], saved[key])

@@ -78,6 +78,7 @@ def test_precedence_profile_file_set_flags(tmp_path):
         (["sft.solo_share=1.5"], "not a share"),
         (["data.val_share=1"], "leaves nothing to train"),
         (["curriculum.rehearsal=-0.5"], "not a share between 0 and 1"),
+        (["triage.generic_share=2"], "generic_share: 2.0 is not a share"),
         (["model.tiny_size=huge"], "'huge' is not one of micro, micro-vision, small, base"),
     ],
 )

@@ -258,3 +258,24 @@ def test_triage_picks_distinct_images_of_known_modality_first(tmp_path):
     examples, _ = gather(cfg.data, cfg.triage, unknown + known)
     # the two CT images once each, then one of unknown modality: never the same CT image again
     assert sorted(e.modality or "?" for e in examples) == ["?", "CT", "CT"]
+
+
+def test_triage_generic_share_asks_questions_that_name_no_kind_of_image(tmp_path):
+    from trainer.config import load_config
+    from trainer.data.triage import GENERIC, gather
+
+    for i in range(40):
+        Image.new("RGB", (32, 32), (5 * i, 0, 0)).save(tmp_path / f"img{i}.png")
+    items = [_item(i, image=tmp_path / f"img{i}.png") for i in range(40)]
+    own = {it.question for it in items}
+    for share, low, high in ((0.0, 0, 0), (0.5, 10, 30), (1.0, 40, 40)):
+        cfg = load_config(
+            "triage",
+            "tiny",
+            sets=["triage.max_radiology=null", "triage.extra_sources=false", f"triage.generic_share={share}"],
+        )
+        examples, _ = gather(cfg.data, cfg.triage, items)
+        generic = [e for e in examples if e.question in GENERIC]
+        assert low <= len(generic) <= high
+        assert all(e.question in own for e in examples if e.question not in GENERIC)
+        assert {e.department for e in examples} == {"Radiologist"}  # the label never changes with the question

@@ -255,6 +255,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"grpo.vllm_mode: {g.vllm_mode!r} is not colocate or server")
     if cfg.train.learning_rate <= 0:
         raise ConfigError("train.learning_rate must be positive")
+    if not 0 <= cfg.triage.generic_share <= 1:
+        raise ConfigError(f"triage.generic_share: {cfg.triage.generic_share} is not a share between 0 and 1")
     if not 0 <= cfg.curriculum.rehearsal <= 1:
         raise ConfigError(f"curriculum.rehearsal: {cfg.curriculum.rehearsal} is not a share between 0 and 1")
     if cfg.curriculum.reverse and not cfg.curriculum.enabled:

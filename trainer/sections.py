@@ -185,3 +185,6 @@ class TriageSection:
     extra_sources: bool = True  # BCCD, BreastMNIST, scikit-image and pydicom images beside VQA-RAD / SLAKE
     per_source: int = 200  # examples drawn from each extra source (augmented copies of its images)
     max_radiology: int | None = 400  # VQA-RAD / SLAKE examples kept (None: all), so one class does not swamp
+    # This share of every source's examples asks a question that names no kind of image (data/triage.py GENERIC),
+    # so the department is learnt from the image, not from the question's wording. 0: each source's own questions.
+    generic_share: float = 0.0

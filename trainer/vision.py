@@ -1,6 +1,8 @@
 """Vision pre-training: the Qwen2.5-VL vision tower and merger of a tiny size learn what the training images'
 own annotations say (``trainer/data/image_labels.py``): modality, body region, scanning plane, abnormality and
-organ / finding presence (multi-label), through small heads on the mean of the merged image tokens. The tower's
+organ / finding presence (multi-label), and with ``data.other_images`` the image's source (a radiology scan, a
+blood smear, a breast ultrasound, a fundus photograph, a histology slide: the triage doctor's sources), through
+small heads on the mean of the merged image tokens. The tower's
 weights then start every specialist and the attending (``model.vision_init``), so the language model is handed
 image tokens that already encode what a question asks about.
 
@@ -22,6 +24,8 @@ from mmedtui.errors import ConfigError
 from trainer.data import image_labels as labels_mod
 
 VISION_FILE, INFO_FILE = "vision.safetensors", "vision.json"
+# The source head's classes: VQA-RAD / SLAKE scans, then the kinds of trainer.data.triage.image_sources.
+SOURCES = ("radiology", "blood smear", "ultrasound", "fundus", "histology")
 
 
 @dataclass
@@ -55,6 +59,7 @@ class Targets:
                 index(lab.region, labels_mod.REGIONS),
                 index(lab.plane, labels_mod.PLANES),
                 -1 if lab.abnormal is None else int(lab.abnormal),
+                SOURCES.index("radiology"),
             ]
         )
         target, mask = torch.zeros(len(self.organs)), torch.zeros(len(self.organs))
@@ -66,6 +71,13 @@ class Targets:
             elif lab.item.task == "slake":
                 mask[i] = 0.3  # SLAKE's boxes list most organs of an image: a likely negative, weighted less
         return cls, target, mask
+
+    def of_source(self, kind: str):
+        """An image from outside VQA-RAD / SLAKE: only its source is known."""
+        import torch
+
+        cls = torch.tensor([-1, -1, -1, -1, SOURCES.index(kind)])
+        return cls, torch.zeros(len(self.organs)), torch.zeros(len(self.organs))
 
 
 def make_model(size: str, n_organs: int):
@@ -87,6 +99,7 @@ def make_model(size: str, n_organs: int):
             "plane": torch.nn.Linear(out, len(labels_mod.PLANES)),
             "abnormal": torch.nn.Linear(out, 2),
             "organs": torch.nn.Linear(out, max(1, n_organs)),
+            "source": torch.nn.Linear(out, len(SOURCES)),
         }
     )
     return tower, heads
@@ -106,7 +119,7 @@ def losses(heads, feats, cls, target, mask):
     import torch.nn.functional as F
 
     loss = 0.0
-    for col, name in enumerate(("modality", "region", "plane", "abnormal")):
+    for col, name in enumerate(("modality", "region", "plane", "abnormal", "source")):
         known = cls[:, col] >= 0
         if known.any():
             loss = loss + F.cross_entropy(heads[name](feats[known]), cls[known, col])
@@ -126,9 +139,11 @@ def train_vision(
     seed: int,
     settings: VisionSettings | None = None,
     eval_items=None,
+    others: list[tuple] = (),
     log=print,
 ) -> dict:
-    """Pre-train the tower of ``size`` on the labels of ``items``' images; write it to ``output``."""
+    """Pre-train the tower of ``size`` on the labels of ``items``' images, and on ``others`` ((image, source kind)
+    pairs from outside radiology) for the source head; write it to ``output``."""
     settings = settings or VisionSettings()
     import torch
     from safetensors.torch import save_file
@@ -145,19 +160,19 @@ def train_vision(
         raise ConfigError("vision pre-training: no labelled training images")
     targets = Targets(labs, settings.min_organ_images)
     images = ImageCache(image_max_side)
-    pictures = [images.small(lab.item) for lab in labs]
-    encoded = [targets.of(lab) for lab in labs]
+    pictures = [images.small(lab.item) for lab in labs] + [image for image, _ in others]
+    encoded = [targets.of(lab) for lab in labs] + [targets.of_source(kind) for _, kind in others]
     processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
     tower, heads = make_model(size, len(targets.organs))
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    steps_per_epoch = -(-len(labs) // settings.batch_size)
+    steps_per_epoch = -(-len(pictures) // settings.batch_size)
     sched = torch.optim.lr_scheduler.OneCycleLR(
         opt, settings.learning_rate, total_steps=settings.epochs * steps_per_epoch, pct_start=0.1
     )
     started = time.perf_counter()
     for epoch in range(settings.epochs):
-        order = list(range(len(labs)))
+        order = list(range(len(pictures)))
         rng.shuffle(order)
         total = 0.0
         tower.train()
@@ -180,13 +195,14 @@ def train_vision(
             total += float(loss.detach()) * len(batch)
         if epoch % 10 == 9 or epoch == settings.epochs - 1:
             log(
-                f"vision epoch {epoch + 1}/{settings.epochs}: loss {total / len(labs):.3f} "
+                f"vision epoch {epoch + 1}/{settings.epochs}: loss {total / len(pictures):.3f} "
                 f"({time.perf_counter() - started:.0f} s)"
             )
     info = {
         "tiny_size": size,
         "organs": targets.organs,
         "images": len(labs),
+        "other_images": len(others),
         "epochs": settings.epochs,
         "seconds": round(time.perf_counter() - started, 1),
     }
@@ -200,8 +216,9 @@ def train_vision(
     return info
 
 
-def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -> dict:
-    """Accuracy of each head on the labels of ``items``' images (a validation split's, for tuning only)."""
+def evaluate(tower, heads, processor, targets: Targets, items, image_max_side, others: list[tuple] = ()) -> dict:
+    """Accuracy of each head on the labels of ``items``' images (a validation split's, for tuning only); the
+    source head on them (all radiology) and on ``others`` ((image, kind) pairs)."""
     import torch
 
     from trainer.data.images import ImageCache
@@ -222,10 +239,16 @@ def evaluate(tower, heads, processor, targets: Targets, items, image_max_side) -
                 ):
                     if value in space:
                         right.setdefault(name, []).append(int(heads[name](f).argmax()) == space.index(value))
+                right.setdefault("source", []).append(int(heads["source"](f).argmax()) == SOURCES.index("radiology"))
                 probs = torch.sigmoid(heads["organs"](f))
                 for i, organ in enumerate(targets.organs):
                     if organ in lab.organs or organ in lab.absent:
                         right.setdefault("organ_answers", []).append(bool(probs[i] > 0.5) == (organ in lab.organs))
+        for start in range(0, len(others), 32):
+            chunk = others[start : start + 32]
+            feats = pooled(tower, processor, [image for image, _ in chunk])
+            for (_, kind), f in zip(chunk, feats):
+                right.setdefault("source", []).append(int(heads["source"](f).argmax()) == SOURCES.index(kind))
     return {k: round(100 * sum(v) / len(v), 1) for k, v in right.items()} | {f"n_{k}": len(v) for k, v in right.items()}
 
 
@@ -269,7 +292,15 @@ def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
         held_out = get_task("slake").load(cfg.data_root, "validation", lang=cfg.data.lang).items
     except DataError:
         held_out = None
-    log(f"vision pre-training of the {cfg.model.tiny_size} tower on {len(items)} training questions' images")
+    others = (
+        other_pictures(cfg.data_root, cfg.data.other_images, cfg.data.image_max_side, cfg.data.seed)
+        if cfg.data.other_images
+        else []
+    )
+    log(
+        f"vision pre-training of the {cfg.model.tiny_size} tower on {len(items)} training questions' images"
+        + (f" and {len(others)} from outside radiology" if others else "")
+    )
     return train_vision(
         items,
         output,
@@ -278,5 +309,23 @@ def pretrain(cfg, output: Path, settings: VisionSettings, log=print) -> dict:
         seed=cfg.train.seed,
         settings=settings,
         eval_items=held_out,
+        others=others,
         log=log,
     )
+
+
+def other_pictures(root, per_source: int, max_side: int | None, seed: int) -> list[tuple]:
+    """``per_source`` images of each triage source outside radiology, (image, kind): BCCD's and BreastMNIST's
+    training images, scikit-image's microaneurysm and histology images; never its retina, the shipped sample."""
+    from trainer.data.images import downscale
+    from trainer.data.triage import image_sources
+
+    rng = random.Random(seed)
+    out = []
+    for source in image_sources(root, retina=False):
+        loaders = list(source.loaders)
+        rng.shuffle(loaders)
+        out += [
+            (downscale(loaders[i % len(loaders)](), max_side), source.kind) for i in range(per_source if loaders else 0)
+        ]
+    return out

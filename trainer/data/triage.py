@@ -16,7 +16,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -63,6 +63,16 @@ QUESTIONS = {
         "Is there a mass?",
     ],
 }
+
+# Questions that say nothing of the image's kind: with ``triage.generic_share`` some examples of every source ask
+# one of these, so the department has to come from the image (a triage doctor trained on each source's own
+# wording sent smears to radiology when asked "What does this image show?").
+GENERIC = (
+    "What does this image show?",
+    "What is seen in this image?",
+    "Is there an abnormality in this image?",
+    "Which specialist should read this image?",
+)
 
 PYDICOM_FILES = (
     "693_J2KI.dcm",
@@ -248,6 +258,10 @@ def gather(
             root = None
         extra, notes = extra_examples(root, triage.per_source, data.seed)
         examples += extra
+    if triage.generic_share:
+        examples = [
+            replace(e, question=rng.choice(GENERIC)) if rng.random() < triage.generic_share else e for e in examples
+        ]
     rng.shuffle(examples)
     counts = Counter(e.department for e in examples)
     notes.append("triage examples per department: " + ", ".join(f"{d} {n}" for d, n in counts.most_common()))
