@@ -156,6 +156,10 @@ def test_rehearsal_replays_a_share_of_the_earlier_stages_only():
     assert len(hard) == 5 and set(hard) <= set(range(14)) and len(set(hard)) == 5
     assert len(curriculum.rehearse(groups, ["medium"], 10, 1.0, rng)) == 4  # never more than there are
     assert curriculum.rehearse(groups, ["easy"], 10, 0.0, rng) == []
+    # "earlier" is the whole curriculum's order, so a run of --stage medium,hard from the easy model still
+    # replays easy cases; the reversed curriculum replays hard ones
+    assert curriculum.before("medium") == ["easy"] and curriculum.before("hard") == ["easy", "medium"]
+    assert curriculum.before("medium", reverse=True) == ["hard"] and curriculum.before("all") == []
 
 
 # --- rewards --------------------------------------------------------------------------------------

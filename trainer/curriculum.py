@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from mmedtui.tasks.scoring import difficulty
+from trainer.sections import STAGES
 
 if TYPE_CHECKING:
     from trainer.data.items import PanelCase
@@ -66,6 +67,12 @@ def by_task(groups: dict[str, list]) -> dict[str, dict[str, int]]:
         for case in cases:
             out.setdefault(case.item.task, Counter())[stage] += 1
     return {task: {s: c.get(s, 0) for s in ("easy", "medium", "hard")} for task, c in out.items()}
+
+
+def before(stage: str, reverse: bool = False) -> list[str]:
+    """The curriculum's stages before ``stage`` (hard first when ``reverse``); none for the one stage "all"."""
+    order = list(reversed(STAGES)) if reverse else list(STAGES)
+    return order[: order.index(stage)] if stage in order else []
 
 
 def rehearse(groups: dict[str, list], earlier: list[str], size: int, share: float, rng) -> list:

@@ -243,8 +243,9 @@ def _attending(cfg, run: RunDir, resume, console, callbacks) -> Result:
     images = ImageCache(cfg.data.image_max_side)
     labels = image_labels.gather(items)  # the warm-up's reasoning targets say what each image shows
     stage_rows, replayed = {}, {}
-    for i, name in enumerate(names):
-        replayed[name] = curriculum.rehearse(groups, names[:i], len(groups[name]), cfg.curriculum.rehearsal, rng)
+    for name in names:
+        earlier = curriculum.before(name, cfg.curriculum.reverse)  # in the whole curriculum, run here or not
+        replayed[name] = curriculum.rehearse(groups, earlier, len(groups[name]), cfg.curriculum.rehearsal, rng)
         chosen = list(groups[name]) + replayed[name]
         rng.shuffle(chosen)
         stage_rows[name] = attending_rows(chosen, images)
