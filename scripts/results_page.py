@@ -166,13 +166,17 @@ def vision_table(training: dict) -> str:
 DIFFICULTY = ("easy", "medium", "hard")  # held-back cases by how many specialists were right: all, some, none
 
 
+def _minutes(seconds) -> str:
+    return f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "–"
+
+
 def stage_table(training: dict) -> str:
     """Per run and stage, what its state.json recorded: steps, held-back accuracy after the stage, and the dynamic
     sampling's figures (cases, kept, mean pass rate, share of groups with one reward before filtering)."""
     lines = [
-        "| run | stage | steps | held-back VQA-RAD / SLAKE | easy / medium / hard | cases | kept | mean pass rate "
-        "| all-equal groups |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| run | stage | steps | wall | held-back VQA-RAD / SLAKE | easy / medium / hard | cases | kept "
+        "| mean pass rate | all-equal groups |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for run, state in sorted(training.get("runs", {}).items()):
         for name in state.get("order", []):
@@ -184,14 +188,15 @@ def stage_table(training: dict) -> str:
             ds = stage.get("dynamic_sampling") or {}
             share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
             lines.append(
-                f"| {run} | {name} | {stage.get('steps', '–')} | {acc} | {hard if groups else '–'} | "
+                f"| {run} | {name} | {stage.get('steps', '–')} | {_minutes(stage.get('seconds'))} | {acc} | "
+                f"{hard if groups else '–'} | "
                 f"{stage.get('cases', '–')} | "
                 f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |"
             )
         # The same held-back cases without an attending: majority vote and each specialist, from the run's opinions.
         for system, val in ((state.get("curriculum") or {}).get("validation") or {}).get("panel", {}).items():
             acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
-            lines.append(f"| {run} | {system} (its opinions) | – | {acc} | – | – | – | – | – |")
+            lines.append(f"| {run} | {system} (its opinions) | – | – | {acc} | – | – | – | – | – |")
     return "\n".join(lines)
 
 

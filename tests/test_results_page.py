@@ -88,6 +88,7 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
                 "stages": {
                     "warmup": {
                         "steps": 1500,
+                        "seconds": 1692,
                         "cases": 1841,
                         "validation": val,
                         "validation_difficulty": {"easy": {"accuracy": 90.0}, "hard": {"accuracy": 12.5}},
@@ -102,8 +103,8 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
         }
     }
     lines = stage_table(training).splitlines()
-    assert lines[2].startswith("| attending | warmup | 1500 | 68.9 / 58.9 | 90.0 / – / 12.5 | 1841 |")
-    assert lines[3] == "| attending | majority-vote (its opinions) | – | 67.6 / 60.5 | – | – | – | – | – |"
+    assert lines[2].startswith("| attending | warmup | 1500 | 28.2 min | 68.9 / 58.9 | 90.0 / – / 12.5 | 1841 |")
+    assert lines[3] == "| attending | majority-vote (its opinions) | – | – | 67.6 / 60.5 | – | – | – | – | – |"
 
 
 def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():

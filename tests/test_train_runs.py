@@ -170,6 +170,7 @@ def test_attending_curriculum_stages_ctrl_c_and_resume(world, tiny_model_dir, tm
 
     state = json.loads((run / "state.json").read_text())
     assert state["stages"]["medium"]["resumed_from"] == "stages/medium/checkpoint-1"
+    assert all(state["stages"][s]["seconds"] >= 0 for s in ("easy", "medium", "hard"))  # each stage's wall time
     assert [state["stages"][s]["start"] for s in ("easy", "medium", "hard")] == [
         str(tiny_model_dir),
         "stages/easy/final",

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import os
 import shutil
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,6 +122,7 @@ def run_stages(
                 resumed_from=_rel(checkpoint, run) if checkpoint else None,
             )
             run.save_state(state)
+        started = time.monotonic()
         trainer = (stage.make or make_trainer)(stage, model_path, out_dir, stage.max_steps)
         entry.update(stage.info)  # what building the trainer learnt (e.g. the dynamic-sampling filter's figures)
         quiet_default_callbacks(trainer)
@@ -145,7 +147,8 @@ def run_stages(
         if on_saved is not None and is_main_process():
             entry.update(on_saved(target, stage) or {})  # e.g. the stage's validation figures
         steps = int(trainer.state.global_step)
-        entry.update(status="done", steps=steps, final=_rel(target, run))
+        # Wall time of this sitting (a resumed stage: since the resume): filter, training, saving, validation.
+        entry.update(status="done", steps=steps, final=_rel(target, run), seconds=round(time.monotonic() - started))
         if is_main_process():
             run.save_state(state)
             write_plot(run.path)
