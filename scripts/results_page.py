@@ -25,6 +25,7 @@ from pathlib import Path
 import yaml
 
 from export import recard
+from mmedtui.bench.difficulty import LEVELS  # easy / medium / hard: how many specialists were right (all, some, none)
 from trainer.model_card import portable, split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,15 +133,14 @@ def difficulty_table(doc: dict) -> str:
     rows = doc.get("difficulty") or []
     tasks = [k for k in TASK_NAMES if any((r["task"], r["split"]) == k for r in rows)]
     by = {(r["system"], r["task"], r["split"]): r for r in rows}
-    levels = ("easy", "medium", "hard")
     first = {t: next(r for r in rows if (r["task"], r["split"]) == t) for t in tasks}
-    head = [f"{TASK_NAMES[t]} {level} (n={first[t][level]['n']})" for t in tasks for level in levels]
+    head = [f"{TASK_NAMES[t]} {level} (n={first[t][level]['n']})" for t in tasks for level in LEVELS]
     lines = ["| system | " + " | ".join(head) + " |", "|---|" + "---:|" * len(head)]
     for system in dict.fromkeys(r["system"] for r in rows):
         cells = []
         for t in tasks:
             row = by.get((system, *t)) or {}
-            for level in levels:
+            for level in LEVELS:
                 acc = (row.get(level) or {}).get("accuracy")
                 cells.append("–" if acc is None else f"{acc:.1f}")
         name = f"**{system}**" if system == "mmedagent-rl" else system
@@ -163,9 +163,6 @@ def vision_table(training: dict) -> str:
     return "\n".join(lines)
 
 
-DIFFICULTY = ("easy", "medium", "hard")  # held-back cases by how many specialists were right: all, some, none
-
-
 def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "–"
 
@@ -184,7 +181,7 @@ def stage_table(training: dict) -> str:
             val = stage.get("validation") or {}
             acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
             groups = stage.get("validation_difficulty") or {}
-            hard = " / ".join(f"{groups[g]['accuracy']:.1f}" if g in groups else "–" for g in DIFFICULTY)
+            hard = " / ".join(f"{groups[g]['accuracy']:.1f}" if g in groups else "–" for g in LEVELS)
             ds = stage.get("dynamic_sampling") or {}
             share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
             lines.append(

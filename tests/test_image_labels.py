@@ -226,7 +226,7 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
     assert info["held_out"]["source"] == 100.0
     from safetensors.torch import load_file
 
-    tower, heads = vision.make_model("micro", len(info["organs"]))  # pink "smears" against the grey scans
+    tower, heads = vision.make_model("micro", len(info["organs"]), sources=True)  # pink "smears", grey scans
     tower.load_state_dict(load_file(str(tmp_path / "vision" / vision.VISION_FILE)))
     heads.load_state_dict(load_file(str(tmp_path / "vision" / "heads.safetensors")))
     from transformers.models.qwen2_vl.image_processing_pil_qwen2_vl import Qwen2VLImageProcessorPil
@@ -253,6 +253,7 @@ def test_vision_pretraining_learns_a_label_and_loads_into_a_model(tmp_path, tiny
     )
     with pytest.raises(ConfigError, match="does not match"):
         vision.load_into(model, tmp_path / "other")
+    assert not any(k.startswith("source") for k in load_file(str(tmp_path / "other" / "heads.safetensors")))
 
 
 def test_freeze_vision_leaves_only_the_language_model_trainable(tiny_model_dir):

@@ -52,8 +52,10 @@ def test_validation_runs_the_pipeline_attending_on_full_size_scans_and_scores_wi
         return backend
 
     monkeypatch.setattr(panel_module, "build_backend", build)
-    table = validation.attending_accuracy(
-        tmp_path / "model", held, ImageCache(max_side=64), device="cpu", max_new_tokens=40, batch=4
+    table = validation.table(
+        validation.attending_outcomes(
+            tmp_path / "model", held, ImageCache(max_side=64), device="cpu", max_new_tokens=40, batch=4
+        )
     )
     assert built == [{"backend": "transformers", "path": str(tmp_path / "model"), "device": "cpu"}]
     kinds = [next(k for k in GOLD if k in case.item.question) for case in held]
@@ -72,12 +74,17 @@ def test_an_attending_that_fails_or_names_no_option_is_scored_wrong(held, monkey
 
     broken = ScriptedBackend(error="RuntimeError: out of memory")
     monkeypatch.setattr(panel_module, "build_backend", lambda key, spec, base_dir: broken)
-    table = validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64), device="cpu")
+    table = validation.table(
+        validation.attending_outcomes(tmp_path / "model", held, ImageCache(max_side=64), device="cpu")
+    )
     assert table["vqa-rad"]["accuracy"] == 0.0
     vague = ScriptedBackend(replies=["<think>unclear</think><answer>maybe</answer>"])
     monkeypatch.setattr(panel_module, "build_backend", lambda key, spec, base_dir: vague)
     assert (
-        validation.attending_accuracy(tmp_path / "model", held, ImageCache(max_side=64))["vqa-rad"]["accuracy"] == 0.0
+        validation.table(validation.attending_outcomes(tmp_path / "model", held, ImageCache(max_side=64)))["vqa-rad"][
+            "accuracy"
+        ]
+        == 0.0
     )
 
 

@@ -53,8 +53,10 @@ def table(outcomes: list[tuple], key=lambda case: case.item.task) -> dict[str, d
 
 def by_difficulty(outcomes: list[tuple]) -> dict[str, dict]:
     """The same, per curriculum group: easy (every specialist right), medium, hard (none right)."""
+    from trainer.sections import STAGES
+
     groups = table(outcomes, key=lambda case: case.stage or "unsplit")
-    return {name: groups[name] for name in sorted(groups, key=("easy", "medium", "hard", "all", "unsplit").index)}
+    return {name: groups[name] for name in sorted(groups, key=(*STAGES, "all", "unsplit").index)}
 
 
 def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
@@ -72,11 +74,6 @@ def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
                 o.error is None and _correct(o.answer, item, getattr(o, "invalid", None))
             )
     return {system: _table(rows) for system, rows in out.items()}
-
-
-def attending_accuracy(model_path, held: list, images, **options) -> dict[str, dict]:
-    """The attending at ``model_path`` on the validation cases, per task (``attending_outcomes``)."""
-    return table(attending_outcomes(model_path, held, images, **options))
 
 
 def attending_outcomes(

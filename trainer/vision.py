@@ -80,7 +80,9 @@ class Targets:
         return cls, torch.zeros(len(self.organs)), torch.zeros(len(self.organs))
 
 
-def make_model(size: str, n_organs: int):
+def make_model(size: str, n_organs: int, sources: bool = False):
+    """A tower of ``size`` and its heads; the source head only for a tower trained on images outside radiology
+    (without them its one class would pull on the tower and change what the same seed builds)."""
     import torch
     from transformers.models.qwen2_5_vl.configuration_qwen2_5_vl import Qwen2_5_VLVisionConfig
     from transformers.models.qwen2_5_vl.modeling_qwen2_5_vl import Qwen2_5_VisionTransformerPretrainedModel
@@ -99,9 +101,10 @@ def make_model(size: str, n_organs: int):
             "plane": torch.nn.Linear(out, len(labels_mod.PLANES)),
             "abnormal": torch.nn.Linear(out, 2),
             "organs": torch.nn.Linear(out, max(1, n_organs)),
-            "source": torch.nn.Linear(out, len(SOURCES)),
         }
     )
+    if sources:
+        heads["source"] = torch.nn.Linear(out, len(SOURCES))
     return tower, heads
 
 
@@ -121,7 +124,7 @@ def losses(heads, feats, cls, target, mask):
     loss = 0.0
     for col, name in enumerate(("modality", "region", "plane", "abnormal", "source")):
         known = cls[:, col] >= 0
-        if known.any():
+        if name in heads and known.any():  # no source head: a tower of radiology scans only
             loss = loss + F.cross_entropy(heads[name](feats[known]), cls[known, col])
     if target.shape[1] == 0:  # no organ named on enough images
         return loss
@@ -163,7 +166,7 @@ def train_vision(
     pictures = [images.small(lab.item) for lab in labs] + [image for image, _ in others]
     encoded = [targets.of(lab) for lab in labs] + [targets.of_source(kind) for _, kind in others]
     processor = Qwen2VLImageProcessorPil(min_pixels=MIN_PIXELS, max_pixels=MAX_PIXELS)
-    tower, heads = make_model(size, len(targets.organs))
+    tower, heads = make_model(size, len(targets.organs), sources=bool(others))
     params = list(tower.parameters()) + list(heads.parameters())
     opt = torch.optim.AdamW(params, lr=settings.learning_rate, weight_decay=settings.weight_decay)
     steps_per_epoch = -(-len(pictures) // settings.batch_size)
@@ -239,7 +242,10 @@ def evaluate(tower, heads, processor, targets: Targets, items, image_max_side, o
                 ):
                     if value in space:
                         right.setdefault(name, []).append(int(heads[name](f).argmax()) == space.index(value))
-                right.setdefault("source", []).append(int(heads["source"](f).argmax()) == SOURCES.index("radiology"))
+                if "source" in heads:
+                    right.setdefault("source", []).append(
+                        int(heads["source"](f).argmax()) == SOURCES.index("radiology")
+                    )
                 probs = torch.sigmoid(heads["organs"](f))
                 for i, organ in enumerate(targets.organs):
                     if organ in lab.organs or organ in lab.absent:
