@@ -1,6 +1,11 @@
 """How much the training images' own answers say about a new image: a nearest-neighbour check, no model.
 
     python scripts/nearest_image.py --data-root ../shared/data [--k 1 5 10 20] [--tower runs/embedded/visA]
+    python scripts/nearest_image.py --data-root ../shared/data --choose-k   # the shipped nearest-image's k
+
+``--choose-k``: the bench's ``nearest-image`` model (``mmedtui.agents.image_prior``) built from the training
+split's fit part, scored on the closed questions of its holdout part (yes / no, or the alternatives an "A or
+B?" question names) for each ``--k``: how the shipped model's k was chosen, without SLAKE validation.
 
 For each closed question of SLAKE's validation split (and of VQA-RAD's holdout part), the ``k`` fit images most
 like its image (32 x 32 grey pixels, or a pre-trained tower's mean image token with ``--tower``) vote with their
@@ -103,12 +108,46 @@ def evaluate(fit, queries, features, ks) -> None:
         print(f"{name:28s} {np.mean(right) * 100:6.1f} " + " ".join(f"{v:9.1f}" for v in by))
 
 
+def choose_k(root: str, ks: list[int]) -> None:
+    from mmedtui.tasks.choices import alternatives
+    from mmedtui.tasks.scoring import is_correct, normalize
+    from trainer.data.items import in_part
+    from trainer.image_prior import build
+    from trainer.question_only import training_items
+
+    items = training_items(Path(root))
+    model, summary = build([it for it in items if in_part(it, "fit", 0.3, root)])
+    held = []
+    for it in items:
+        if in_part(it, "holdout", 0.3, root) and it.kind == "closed":
+            options = ["yes", "no"] if normalize(it.answer) in ("yes", "no") else alternatives(it.question, it.answer)
+            if options:
+                held.append((it, options))
+    images = {it.image_ref.key: it.image_ref.load()[0] for it, _ in held}
+    print(f"built from the fit part: {summary['images']} images; holdout closed questions: {len(held)}")
+    for k in ks:
+        model.k = k
+        cells = []
+        for task in ("vqa-rad", "slake"):
+            part = [(it, o) for it, o in held if it.task == task]
+            answers = model.predict(
+                [images[it.image_ref.key] for it, _ in part], [it.question for it, _ in part], [o for _, o in part]
+            )
+            right = sum(bool(is_correct(a, it)) for (a, _), (it, _) in zip(answers, part))
+            cells.append(f"{task} {100 * right / len(part):.1f} % (n={len(part)})")
+        print(f"k={k:<3d} " + ", ".join(cells))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--k", type=int, nargs="+", default=[1, 5, 10, 20])
     parser.add_argument("--tower", default=None, help="a `mmedtui train vision` output: its features, not pixels")
+    parser.add_argument("--choose-k", action="store_true", help="the nearest-image model on the training holdout")
     args = parser.parse_args()
+    if args.choose_k:
+        choose_k(args.data_root, args.k)
+        return
     from mmedtui.tasks import get_task
     from trainer.config import load_config
     from trainer.data.items import load_items

@@ -30,8 +30,9 @@ def root(tmp_path):
 def test_every_system_row_is_computed_with_hand_checked_metrics(root):
     panel, baselines = make_panel()
     systems = available_systems(panel, baselines)
-    # Three specialists, the eight scripted systems, and the shipped question-only model (tests/test_question_only.py).
-    assert set(systems) == set(EXPECTED_MC) | {"question-only"}
+    # Three specialists, the eight scripted systems, and the shipped priors (tests/test_question_only.py and
+    # tests/test_image_prior.py check what they answer).
+    assert set(systems) == set(EXPECTED_MC) | {"question-only", "nearest-image"}
     report = run_bench(panel, baselines, config(root, systems, metrics=("mc", "closed", "open", "open_mc")))
     for metric, expected in (("mc", EXPECTED_MC), ("closed", EXPECTED_CLOSED), ("open", EXPECTED_OPEN)):
         got = {s: v for s, v in cells(report, metric).items() if s in expected}

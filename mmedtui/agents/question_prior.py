@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 
 FORMAT = 1
 WEIGHTS, VOCAB = "model.safetensors", "vocab.json"
-_WORD = re.compile(r"[a-z0-9]+")
+WORD = re.compile(r"[a-z0-9]+")  # a word of a lower-cased question
 
 
 def features(question: str) -> list[str]:
     """The question's words and word pairs, e.g. "Is there a mass?" -> is, there, a, mass, "is there", ..."""
-    words = _WORD.findall(question.lower())
+    words = WORD.findall(question.lower())
     return words + [f"{a} {b}" for a, b in zip(words, words[1:])]
 
 
@@ -70,6 +70,10 @@ class QuestionPrior:
             best = max(range(len(opts)), key=lambda i: (scores[i], -i))  # first option at a tie
             out.append((opts[best], max(scores[best], 0.0)))
         return out
+
+    def answer(self, cases) -> list[tuple[str, float]]:
+        """The bench's call: one (answer, probability) per ``Case``; the image is never looked at."""
+        return self.predict([c.question for c in cases], [c.options for c in cases])
 
     def save(self, folder: Path, meta: dict) -> None:
         from safetensors.torch import save_file

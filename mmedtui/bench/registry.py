@@ -30,6 +30,7 @@ class System:
     group: str  # table section (GROUPS)
     unit: str  # the shared output it reads; systems sharing a unit share the settings below
     answer: str = "attending"  # how the answer is read from the unit: attending | specialist | vote | prior
+    # (prior: a non-agent model in ``checkpoint``, mmedtui.agents.priors)
     stages: tuple[str, ...] = ALL_STAGES  # the pipeline stages the unit runs (the others switched off)
     on_opinions: bool = False  # the unit runs the attending alone on the panel unit's triage + opinions
     sampled: bool = False  # the attending is sampled (--samples, bench temperature) and the majority taken
@@ -71,6 +72,16 @@ SYSTEMS: tuple[System, ...] = (
         checkpoint=("models", "question-only"),
         paired=True,
         doc="the language prior: a bag of words over the question, never the image",
+    ),
+    System(
+        "nearest-image",
+        BASELINES,
+        "nearest-image",
+        answer="prior",
+        stages=(),
+        checkpoint=("models", "nearest-image"),
+        paired=True,
+        doc="the image prior: the answers given to the training images most like the scan, no language model",
     ),
     System(
         "majority-vote",

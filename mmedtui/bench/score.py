@@ -39,7 +39,7 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
     data = units[entry.unit]
     if data.get("error"):  # the whole unit failed (unreadable image, a model that would not load)
         return Outcome("", data["error"])
-    if entry.answer == "prior":  # the question text alone
+    if entry.answer == "prior":  # a non-agent model (the question's words, or the likest training images)
         return Outcome((data.get("prior") or {}).get("answer") or "", None, dict(data))
     if entry.answer in ("vote", "specialist"):
         opinions = data.get("specialists") or []

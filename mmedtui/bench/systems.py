@@ -46,7 +46,7 @@ class Baselines:
 
     agents: dict[str, AgentSpec] = field(default_factory=dict)
     samples: dict[str, int] = field(default_factory=dict)  # a sampled row's own number of draws
-    checkpoints: dict[str, Path] = field(default_factory=dict)  # non-agent models (question-only)
+    checkpoints: dict[str, Path] = field(default_factory=dict)  # non-agent models (question-only, nearest-image)
     unavailable: dict[str, str] = field(default_factory=dict)
 
 
@@ -77,7 +77,7 @@ def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
 def _checkpoint(section: dict, shipped: tuple[str, ...], where: str, panel: Panel) -> tuple[Path, str | None]:
     """A non-agent model's folder (the panel's ``path``, relative to the panel file, else the shipped one), and
     why it cannot run (None: it can)."""
-    from mmedtui.agents.question_prior import model_present
+    from mmedtui.agents.priors import prior_present
 
     raw = section.get("path")
     if raw is not None and not isinstance(raw, str):
@@ -85,7 +85,7 @@ def _checkpoint(section: dict, shipped: tuple[str, ...], where: str, panel: Pane
     from mmedtui.agents.locate import model_folder
 
     folder = model_folder(raw, panel.base_dir) if raw else asset_path(*shipped)
-    return folder, None if model_present(folder) else f"model {folder} not found"
+    return folder, None if prior_present(folder) else f"model {folder} not found"
 
 
 def parse_baselines(data: dict | None, panel: Panel) -> Baselines:

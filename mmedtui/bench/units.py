@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import resources
 
 from mmedtui.agents.panel import AgentSpec, Panel
-from mmedtui.agents.question_prior import QuestionPrior
+from mmedtui.agents.priors import load_prior
 from mmedtui.agents.roles import Opinion, TriageDecision
 from mmedtui.bench.registry import ALL_STAGES, unit_owner
 from mmedtui.bench.systems import Baselines
@@ -78,7 +78,7 @@ class Units:
 
     def __init__(self, panel: Panel, baselines: Baselines, settings: Settings) -> None:
         self.panel, self.baselines, self.settings = panel, baselines, settings
-        self._priors: dict[str, QuestionPrior] = {}  # loaded once per run
+        self._priors: dict = {}  # non-agent models, loaded once per run
 
     # -- configuration ---------------------------------------------------------------------------
     def attending_spec(self, unit: str) -> AgentSpec:
@@ -144,10 +144,10 @@ class Units:
         self, unit: str, cases: list[Case], deps: list[dict | None], emit: Callable[[Event], None] | None
     ) -> list[dict]:
         owner = unit_owner(unit)
-        if owner.answer == "prior":  # the question text alone: no pipeline, no image
+        if owner.answer == "prior":  # a non-agent model: no pipeline
             if unit not in self._priors:
-                self._priors[unit] = QuestionPrior.load(self.baselines.checkpoints[owner.name])
-            answers = self._priors[unit].predict([c.question for c in cases], [c.options for c in cases])
+                self._priors[unit] = load_prior(self.baselines.checkpoints[owner.name])
+            answers = self._priors[unit].answer(cases)
             return [{"prior": {"answer": a, "probability": round(p, 4)}} for a, p in answers]
         pipeline = Pipeline(self.panel, self.options(unit), attending=self.attending_spec(unit))
         if owner.on_opinions:

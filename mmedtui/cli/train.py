@@ -1,4 +1,5 @@
-"""``mmedtui train triage|specialist|attending|opinions|question-only|plot``: the trainer (code in ``trainer/``).
+"""``mmedtui train triage|specialist|attending|vision|opinions|question-only|nearest-image|plot``: the trainer
+(code in ``trainer/``).
 
 torch, transformers and TRL are imported inside the commands, so ``mmedtui --help`` stays fast.
 
@@ -287,4 +288,5 @@ def attending(
 app.command()(train_tools.vision)
 app.command("opinions")(train_tools.opinions_cmd)
 app.command("question-only")(train_tools.question_only)
+app.command("nearest-image")(train_tools.nearest_image)
 app.command()(train_tools.plot)

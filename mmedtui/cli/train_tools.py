@@ -123,6 +123,28 @@ def question_only(
     )
 
 
+def nearest_image(
+    output: Path = typer.Option(
+        Path("runs/nearest-image"),
+        "--output",
+        "-o",
+        help="Model folder (the shipped one: assets/models/nearest-image).",
+    ),
+    k: int | None = typer.Option(
+        None, "--k", min=1, help="Training images that vote on each answer (default 3, chosen on the training holdout)."
+    ),
+    data_root: Path | None = DataRoot,
+) -> None:
+    """Build the nearest-image baseline (the image prior; no language model) from the specialists' training split."""
+    from trainer.image_prior import K, train_nearest_image
+
+    summary = train_nearest_image(data_root, output, k or K)
+    typer.echo(
+        f"nearest-image: {summary['items']} training items, {summary['images']} images, "
+        f"{summary['questions']} image-question pairs -> {output}"
+    )
+
+
 def plot(
     run_dir: Path = typer.Argument(..., help="A run folder (holds metrics.jsonl)."),
     width: int | None = typer.Option(None, "--width", help="Plot width in characters."),
