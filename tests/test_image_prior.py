@@ -7,8 +7,7 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
-from PIL import Image, ImageOps
+from PIL import Image
 
 from mmedtui.agents.image_prior import ImagePrior, question_key, thumbnail
 from mmedtui.bench import run_bench
@@ -16,39 +15,29 @@ from mmedtui.bench.runner import BenchConfig
 from mmedtui.bench.systems import panel_with_baselines
 from mmedtui.errors import ConfigError
 from support.bench import panel_data
+from support.scans import prior, scan
 from trainer.image_prior import build
 from trainer.question_only import training_items
-
-
-def scan(kind: str, shift: int = 0) -> Image.Image:
-    """Three looks that a thumbnail tells apart; ``shift`` brightens a copy without changing its look."""
-    base = {
-        "down": Image.linear_gradient("L"),
-        "across": Image.linear_gradient("L").rotate(90),
-        "ring": Image.radial_gradient("L"),
-    }[kind]
-    return ImageOps.autocontrast(base).point(lambda v: min(255, v + shift)).convert("RGB").resize((64, 64))
-
-
-def prior(k: int) -> ImagePrior:
-    looks = ["down", "down", "across", "ring"]
-    asked = [
-        {"is there a mass": "yes", "which side": "left"},
-        {"is there a mass": "yes"},
-        {"is there a mass": "no", "which side": "right"},
-        {"which side": "right"},
-    ]
-    return ImagePrior(torch.stack([thumbnail(scan(look)) for look in looks]), asked, k)
 
 
 def test_the_likest_images_that_were_asked_vote():
     one, three = prior(1), prior(3)
     assert question_key("Is there a Mass?") == "is there a mass"
-    assert one.neighbours(scan("down", 20), "Is there a mass?") == ["yes"]
-    assert one.neighbours(scan("across", 20), "Is there a mass?") == ["no"]
-    assert len(three.neighbours(scan("ring"), "Is there a mass?")) == 3  # only images asked it, however unlike
+    assert one.neighbours(scan("down", 20), "Is there a mass?") == [0]  # of two equal images, the first
+    assert one.neighbours(scan("across", 20), "Is there a mass?") == [2]
+    assert sorted(three.neighbours(scan("ring"), "Is there a mass?")) == [0, 1, 2]  # asked it, however unlike
     ((answer, share),) = three.predict([scan("across", 10)], ["Is there a mass?"], [None])
     assert (answer, share) == ("yes", pytest.approx(2 / 3))  # two "down" images outvote the closest one
+    reading = three.read(scan("across", 10), "Is there a mass?", ["Yes", "No"])
+    assert (reading.answer, reading.votes, reading.modalities, reading.source) == (
+        "Yes",
+        ["no", "yes", "yes"],
+        ["MRI", "CT", "CT"],
+        "neighbours",
+    )
+    grey = Image.new("RGB", (64, 64), (128, 128, 128))
+    assert three.read(grey, "Which side?").source == "question"
+    assert three.read(grey, "Never asked?", ["maybe"]).source == "none"
 
 
 def test_with_options_it_names_one_and_a_flat_scan_falls_back_to_the_training_answers():

@@ -31,7 +31,7 @@ def build(items: list, k: int = K) -> tuple[ImagePrior, dict]:
     by_image: dict = {}
     for it in items:
         by_image.setdefault(it.image_ref.key, []).append(it)
-    thumbs, asked, flat = [], [], 0
+    thumbs, asked, modality, flat = [], [], [], 0
     for group in by_image.values():
         images = group[0].image_ref.load()
         thumb = thumbnail(images[0]) if images else None
@@ -42,10 +42,11 @@ def build(items: list, k: int = K) -> tuple[ImagePrior, dict]:
         for it in group:  # a question asked twice of one image: its more common answer
             answers.setdefault(question_key(it.question), Counter())[normalize(it.answer)] += 1
         thumbs.append(thumb)
+        modality.append(group[0].modality)
         asked.append({q: c.most_common(1)[0][0] for q, c in answers.items() if q})
     if not thumbs:
         raise DataError("nearest-image: no training image with content")
-    model = ImagePrior(torch.stack(thumbs), asked, k)
+    model = ImagePrior(torch.stack(thumbs), asked, k, modality if any(modality) else [])
     summary = {
         "items": len(items),
         "images": len(thumbs),

@@ -54,7 +54,7 @@ def panel_for(section: OpinionsSection) -> Panel:
 def model_fingerprint(panel: Panel, spec: AgentSpec) -> str:
     """The backend spec (paths made absolute, weights stamped) plus the agent's sampling."""
     backend = dict(panel.models[spec.model])
-    if backend.get("backend") == "transformers" and "path" in backend:
+    if backend.get("backend") in ("transformers", "nearest-image") and "path" in backend:
         p = model_folder(backend["path"], panel.base_dir)
         if p.exists():
             backend["path"] = str(p.resolve())

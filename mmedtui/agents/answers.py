@@ -132,7 +132,10 @@ def settle(
 
 
 def answer_probability(gen: Generation, answer: str) -> float | None:
-    """exp(sum of the log-probabilities of the tokens that spell ``answer``) from a server's logprobs."""
+    """exp(sum of the log-probabilities of the tokens that spell ``answer``) from a server's logprobs, or the
+    probability a backend states itself (``meta["probability"]``: a nearest-image model's share of votes)."""
+    if gen.meta.get("probability") is not None:
+        return float(gen.meta["probability"])
     tokens = gen.meta.get("token_logprobs")
     if not tokens or not answer:
         return None

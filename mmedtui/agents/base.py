@@ -15,11 +15,14 @@ from PIL import Image
 
 @dataclass(frozen=True)
 class Prompt:
-    """One chat turn: a system message and a user message with its images (RGB PIL images)."""
+    """One chat turn: a system message and a user message with its images (RGB PIL images). ``question`` and
+    ``options`` repeat the case's own, for a backend that answers without reading text (``nearest-image``)."""
 
     system: str
     user: str
     images: tuple[Image.Image, ...] = ()
+    question: str | None = None
+    options: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

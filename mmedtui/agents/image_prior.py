@@ -50,10 +50,26 @@ def thumbnail(image: Image.Image) -> torch.Tensor | None:
 
 
 @dataclass
+class Reading:
+    """What the prior found: the answer, the neighbours' votes (closest first) and their modalities, and where
+    the answer came from: ``neighbours``, the ``question``'s training answers, the ``overall`` ones, or ``none``."""
+
+    answer: str
+    votes: list[str]
+    modalities: list[str | None]
+    source: str = "neighbours"
+
+    @property
+    def share(self) -> float:
+        return self.votes.count(normalize(self.answer)) / len(self.votes) if self.votes else 0.0
+
+
+@dataclass
 class ImagePrior:
     thumbs: torch.Tensor  # [images, SIDE * SIDE], each minus its own mean
     asked: list[dict[str, str]]  # per image: question key -> normalised answer
     k: int = 3
+    modality: list[str | None] = field(default_factory=list)  # per image, where the dataset says (SLAKE)
     mean: torch.Tensor | None = None  # per-pixel mean and spread of ``thumbs`` (computed when None)
     scale: torch.Tensor | None = None
     _unit: torch.Tensor | None = field(default=None, repr=False)
@@ -74,14 +90,36 @@ class ImagePrior:
         x = (x - self.mean.float()) / self.scale.float()
         return x / x.norm(dim=-1, keepdim=True).clamp_min(1e-9)
 
-    def neighbours(self, image: Image.Image, question: str) -> list[str]:
-        """The answers of the ``k`` training images most like ``image`` that were asked ``question``, closest first."""
+    def neighbours(self, image: Image.Image, question: str) -> list[int]:
+        """The ``k`` training images most like ``image`` that were asked ``question``, closest first."""
         thumb, key = thumbnail(image), question_key(question)
         if thumb is None:
             return []
         order = (self._unit @ self._standard(thumb)).argsort(descending=True, stable=True)
-        found = [self.asked[i][key] for i in order.tolist() if key in self.asked[i]]
-        return found[: self.k]
+        return [i for i in order.tolist() if key in self.asked[i]][: self.k]
+
+    def read(self, image: Image.Image, question: str, options: list[str] | None = None) -> Reading:
+        """What the training images say about ``question`` on ``image`` (only votes for an option count)."""
+        allowed = {normalize(o) for o in options} if options else None
+        key = question_key(question)
+        voters = [i for i in self.neighbours(image, question) if allowed is None or self.asked[i][key] in allowed]
+        if voters:
+            votes = [self.asked[i][key] for i in voters]
+            counts = Counter(votes)
+            best = max(counts, key=lambda a: (counts[a], -votes.index(a)))  # a tie: the closer image's answer
+            reading = Reading(best, votes, [self.modality[i] for i in voters] if self.modality else [])
+        else:
+            reading = Reading(*self._fallback(key, allowed))
+        if options:  # the option's own text; none of the training answers: the first option
+            reading.answer = next((o for o in options if normalize(o) == reading.answer), options[0])
+        return reading
+
+    def _fallback(self, key: str, allowed: set[str] | None) -> tuple[str, list, list, str]:
+        for counts, source in ((self._by_question.get(key, Counter()), "question"), (self._overall, "overall")):
+            ranked = [a for a, _ in counts.most_common() if allowed is None or a in allowed]
+            if ranked:
+                return ranked[0], [], [], source
+        return "", [], [], "none"
 
     def predict(
         self, images: list[Image.Image], questions: list[str], options: list[list[str] | None]
@@ -90,25 +128,9 @@ class ImagePrior:
         (0 when no neighbour voted and a training prior answered)."""
         out = []
         for image, question, opts in zip(images, questions, options):
-            allowed = {normalize(o) for o in opts} if opts else None
-            votes = [a for a in self.neighbours(image, question) if allowed is None or a in allowed]
-            if votes:
-                counts = Counter(votes)
-                best = max(counts, key=lambda a: (counts[a], -votes.index(a)))  # a tie: the closer image's answer
-                share = counts[best] / len(votes)
-            else:
-                best, share = self._fallback(question, allowed), 0.0
-            if opts:
-                best = next((o for o in opts if normalize(o) == best), opts[0])
-            out.append((best, share))
+            reading = self.read(image, question, opts)
+            out.append((reading.answer, reading.share))
         return out
-
-    def _fallback(self, question: str, allowed: set[str] | None) -> str:
-        for counts in (self._by_question.get(question_key(question), Counter()), self._overall):
-            ranked = [a for a, _ in counts.most_common() if allowed is None or a in allowed]
-            if ranked:
-                return ranked[0]
-        return ""  # options none of the training answers: the caller takes the first option
 
     def answer(self, cases) -> list[tuple[str, float]]:
         """The bench's call: one (answer, share) per ``Case``."""
@@ -121,7 +143,7 @@ class ImagePrior:
         tensors = {"thumbs": self.thumbs.half(), "mean": self.mean.float(), "scale": self.scale.float()}
         save_file({k: v.contiguous() for k, v in tensors.items()}, str(folder / WEIGHTS), {"format": str(FORMAT)})
         (folder / WEIGHTS).chmod(0o644)  # shipped in the wheel: readable by every user
-        doc = {"format": FORMAT, "k": self.k, "asked": self.asked, **meta}
+        doc = {"format": FORMAT, "k": self.k, "asked": self.asked, "modality": self.modality, **meta}
         (folder / INDEX).write_text(json.dumps(doc, ensure_ascii=False) + "\n", encoding="utf-8")
 
     @classmethod
@@ -141,7 +163,10 @@ class ImagePrior:
             or tuple(thumbs.shape) != (len(asked), SIDE * SIDE)
         ):
             raise ConfigError(f"{folder}: not a nearest-image model of format {FORMAT}")
-        return cls(thumbs, asked, int(doc.get("k", 3)), tensors.get("mean"), tensors.get("scale"))
+        modality = doc.get("modality") if isinstance(doc.get("modality"), list) else []
+        if modality and len(modality) != len(asked):
+            raise ConfigError(f"{folder}: not a nearest-image model of format {FORMAT}")
+        return cls(thumbs, asked, int(doc.get("k", 3)), modality, tensors.get("mean"), tensors.get("scale"))
 
 
 def model_present(folder: Path) -> bool:

@@ -5,6 +5,7 @@
       local: {backend: transformers, path: models/specialist-a, device: auto, dtype: auto}
       gpt4o: {backend: openai, base_url: https://api.openai.com/v1, model: gpt-4o, api_key_env: OPENAI_API_KEY,
               cache: cache/gpt4o}                      # optional: answers kept on disk, reruns are free
+      cases: {backend: nearest-image, path: models/nearest-image}   # a case-based specialist, no language model
     triage: {model: local, max_new_tokens: 48}
     specialists:                                       # per department; "default" serves the rest
       default: [{name: Specialist A, model: local}, {name: GPT-4o, model: gpt4o, temperature: 0.2}]
@@ -26,7 +27,7 @@ from mmedtui.errors import ConfigError
 from mmedtui.resources import asset_path
 
 DEFAULT_PANEL = asset_path("panel.yaml")  # the embedded panel, in a checkout or a wheel install
-BACKEND_KINDS = ("transformers", "openai", "scripted")
+BACKEND_KINDS = ("transformers", "openai", "scripted", "nearest-image")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,12 @@ def _build_backend(key: str, kind: object, options: dict, base_dir: Path) -> Bac
             if options.get("api_key_env"):
                 api_key(options["api_key_env"], f"model {key!r}")  # refuse a key no HTTP header can carry
             return OpenAIBackend(name=key, **options)
+        if kind == "nearest-image":
+            from mmedtui.agents.locate import model_folder
+            from mmedtui.agents.nearest_image_backend import NearestImageBackend
+
+            options["path"] = str(model_folder(options.pop("path"), base_dir))
+            return NearestImageBackend(name=key, **options)
         if kind == "scripted":
             from mmedtui.agents.scripted import ScriptedBackend
 

@@ -136,7 +136,9 @@ def question_text(case: Case) -> str:
 def _prompt(role: str, case: Case, **fields: str) -> Prompt:
     system, user = template(role)
     values = {"question": question_text(case), **fields}
-    return Prompt(system.safe_substitute(values), user.safe_substitute(values), (case.image, *case.extra_images))
+    images = (case.image, *case.extra_images)
+    options = tuple(case.options) if case.options else None
+    return Prompt(system.safe_substitute(values), user.safe_substitute(values), images, case.question, options)
 
 
 # --- triage -------------------------------------------------------------------------------------

@@ -62,14 +62,16 @@ def _agent(raw: object, where: str, panel: Panel) -> AgentSpec:
 
 
 def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
-    """Why a transformers checkpoint is clearly absent (a local-looking path that is not there), else None."""
+    """Why a local checkpoint is clearly absent (a local-looking path that is not there; a nearest-image model is
+    never a hub id), else None."""
     model = panel.models[spec.model]
-    if model.get("backend") != "transformers" or "path" not in model:
+    if model.get("backend") not in ("transformers", "nearest-image") or "path" not in model:
         return None
     from mmedtui.agents.locate import looks_like_hub_id, model_folder
 
     resolved = model_folder(model["path"], panel.base_dir)
-    if not resolved.is_dir() and (not looks_like_hub_id(model["path"]) or os.environ.get("HF_HUB_OFFLINE") == "1"):
+    hub = model["backend"] == "transformers" and looks_like_hub_id(model["path"])
+    if not resolved.is_dir() and (not hub or os.environ.get("HF_HUB_OFFLINE") == "1"):
         return f"checkpoint {resolved} not found"
     return None
 

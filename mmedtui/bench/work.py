@@ -33,7 +33,7 @@ def weights_stamp(model: dict, base_dir: Path) -> list:
     from mmedtui.agents.locate import model_folder
     from mmedtui.agents.locate import weights_stamp as stamp
 
-    if model.get("backend") != "transformers" or "path" not in model:
+    if model.get("backend") not in ("transformers", "nearest-image") or "path" not in model:
         return []
     return stamp(model_folder(model["path"], base_dir))
 

@@ -1,0 +1,84 @@
+"""The case-based specialist: a nearest-image model seated in a panel, its answers and its reasoning."""
+
+from __future__ import annotations
+
+import pytest
+
+from mmedtui.agents.image_prior import Reading
+from mmedtui.agents.nearest_image_backend import explain
+from mmedtui.agents.panel import parse_panel
+from mmedtui.consult import Case, Pipeline
+from mmedtui.errors import ConfigError
+from support.scans import prior, scan
+
+
+def test_the_reasoning_says_what_the_likest_training_scans_were_answered():
+    assert explain(Reading("yes", ["yes"], ["CT"])) == (
+        "The training scan most like this one that was asked this question (CT) was answered yes."
+    )
+    assert explain(Reading("no", ["no", "no", "no"], ["CT", "CT", "CT"])) == (
+        "The 3 training scans most like this one that were asked this question (all CT) were all answered no."
+    )
+    assert explain(Reading("yes", ["yes", "no", "yes"], ["CT", "MRI", None])) == (
+        "Of the 3 training scans most like this one that were asked this question (CT and MRI), "
+        "2 were answered yes and 1 no."
+    )
+    assert explain(Reading("left", ["left", "right"], [])).endswith("1 was answered left and 1 right.")
+    assert explain(Reading("yes", [], [], "question")) == (
+        "No training scan like this one was asked this; its most common training answer is yes."
+    )
+    assert "among the options is no" in explain(Reading("no", [], [], "overall"))
+
+
+@pytest.fixture
+def panel(tmp_path):
+    prior(3).save(tmp_path / "nn", {})
+    data = {
+        "models": {
+            "triage": {"backend": "scripted", "replies": ["<think>CT</think><answer>Radiologist</answer>"]},
+            "cases": {"backend": "nearest-image", "path": "nn"},  # relative to the panel file's folder
+            "attending": {"backend": "scripted", "replies": ["<think>w</think><answer>yes</answer>"]},
+        },
+        "triage": {"model": "triage"},
+        "specialists": {"default": [{"name": "Case-based", "model": "cases"}]},
+        "attending": {"model": "attending"},
+    }
+    return parse_panel(data, base_dir=tmp_path)
+
+
+def test_in_a_consultation_it_names_an_option_or_answers_nothing(panel):
+    cases = [
+        Case(scan("down", 15), "Is there a mass?", ["Yes", "No"]),
+        Case(scan("ring"), "Which side?"),
+        Case(scan("down"), "What is the diagnosis?"),  # never asked, no options: nothing to go on
+    ]
+    first, second, third = (r.specialists[0] for r in Pipeline(panel).run(cases))
+    assert (first.answer, first.valid, first.error) == ("Yes", True, None)
+    assert first.probability == pytest.approx(2 / 3)  # its share of the votes
+    assert first.reasoning == (
+        "Of the 3 training scans most like this one that were asked this question (CT and MRI), "
+        "2 were answered yes and 1 no."
+    )
+    assert (second.answer, second.error) == ("right", None)
+    assert third.answer == "" and third.error == "no training answer to go on" and not third.valid
+
+
+def test_it_needs_a_question_about_a_scan_and_answers_alike_at_any_temperature(panel):
+    from mmedtui.agents.base import Prompt, Sampling
+
+    backend = panel.backend("cases")
+    (gen,) = backend.generate([Prompt("s", "u")])
+    assert gen.error == "nearest-image answers a question about a scan only"
+    ask = Prompt("s", "u", (scan("across"),), "Is there a mass?", ("yes", "no"))
+    assert backend.generate([ask], Sampling(temperature=1.0, seed=1)) == backend.generate([ask])
+
+
+def test_a_missing_model_folder_is_one_clear_error(tmp_path):
+    data = {
+        "models": {"cases": {"backend": "nearest-image", "path": "nowhere"}},
+        "triage": {"model": "cases"},
+        "specialists": {"default": [{"name": "Case-based", "model": "cases"}]},
+        "attending": {"model": "cases"},
+    }
+    with pytest.raises(ConfigError, match="not a nearest-image model"):
+        parse_panel(data, base_dir=tmp_path).backend("cases")
