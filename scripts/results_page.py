@@ -175,7 +175,9 @@ def stage_table(training: dict) -> str:
         "| mean pass rate | all-equal groups |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    for run, state in sorted(training.get("runs", {}).items()):
+    runs = training.get("runs", {})
+    panel: dict[tuple, list[str]] = {}  # (system, accuracy) -> the runs whose opinions gave it
+    for run, state in sorted(runs.items()):
         for name in state.get("order", []):
             stage = state["stages"][name]
             val = stage.get("validation") or {}
@@ -193,7 +195,10 @@ def stage_table(training: dict) -> str:
         # The same held-back cases without an attending: majority vote and each specialist, from the run's opinions.
         for system, val in ((state.get("curriculum") or {}).get("validation") or {}).get("panel", {}).items():
             acc = " / ".join(f"{val[t]['accuracy']:.1f}" for t in ("vqa-rad", "slake") if t in val) or "–"
-            lines.append(f"| {run} | {system} (its opinions) | – | – | {acc} | – | – | – | – | – |")
+            panel.setdefault((system, acc), []).append(run)
+    for (system, acc), where in panel.items():  # once for runs that share their opinions
+        run = "all runs" if len(where) == len(runs) > 1 else ", ".join(where)
+        lines.append(f"| {run} | {system} (their opinions) | – | – | {acc} | – | – | – | – | – |")
     return "\n".join(lines)
 
 

@@ -104,7 +104,11 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
     }
     lines = stage_table(training).splitlines()
     assert lines[2].startswith("| attending | warmup | 1500 | 28.2 min | 68.9 / 58.9 | 90.0 / – / 12.5 | 1841 |")
-    assert lines[3] == "| attending | majority-vote (its opinions) | – | – | 67.6 / 60.5 | – | – | – | – | – |"
+    assert lines[3] == "| attending | majority-vote (their opinions) | – | – | 67.6 / 60.5 | – | – | – | – | – |"
+    # Runs on the same opinions share one row per panel system, after every run's stages.
+    training["runs"]["ablation"] = training["runs"]["attending"]
+    lines = stage_table(training).splitlines()
+    assert [line.split("|")[1].strip() for line in lines[2:]] == ["ablation", "attending", "all runs"]
 
 
 def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():
