@@ -103,7 +103,8 @@ wait "$fixed"
 
 # 6. Ship: float16 copies with model cards: specialist B (step 1) and the triage doctor. The attending,
 #    attending-sft and attending-no-curriculum shipped are still those of commit 08f218f's recipe, trained on the
-#    previous specialist B's opinions (assets/README.md); steps 4-5 on this panel replace them only if the final
-#    attending's held-back mean reaches the shipped one's (55.8) and its four ablations are trained. The 2026-12-03
-#    run's hard stage took it to 53.3; the 2026-12-05 run's to 57.9, below its warm-up's 61.5 (assets/README.md).
+#    previous specialist B's opinions (assets/README.md); steps 4-5 on this panel replace them (export_model
+#    "$work/attending/final" attending ..., the warm-up and the four ablations likewise) only if the final
+#    attending's held-back mean reaches the shipped one's (55.8) and its four ablations are trained. The 2026-12-05
+#    run's hard stage took it to 57.9, below its warm-up's 61.5; two of its ablations were finished (assets/README.md).
 export_model "$work/triage/final" triage "triage doctor"
