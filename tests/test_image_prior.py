@@ -138,3 +138,18 @@ def test_the_command_and_the_bench_row(tmp_path):
     # the question's training answers tie and the first seen, yes, answers too: no image gain on this item.
     assert (row["system"], row["counts"]["mc"], row["metrics"]["mc"]) == ("nearest-image", 1, 100.0)
     assert row["metrics"]["mc_blank"] == 100.0
+
+
+def test_the_fit_part_leaves_the_holdout_images_out(tmp_path):
+    """A panel member built from the fit part gives honest opinions on the holdout part: the two parts split the
+    training images between them, each image on one side, as the specialists' split does."""
+    from trainer.image_prior import train_nearest_image
+
+    root = _data_root(tmp_path / "data")
+    sizes = {
+        part: train_nearest_image(root, tmp_path / part, part=part, holdout=0.5)["images"]
+        for part in ("all", "fit", "holdout")
+    }
+    assert sizes["fit"] + sizes["holdout"] == sizes["all"] == 3
+    doc = json.loads((tmp_path / "fit" / "index.json").read_text())
+    assert doc["trained_on"]["part"] == "fit" and doc["trained_on"]["holdout"] == 0.5

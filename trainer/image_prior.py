@@ -57,10 +57,21 @@ def build(items: list, k: int = K) -> tuple[ImagePrior, dict]:
     return model, summary
 
 
-def train_nearest_image(root: Path | None, output: Path, k: int = K, split: str = "train") -> dict:
-    """Build from the training split under ``root`` and write the model + its card into ``output``."""
-    model, summary = build(training_items(root, split), k)
-    trained_on = {"split": split, "tasks": list(TASKS), "slake_lang": "en", "vqa_rad_frame_rows": "excluded"}
+def train_nearest_image(
+    root: Path | None, output: Path, k: int = K, split: str = "train", part: str = "all", holdout: float = 0.3
+) -> dict:
+    """Build from the training split under ``root`` and write the model + its card into ``output``. ``part="fit"``
+    keeps the images of the split's fit part only (``trainer.data.items.in_part``, the specialists' split), so the
+    model's answers on the holdout part are honest opinions, as a panel member's must be for the attending."""
+    from mmedtui.tasks.catalog import resolve_data_root
+    from trainer.data.items import in_part
+
+    items = training_items(root, split)
+    if part != "all":
+        items = [it for it in items if in_part(it, part, holdout, resolve_data_root(root))]
+    model, summary = build(items, k)
+    trained_on = {"split": split, "part": part, "holdout": holdout if part != "all" else None, "tasks": list(TASKS),
+                  "slake_lang": "en", "vqa_rad_frame_rows": "excluded"}  # fmt: skip
     model.save(output, {"trained_on": trained_on, "summary": summary})
     meta = front_matter(
         "mmedtui-nearest-image", hub_datasets(TASKS), tags=["baseline", "nearest-neighbour"], transformers=False

@@ -79,7 +79,7 @@ class ImagePrior:
     def __post_init__(self) -> None:
         thumbs = self.thumbs.float()
         if self.mean is None or self.scale is None:
-            self.mean, self.scale = thumbs.mean(0), thumbs.std(0) + 1e-6
+            self.mean, self.scale = thumbs.mean(0), thumbs.std(0, correction=0) + 1e-6  # one image: spread 0
         self._unit = self._standard(thumbs)
         for answers in self.asked:
             for key, answer in answers.items():

@@ -133,12 +133,21 @@ def nearest_image(
     k: int | None = typer.Option(
         None, "--k", min=1, help="Training images that vote on each answer (default 3, chosen on the training holdout)."
     ),
+    part: str = typer.Option(
+        "all",
+        "--part",
+        help="all: the whole training split (the bench row); fit: its fit part only, so that its opinions on the "
+        "holdout part are honest (a panel member the attending learns from).",
+    ),
     data_root: Path | None = DataRoot,
 ) -> None:
     """Build the nearest-image baseline (the image prior; no language model) from the specialists' training split."""
+    from mmedtui.errors import UserError
     from trainer.image_prior import K, train_nearest_image
 
-    summary = train_nearest_image(data_root, output, k or K)
+    if part not in ("all", "fit"):
+        raise UserError(f"--part must be all or fit, not {part!r}")
+    summary = train_nearest_image(data_root, output, k or K, part=part)
     typer.echo(
         f"nearest-image: {summary['items']} training items, {summary['images']} images, "
         f"{summary['questions']} image-question pairs -> {output}"
