@@ -106,5 +106,5 @@ wait "$fixed"
 #    previous specialist B's opinions (assets/README.md); steps 4-5 on this panel replace them (export_model
 #    "$work/attending/final" attending ..., the warm-up and the four ablations likewise) only if the final
 #    attending's held-back mean reaches the shipped one's (55.8) and its four ablations are trained. The 2026-12-05
-#    run's hard stage took it to 57.9, below its warm-up's 61.5; two of its ablations were finished (assets/README.md).
+#    run's hard stage took it to 57.9, below its warm-up's 61.5; three of its ablations were finished (assets/README.md).
 export_model "$work/triage/final" triage "triage doctor"
