@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mmedtui.agents import roles
-from mmedtui.agents.locate import model_folder, weights_stamp
+from mmedtui.agents.locate import LOCAL_BACKENDS, model_folder, weights_stamp
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
 from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer.data.images import ImageCache
@@ -54,7 +54,7 @@ def panel_for(section: OpinionsSection) -> Panel:
 def model_fingerprint(panel: Panel, spec: AgentSpec) -> str:
     """The backend spec (paths made absolute, weights stamped) plus the agent's sampling."""
     backend = dict(panel.models[spec.model])
-    if backend.get("backend") in ("transformers", "nearest-image") and "path" in backend:
+    if backend.get("backend") in LOCAL_BACKENDS and "path" in backend:
         p = model_folder(backend["path"], panel.base_dir)
         if p.exists():
             backend["path"] = str(p.resolve())

@@ -18,6 +18,10 @@ def model_folder(path: str | Path, base_dir: Path) -> Path:
     return path if path.is_absolute() else base_dir / path
 
 
+# Backends whose ``path`` names files on this machine: their weights stamp keys the opinion and bench caches.
+LOCAL_BACKENDS = ("transformers", "nearest-image")
+
+
 def weights_stamp(folder: Path) -> list:
     """Names, sizes and mtimes of a local checkpoint's files: retraining in place changes any key built on it.
     Its Markdown (the model card) is left out: rewriting a card must not throw away opinion or bench caches."""

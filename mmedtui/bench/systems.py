@@ -64,10 +64,11 @@ def _agent(raw: object, where: str, panel: Panel) -> AgentSpec:
 def _missing_checkpoint(panel: Panel, spec: AgentSpec) -> str | None:
     """Why a local checkpoint is clearly absent (a local-looking path that is not there; a nearest-image model is
     never a hub id), else None."""
+    from mmedtui.agents.locate import LOCAL_BACKENDS, looks_like_hub_id, model_folder
+
     model = panel.models[spec.model]
-    if model.get("backend") not in ("transformers", "nearest-image") or "path" not in model:
+    if model.get("backend") not in LOCAL_BACKENDS or "path" not in model:
         return None
-    from mmedtui.agents.locate import looks_like_hub_id, model_folder
 
     resolved = model_folder(model["path"], panel.base_dir)
     hub = model["backend"] == "transformers" and looks_like_hub_id(model["path"])

@@ -30,10 +30,10 @@ def digest(obj: object) -> str:
 
 def weights_stamp(model: dict, base_dir: Path) -> list:
     """A local checkpoint's file stamp (``locate.weights_stamp``): retraining in place changes the key."""
-    from mmedtui.agents.locate import model_folder
+    from mmedtui.agents.locate import LOCAL_BACKENDS, model_folder
     from mmedtui.agents.locate import weights_stamp as stamp
 
-    if model.get("backend") not in ("transformers", "nearest-image") or "path" not in model:
+    if model.get("backend") not in LOCAL_BACKENDS or "path" not in model:
         return []
     return stamp(model_folder(model["path"], base_dir))
 
