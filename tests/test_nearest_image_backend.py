@@ -82,3 +82,23 @@ def test_a_missing_model_folder_is_one_clear_error(tmp_path):
     }
     with pytest.raises(ConfigError, match="not a nearest-image model"):
         parse_panel(data, base_dir=tmp_path).backend("cases")
+
+
+def test_its_refusals_are_cached_like_answers_not_asked_again_every_run(panel, tmp_path):
+    from dataclasses import replace
+
+    from trainer.config import load_config
+    from trainer.data.images import ImageCache
+    from trainer.data.items import load_items
+    from trainer.opinions import OpinionStore, collect
+    from trainer.testing import fake_vqa_rad
+
+    root = fake_vqa_rad(tmp_path / "data", per_kind=2)
+    cfg = load_config("attending", "tiny", **{"data.root": str(root), "data.tasks": ["vqa-rad"]})
+    open_items = [replace(it, options=None) for it in load_items(cfg.data)]  # no options: it declines
+    store = tmp_path / "op.jsonl"
+    first = collect(open_items, panel, OpinionStore(store), ImageCache(64))
+    assert {c.opinions[0].error for c in first.values()} == {"no training answer to go on"}
+    again = collect(open_items, panel, OpinionStore(store), ImageCache(64), only_cached=True)
+    assert again.keys() == first.keys()  # read back from the cache, the refusal with them
+    assert [c.opinions[0].error for c in again.values()] == [c.opinions[0].error for c in first.values()]

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from mmedtui.agents import roles
 from mmedtui.agents.locate import LOCAL_BACKENDS, model_folder, weights_stamp
+from mmedtui.agents.nearest_image_backend import NearestImageBackend
 from mmedtui.agents.panel import DEFAULT_PANEL, AgentSpec, Panel, load_panel
 from mmedtui.fileio import append_jsonl, read_jsonl
 from trainer.data.images import ImageCache
@@ -33,8 +34,9 @@ if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
     from trainer.sections import OpinionsSection
 
-# Parse outcomes worth caching; anything else (timeouts, HTTP errors) is asked again next time.
-_CACHEABLE_ERRORS = {None, "empty answer"}
+# Outcomes worth caching, the same every time they are asked; anything else (timeouts, HTTP errors) is asked
+# again next time.
+_CACHEABLE_ERRORS = {None, "empty answer", *NearestImageBackend.REFUSALS}
 
 
 def default_cache() -> Path:

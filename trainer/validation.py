@@ -76,11 +76,12 @@ def panel_baselines(cases: list) -> dict[str, dict[str, dict]]:
     return {system: _table(rows) for system, rows in out.items()}
 
 
-def attending_outcomes(
+def attending_decisions(
     model_path, held: list, images, device: str = "auto", max_new_tokens: int = 48, seed: int = 0, batch: int = 16
 ) -> list[tuple]:
-    """(case, right) for each scored validation case, answered by the attending at ``model_path`` through
-    ``Pipeline.attend`` (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time)."""
+    """(case, decision) for each scored validation case, answered by the attending at ``model_path`` through
+    ``Pipeline.attend`` (``images``: the run's ImageCache; ``batch`` cases' full-size scans are held at a time).
+    ``decision`` is None where the attending gave none."""
     from mmedtui.agents.panel import AgentSpec, Panel
     from mmedtui.consult import ConsultRecord, Pipeline
     from mmedtui.consult.pipeline import PipelineOptions
@@ -97,7 +98,7 @@ def attending_outcomes(
         attending=spec,
     )
     pipeline = Pipeline(panel, PipelineOptions(seed=seed))
-    outcomes: list[tuple] = []
+    out: list[tuple] = []
     try:
         for start in range(0, len(cases), batch):
             chunk = cases[start : start + batch]
@@ -105,17 +106,24 @@ def attending_outcomes(
                 ConsultRecord(item_case(c.item, images.full(c.item)), specialists=list(c.opinions)) for c in chunk
             ]
             pipeline.attend(records, lambda event: None)
-            for case, record in zip(chunk, records):
-                decision = record.attending
-                right = (
-                    decision is not None
-                    and decision.error is None
-                    and _correct(decision.answer, case.item, getattr(decision, "invalid", None))
-                )
-                outcomes.append((case, right))
+            out.extend((case, record.attending) for case, record in zip(chunk, records))
     finally:
         panel.close()
-    return outcomes
+    return out
+
+
+def decision_right(decision, item) -> bool:
+    """A decision scored as the bench's ``mc`` scores it: none, an error or an invalid answer is wrong."""
+    return (
+        decision is not None
+        and decision.error is None
+        and _correct(decision.answer, item, getattr(decision, "invalid", None))
+    )
+
+
+def attending_outcomes(model_path, held: list, images, **kwargs) -> list[tuple]:
+    """(case, right) for each scored validation case (``attending_decisions``' arguments)."""
+    return [(case, decision_right(d, case.item)) for case, d in attending_decisions(model_path, held, images, **kwargs)]
 
 
 def line(name: str, table: dict[str, dict]) -> str:

@@ -52,6 +52,11 @@ def explain(reading: Reading) -> str:
 
 
 class NearestImageBackend(Backend):
+    # Its refusals: deterministic for a scan and question, so a cache may keep them (a timeout it would not).
+    NOT_A_SCAN_QUESTION = "nearest-image answers a question about a scan only"
+    NO_TRAINING_ANSWER = "no training answer to go on"
+    REFUSALS = frozenset({NOT_A_SCAN_QUESTION, NO_TRAINING_ANSWER})
+
     def __init__(self, *, name: str = "nearest-image", path: str, k: int | None = None) -> None:
         self.name = name
         self.prior = ImagePrior.load(Path(path))  # a missing or damaged folder: one ConfigError at load time
@@ -63,12 +68,12 @@ class NearestImageBackend(Backend):
         out = []
         for prompt in prompts:
             if not prompt.question or not prompt.images:
-                out.append(Generation("", error="nearest-image answers a question about a scan only"))
+                out.append(Generation("", error=self.NOT_A_SCAN_QUESTION))
                 continue
             options = list(prompt.options) if prompt.options else None
             reading = self.prior.read(prompt.images[0], prompt.question, options)
             if reading.source == "none" or (reading.source == "overall" and not options):  # a blind guess
-                out.append(Generation("", error="no training answer to go on"))
+                out.append(Generation("", error=self.NO_TRAINING_ANSWER))
                 continue
             text = f"<think>{explain(reading)}</think><answer>{reading.answer}</answer>"
             share = reading.share if reading.votes else None  # a training prior's answer: no probability
