@@ -153,3 +153,6 @@ def test_the_fit_part_leaves_the_holdout_images_out(tmp_path):
     assert sizes["fit"] + sizes["holdout"] == sizes["all"] == 3
     doc = json.loads((tmp_path / "fit" / "index.json").read_text())
     assert doc["trained_on"]["part"] == "fit" and doc["trained_on"]["holdout"] == 0.5
+    card = (tmp_path / "fit" / "README.md").read_text()
+    assert "# case-based specialist" in card and "--part fit" in card and "assets/models/case-based" in card
+    assert "# nearest-image (the image prior)" in (tmp_path / "all" / "README.md").read_text()

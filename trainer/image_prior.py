@@ -76,19 +76,40 @@ def train_nearest_image(
     meta = front_matter(
         "mmedtui-nearest-image", hub_datasets(TASKS), tags=["baseline", "nearest-neighbour"], transformers=False
     )
-    (output / "README.md").write_text(meta + _card(summary, k), encoding="utf-8")
+    (output / "README.md").write_text(meta + _card(summary, k, part), encoding="utf-8")
     return summary
 
 
-def _card(summary: dict, k: int) -> str:
-    tasks = ", ".join(f"{t} {n}" for t, n in summary["by_task"].items())
-    return f"""# nearest-image (the image prior)
+def _card(summary: dict, k: int, part: str = "all") -> str:
+    import textwrap
 
-No language model: the answers given to the **training images most like the scan**. Each image is a {SIDE} x
-{SIDE} grey thumbnail (its own mean removed, standardised per pixel, unit length); of the training images asked
-the same question (the same words), the {k} closest by cosine vote with their own answers. With none, or for a
-scan with no content, the question's most common training answer. It is the bench row `nearest-image`: what a
-system scores above it is reading beyond likeness to the training images.
+    tasks = ", ".join(f"{t} {n}" for t, n in summary["by_task"].items())
+    if part == "all":
+        title = "nearest-image (the image prior)"
+        use = (
+            " It is the bench row `nearest-image`: what a system scores above it is reading beyond likeness to the"
+            " training images."
+        )
+        which, home = "", "nearest-image"
+    else:  # a panel member: its opinions on the other part are honest
+        title = f"case-based specialist (nearest images, the training split's {part} part)"
+        use = (
+            f" Built from the {part} part of the training images only (the specialists' split by image hash), it"
+            " sits in a panel as `backend: nearest-image`; its opinions on the other part, which the attending"
+            " learns from, are honest."
+        )
+        which, home = f" --part {part}", "case-based"
+    about = textwrap.fill(
+        "No language model: the answers given to the **training images most like the scan**. Each image is a"
+        f" {SIDE} x {SIDE} grey thumbnail (its own mean removed, standardised per pixel, unit length); of the"
+        f" training images asked the same question (the same words), the {k} closest by cosine vote with their"
+        " own answers. With none, or for a scan with no content, the question's most common training answer."
+        f"{use}",
+        width=112,
+    )
+    return f"""# {title}
+
+{about}
 
 - Built from: VQA-RAD train (without the MEVF "frame" rows) + SLAKE train.json, English; never a test or
   validation split. Items: {summary["items"]} ({tasks}); {summary["images"]} images, {summary["questions"]}
@@ -96,7 +117,7 @@ system scores above it is reading beyond likeness to the training images.
 - With options (the bench's `mc`), only votes for an option count; it always names an option.
 - Files: `model.safetensors` (thumbnails, float16; per-pixel mean and spread), `index.json` (each image's
   questions and answers; no file names).
-- Rebuild: `mmedtui train nearest-image --data-root ../shared/data --output assets/models/nearest-image`.
+- Rebuild: `mmedtui train nearest-image{which} --data-root ../shared/data --output assets/models/{home}`.
 
 Research and teaching only; never clinical use.
 """
