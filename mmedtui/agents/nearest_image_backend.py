@@ -4,8 +4,10 @@ panel can seat it beside language models (``backend: nearest-image, path: models
 It answers from the training images most like the scan and says so in its reasoning: how many of them were
 asked the question, what they show where the dataset says (CT, MRI, X-Ray), and how they were answered. It reads
 the question and options the pipeline put in the prompt (``Prompt.question`` / ``Prompt.options``). A question
-no training scan was asked gets the most common training answer among its options, said as such; with no
-options, or none of them a training answer, it answers nothing (an error the panel shows as such).
+no training scan was asked it declines (an error the panel shows as such, counted as a missing opinion): a guess
+from the training answers overall would be a vote with nothing behind it, and an attending learning from the
+panel would learn to follow it where it knows nothing (measured: on VQA-RAD, whose questions rarely repeat, such
+guesses were 83 % of its opinions and right on 49 %).
 """
 
 from __future__ import annotations
@@ -31,10 +33,6 @@ def explain(reading: Reading) -> str:
     votes, n = reading.votes, len(reading.votes)
     if reading.source == "question":
         return f"No training scan like this one was asked this; its most common training answer is {reading.answer}."
-    if reading.source == "overall":
-        return (
-            f"No training scan was asked this; the most common training answer among the options is {reading.answer}."
-        )
     asked = (
         "training scan most like this one that was asked this question"
         if n == 1
@@ -54,7 +52,7 @@ def explain(reading: Reading) -> str:
 class NearestImageBackend(Backend):
     # Its refusals: deterministic for a scan and question, so a cache may keep them (a timeout it would not).
     NOT_A_SCAN_QUESTION = "nearest-image answers a question about a scan only"
-    NO_TRAINING_ANSWER = "no training answer to go on"
+    NO_TRAINING_ANSWER = "no training scan was asked this question"
     REFUSALS = frozenset({NOT_A_SCAN_QUESTION, NO_TRAINING_ANSWER})
 
     def __init__(self, *, name: str = "nearest-image", path: str, k: int | None = None) -> None:
@@ -72,7 +70,7 @@ class NearestImageBackend(Backend):
                 continue
             options = list(prompt.options) if prompt.options else None
             reading = self.prior.read(prompt.images[0], prompt.question, options)
-            if reading.source == "none" or (reading.source == "overall" and not options):  # a blind guess
+            if reading.source in ("none", "overall"):  # no training scan was asked it: a blind guess
                 out.append(Generation("", error=self.NO_TRAINING_ANSWER))
                 continue
             text = f"<think>{explain(reading)}</think><answer>{reading.answer}</answer>"
