@@ -58,14 +58,24 @@ def report(name: str, decisions: list[tuple]) -> None:
         )
 
 
+def stage_models(run: Path, stages: list[str] | None) -> list[tuple[str, Path]]:
+    """(label, folder) of each finished stage's saved model (state.json says where: the last stage's is RUN/final)."""
+    import json
+
+    state = json.loads((run / "state.json").read_text(encoding="utf-8"))
+    finals = {name: s.get("final") for name, s in state["stages"].items() if s.get("status") == "done"}
+    missing = [name for name in stages or [] if not finals.get(name)]
+    if missing:
+        raise SystemExit(f"{run}: no finished stage {', '.join(missing)} (finished: {', '.join(finals) or 'none'})")
+    return [(f"{run} {name}", run / finals[name]) for name in stages or state["order"] if finals.get(name)]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="an attending run (its config.yaml, opinions and stages)")
     parser.add_argument("--stages", nargs="+", default=None, help="default: every finished stage, in order")
     parser.add_argument("--also", nargs="*", default=[], help="RUN:STAGE models answering the same cases")
     args = parser.parse_args()
-
-    import json
 
     from rich.console import Console
 
@@ -75,16 +85,14 @@ def main() -> None:
     from trainer.train import attending_groups
     from trainer.validation import attending_decisions
 
+    models = stage_models(args.run, args.stages)
+    for spec in args.also:
+        run, stage = spec.rsplit(":", 1)  # RUN:STAGE
+        models += stage_models(Path(run), [stage])
     cfg = load_run_config(args.run)  # the run's own opinions: the same held-back cases it was scored on
     _, held, _ = attending_groups(cfg, load_items(cfg.data), Console(stderr=True, quiet=True))
     if not held:
         raise SystemExit(f"{args.run}: no held-back cases (data.val_share is 0)")
-    state = json.loads((args.run / "state.json").read_text(encoding="utf-8"))
-    stages = args.stages or [s for s in state["order"] if (args.run / "stages" / s / "final").is_dir()]
-    models = [(f"{args.run} {s}", args.run / "stages" / s / "final") for s in stages]
-    for spec in args.also:
-        run, stage = spec.rsplit(":", 1)
-        models.append((f"{run} {stage}", Path(run) / "stages" / stage / "final"))
     images = ImageCache(cfg.data.image_max_side)
     for name, path in models:
         decisions = attending_decisions(
