@@ -5,7 +5,8 @@
 - hard: none right (overrule a wrong consensus).
 "Right" is ``mmedtui.tasks.scoring.is_correct`` on the specialist's answer, the bench's scorer. A specialist
 that failed or declined (error, empty answer) is left out of the count, as the attending leaves it out; cases
-with fewer than ``min_specialists`` usable opinions are left out. Computed on training splits only (``trainer.data.items.refuse_test``).
+with fewer than ``min_specialists`` usable opinions are left out. Computed on training splits only
+(``trainer.data.items.refuse_test``).
 The per-stage entropy bonus gamma and KL beta, and the ablation switches, live in ``TrainConfig.stage_schedule``.
 """
 
