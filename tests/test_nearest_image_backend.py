@@ -62,6 +62,8 @@ def test_in_a_consultation_it_names_an_option_or_answers_nothing(panel):
     assert (second.answer, second.error) == ("right", None)
     assert third.answer == "" and third.error == "no training scan was asked this question" and not third.valid
     assert (fourth.answer, fourth.error, fourth.valid) == ("", third.error, False)
+    assert (first.declined, third.declined, fourth.declined) == (False, True, True)  # declined, not failed
+    assert third.to_dict()["declined"] is True and third.to_dict()["valid"] is False
 
 
 def test_it_needs_a_question_about_a_scan_and_answers_alike_at_any_temperature(panel):
@@ -103,3 +105,29 @@ def test_its_refusals_are_cached_like_answers_not_asked_again_every_run(panel, t
     again = collect(open_items, panel, OpinionStore(store), ImageCache(64), only_cached=True)
     assert again.keys() == first.keys()  # read back from the cache, the refusal with them
     assert [c.opinions[0].error for c in again.values()] == [c.opinions[0].error for c in first.values()]
+    assert all(c.opinions[0].declined for c in again.values())
+
+
+async def test_a_decline_reads_as_one_in_plain_output_and_the_tui_not_as_a_failure(panel):
+    from rich.console import Console
+
+    from mmedtui.consult.plain import PlainView
+    from mmedtui.tui import create_app
+    from mmedtui.tui.widgets import OpinionCard
+    from support.tui import plain, settle, synthetic_scan
+
+    scan_file, question = synthetic_scan(), "What is the diagnosis?"  # never asked of a training scan
+    view = PlainView(scan_file, question, console=Console(record=True, width=100))
+    Pipeline(panel).run([Case(scan_file.image, question)], emit=view.on_event)
+    text = " ".join(view.console.export_text().split())
+    assert "declined: no training scan was asked this question" in text and "failed" not in text
+    app = create_app(scan_file, question, panel, image_mode="unicode")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(app, pilot)
+        (card,) = app.cards.query(OpinionCard)
+        assert card.state == "declined" and card.has_class("-declined") and not card.has_class("-failed")
+        assert plain(card.error) == "– declined: no training scan was asked this question"
+        record = app.record
+    from mmedtui.tui.transcript import to_markdown
+
+    assert "**Declined:** no training scan was asked this question" in to_markdown(record, "scan.png")

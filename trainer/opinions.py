@@ -126,6 +126,8 @@ class Collector:
                     hit.get("invalid"),
                     hit.get("probability"),
                     bool(hit.get("constrained")),
+                    # entries stored before the flag existed: their refusals are the backend's declines
+                    bool(hit.get("declined", hit.get("error") in NearestImageBackend.REFUSALS)),
                 )
             )
         return PanelCase(item, opinions, department)
@@ -179,6 +181,7 @@ class Collector:
                         "invalid": op.invalid,
                         "probability": op.probability,
                         "constrained": op.constrained,
+                        "declined": op.declined,
                         **base,
                     }
                 )

@@ -66,12 +66,12 @@ class NearestImageBackend(Backend):
         out = []
         for prompt in prompts:
             if not prompt.question or not prompt.images:
-                out.append(Generation("", error=self.NOT_A_SCAN_QUESTION))
+                out.append(Generation("", error=self.NOT_A_SCAN_QUESTION, meta={"declined": True}))
                 continue
             options = list(prompt.options) if prompt.options else None
             reading = self.prior.read(prompt.images[0], prompt.question, options)
             if reading.source in ("none", "overall"):  # no training scan was asked it: a blind guess
-                out.append(Generation("", error=self.NO_TRAINING_ANSWER))
+                out.append(Generation("", error=self.NO_TRAINING_ANSWER, meta={"declined": True}))
                 continue
             text = f"<think>{explain(reading)}</think><answer>{reading.answer}</answer>"
             share = reading.share if reading.votes else None  # a training prior's answer: no probability

@@ -50,6 +50,7 @@ class Opinion:
     invalid: str | None = None  # why the answer is not valid: degenerate, names no option (None: valid)
     probability: float | None = None  # the model's probability for its answer, where the backend gives it
     constrained: bool = False  # the answer is the likeliest option, not the one generated
+    declined: bool = False  # the backend chose not to answer (``error`` says why): missing, not failed
 
     @property
     def valid(self) -> bool:
@@ -63,6 +64,7 @@ class Opinion:
             "answer": self.answer,
             "reasoning": self.reasoning,
             "error": self.error,
+            "declined": self.declined,
             **_validity(self),
         }
 
@@ -174,7 +176,7 @@ def parse_opinion(
     scores: OptionScores | AnswerScore | None = None,
 ) -> Opinion:
     if not gen.ok:
-        return Opinion(name, department, raw=gen.text, error=gen.error)
+        return Opinion(name, department, raw=gen.text, error=gen.error, declined=bool(gen.meta.get("declined")))
     tagged = parse_tagged(gen.text)
     final = settle(gen, tagged.answer, options, scores)
     if not final.answer:

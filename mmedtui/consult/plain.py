@@ -58,6 +58,7 @@ class PlainView:
                 result.reasoning,
                 result.error,
                 invalid=invalid_text(result),
+                declined=result.declined,
             )
         elif isinstance(result, Decision):
             invalid = invalid_text(result)
@@ -83,15 +84,17 @@ class PlainView:
         error: str | None,
         style: str = "blue",
         invalid: str | None = None,
+        declined: bool = False,
     ) -> None:
         parts = [Text.from_markup(headline)]
         if reasoning:
             parts.append(Text(clean(readable(reasoning)), style="dim"))
-        if error:
-            parts.append(Text(f"failed: {clean(error)}", style="red"))
+        if error:  # a decline is no answer by design, not a failure
+            line = f"{'declined' if declined else 'failed'}: {clean(error)}"
+            parts.append(Text(line, style="dim" if declined else "red"))
         elif invalid:
             parts.append(Text(f"WARNING: not a valid answer ({clean(invalid)})", style="bold yellow"))
-        border = "red" if error else "yellow" if invalid else style
+        border = "dim" if declined else "red" if error else "yellow" if invalid else style
         self.console.print(Panel(Group(*parts), title=_safe(title), border_style=border))
 
     def finish(self, record: ConsultRecord) -> None:

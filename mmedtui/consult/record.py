@@ -29,7 +29,7 @@ class ConsultRecord:
         attending = self.attending
         if attending is not None and attending.error is None:
             return None
-        failed = sum(1 for o in self.specialists if o.error)
+        failed = sum(1 for o in self.specialists if o.error and not o.declined)
         panel = f"; {failed} of {len(self.specialists)} specialists failed too" if failed else ""
         return f"the attending physician failed ({attending.error if attending else 'it did not run'}){panel}"
 

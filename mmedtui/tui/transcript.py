@@ -74,7 +74,7 @@ def to_markdown(
     for opinion in record.specialists or []:
         lines += [f"### {_md(opinion.name)} ({_md(opinion.department)})", ""]
         if opinion.error:
-            lines.append(f"**Failed:** {_md(opinion.error)}")
+            lines.append(f"**{'Declined' if opinion.declined else 'Failed'}:** {_md(opinion.error)}")
         else:
             lines.append(f"**Answer:** {_md(opinion.answer)}{_note(opinion)}")
         if opinion.reasoning:

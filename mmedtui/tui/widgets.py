@@ -145,17 +145,24 @@ class Card(Vertical):
         widget.set_class(content is None or not content.plain.strip(), "-empty")
 
     def show_result(
-        self, headline: Content | None, reasoning: str | None, error: str | None, invalid: str | None = None
+        self,
+        headline: Content | None,
+        reasoning: str | None,
+        error: str | None,
+        invalid: str | None = None,
+        declined: bool = False,
     ) -> None:
-        """``invalid``: why an answer that came back is not valid; the card then warns instead of passing."""
+        """``invalid``: why an answer that came back is not valid; the card then warns instead of passing.
+        ``declined``: ``error`` is the backend's reason for not answering (no answer by design, not a failure)."""
         self.spinner.display = False
         self._set(self.headline, headline)
         self._set(self.reasoning, _text(readable(reasoning)) if reasoning and reasoning.strip() else None)
         if error:
-            self._set(self.error, Content.assemble(("✗ failed: ", "bold"), clean(error)))
+            label = "– declined: " if declined else "✗ failed: "
+            self._set(self.error, Content.assemble((label, "bold"), clean(error)))
         else:
             self._set(self.error, Content.assemble(("⚠ not valid: ", "bold"), clean(invalid)) if invalid else None)
-        self.state = "failed" if error else "invalid" if invalid else "done"
+        self.state = "declined" if error and declined else "failed" if error else "invalid" if invalid else "done"
 
 
 def _answer_line(result: Opinion | Decision) -> Content:
@@ -192,7 +199,11 @@ class OpinionCard(Card):
         error = error or (result.error if result else "no opinion")
         headline = _answer_line(result) if result and result.answer else None
         self.show_result(
-            headline, result.reasoning if result else None, error, invalid_text(result) if result else None
+            headline,
+            result.reasoning if result else None,
+            error,
+            invalid_text(result) if result else None,
+            declined=bool(result and result.declined),
         )
 
 
