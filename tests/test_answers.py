@@ -251,6 +251,36 @@ def test_the_bench_scores_invalid_answers_wrong_and_counts_them():
     assert cell.correct == [False, False] and cell.invalid == 1 and cell.unparsed == 1
 
 
+def test_the_bench_counts_a_decline_as_declined_not_failed_and_keeps_the_unit():
+    from mmedtui.bench.units import unit_failures
+
+    refusal = "no training scan was asked this question"
+    opinions = [
+        o.to_dict()
+        for o in (
+            Opinion("A", "R", "no"),
+            Opinion("Case-based", "R", error=refusal, declined=True),
+            Opinion("C", "R", "no"),
+        )
+    ]
+    units = {"panel": {"triage": {}, "specialists": opinions}}
+    assert unit_failures(units["panel"]) == []  # nothing to ask again next run: the cache keeps it
+    vote = outcome("majority-vote", units, ["yes", "no"])
+    assert (vote.answer, vote.valid, vote.failed) == ("no", True, False)  # a decline is a missing vote
+    mine = outcome("specialist:Case-based", units, ["yes", "no"])
+    assert (mine.declined, mine.failed, mine.valid) == (True, False, False)
+
+    class Item:
+        options, answer, meta, kind = None, "no", {}, "closed"
+
+    cell = Cell()
+    for item_id, out in (("1", vote), ("2", mine)):
+        cell.add(item_id, score("mc", Item(), ["yes", "no"], out), out.failed)
+    assert (cell.correct, cell.declined, cell.failed, cell.invalid, cell.unparsed) == ([True, False], 1, 0, 0, 0)
+    failing = [dict(opinions[1], declined=False)]  # the same error from a backend that failed: asked again
+    assert unit_failures({"specialists": failing}) == [refusal]
+
+
 def test_a_local_free_text_answer_gets_the_probability_of_its_own_tokens(tiny_backend, scan_image):
     prompt = Prompt("s", "What organ is this?", (scan_image,))
     gens = [Generation("<think>a bright disc</think><answer>liver</answer>"), Generation("CT CT CT CT")]

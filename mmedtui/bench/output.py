@@ -90,6 +90,7 @@ def result_rows(
                 "unparsed": {m: c.unparsed if c else 0 for m, c in cells.items() if m in MC_NAMES},
                 "invalid": {m: c.invalid if c else 0 for m, c in cells.items()},  # empty, loop, no option
                 "failed": {m: c.failed if c else 0 for m, c in cells.items()},
+                "declined": {m: c.declined if c else 0 for m, c in cells.items()},
             }
             open_cell = cells.get("open")
             if open_cell and open_cell.recall:  # LLaVA-Med's token recall, beside exact match

@@ -3,7 +3,8 @@
 Metrics (design.md): ``mc`` closed + native multiple-choice items asked with options (the paper-comparable
 headline); ``open_mc`` open items asked with seeded distractors; ``closed`` / ``open`` free-text answers to
 the question as asked, scored by the one scorer (``open`` is exact match; ``open_recall`` rides along).
-A failed item (a backend error, not a garbage answer) counts as wrong and is counted in ``failed``.
+A failed item (a backend error, not a garbage answer) counts as wrong and is counted in ``failed``; a declined
+one (a specialist that chose not to answer) counts as wrong and is counted in ``declined``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ class Outcome:
     error: str | None = None  # a backend failure: the item counts as failed for this system
     agents: dict = field(default_factory=dict)
     valid: bool = True  # False: empty, degenerate or naming no option (scored wrong, counted)
+    declined: bool = False  # the specialist chose not to answer (scored wrong, counted apart from failures)
 
     @property
     def failed(self) -> bool:
@@ -48,11 +50,10 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
             mine = next((o for o in opinions if o["name"] == system[len(SPECIALIST_PREFIX) :]), None)
             if mine is None:
                 return None
-            error = mine.get("error")
-            return Outcome(
-                mine.get("answer") or "", error if backend_error(error) else None, agents, valid=mine.get("valid", True)
-            )
-        answered = [o for o in opinions if not backend_error(o.get("error"))]
+            error, declined = mine.get("error"), bool(mine.get("declined"))
+            failure = error if backend_error(error, declined) else None
+            return Outcome(mine.get("answer") or "", failure, agents, mine.get("valid", True), declined)
+        answered = [o for o in opinions if not backend_error(o.get("error"), o.get("declined"))]
         if opinions and not answered:
             return Outcome("", opinions[0].get("error"), agents)
         valid = [o for o in answered if o.get("valid", True)]  # an invalid opinion counts as missing
@@ -74,14 +75,16 @@ def outcome(system: str, units: dict[str, dict], options: list[str] | None) -> O
 
 def score(metric: str, item: Item, options: list[str] | None, out: Outcome) -> dict:
     """Correctness of one answer, plus what the samples file shows about it."""
-    result: dict = {"correct": False, "invalid": not out.failed and not out.valid}
+    result: dict = {"correct": False, "invalid": not out.failed and not out.declined and not out.valid}
+    if out.declined:
+        result["declined"] = True
     if metric in MC_METRICS:  # an invalid answer is never mapped onto an option
         choice = None if out.failed or not out.valid else parse_choice(out.answer, options or [])
         gold = gold_index(item, options)
         result.update(
             choice=LETTERS[choice] if choice is not None else None,
             target_choice=LETTERS[gold] if gold is not None else None,
-            unparsed=not out.failed and choice is None,
+            unparsed=not out.failed and not out.declined and choice is None,
             correct=choice is not None and choice == gold,
         )
     else:
@@ -101,6 +104,7 @@ class Cell:
     unparsed: int = 0
     invalid: int = 0
     failed: int = 0
+    declined: int = 0
 
     def add(self, item_id: str, scored: dict, failed: bool) -> None:
         self.by_id[item_id] = bool(scored["correct"])
@@ -109,6 +113,7 @@ class Cell:
             self.recall.append(float(scored["recall"]))
         self.unparsed += bool(scored.get("unparsed"))
         self.invalid += bool(scored.get("invalid"))
+        self.declined += bool(scored.get("declined"))
         self.failed += failed
 
     @property

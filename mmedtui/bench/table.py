@@ -41,6 +41,8 @@ def _cell(row: dict | None, metric: str, best: bool) -> Text:
     text.append(f"\n[{lo:.1f}, {hi:.1f}]", style="dim")
     if row["failed"][metric]:
         text.append(f"\n{row['failed'][metric]} failed", style="red")
+    if row.get("declined", {}).get(metric):  # results written before declines were counted have none
+        text.append(f"\n{row['declined'][metric]} declined", style="dim")
     return text
 
 
@@ -105,7 +107,7 @@ def _paired_line(task: str, pairs: list[dict], rows: list[dict], metric: str) ->
 def footer(rows: list[dict], tasks: list[TaskResult], metric: str, paired: list[dict] | None = None) -> Text:
     text = Text(
         f"{metric}: {METRIC_WORDS.get(metric, metric)} (%), 95 % bootstrap CI in brackets; averages are "
-        "unweighted over the benchmarks that ran; failed items count as wrong.",
+        "unweighted over the benchmarks that ran; failed and declined items count as wrong.",
         style="dim",
     )
     if metric == "mc":

@@ -33,8 +33,9 @@ class Settings:
     seed: int = 0
 
 
-def backend_error(error: str | None) -> bool:
-    return bool(error) and error not in GARBAGE_ERRORS
+def backend_error(error: str | None, declined: bool = False) -> bool:
+    """A failure worth asking again: not a garbage answer, not a backend's deliberate decline."""
+    return bool(error) and not declined and error not in GARBAGE_ERRORS
 
 
 def unit_failures(data: dict) -> list[str]:
@@ -43,7 +44,7 @@ def unit_failures(data: dict) -> list[str]:
     triage = data.get("triage") or {}
     if triage.get("error"):  # a fallback department after a failure: worth asking again next run
         errors.append(triage["error"])
-    errors += [o["error"] for o in data.get("specialists") or [] if backend_error(o.get("error"))]
+    errors += [o["error"] for o in data.get("specialists") or [] if backend_error(o.get("error"), o.get("declined"))]
     attending = data.get("attending") or {}
     if backend_error(attending.get("error")):
         errors.append(attending["error"])
