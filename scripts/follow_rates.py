@@ -74,7 +74,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="an attending run (its config.yaml, opinions and stages)")
     parser.add_argument("--stages", nargs="+", default=None, help="default: every finished stage, in order")
-    parser.add_argument("--also", nargs="*", default=[], help="RUN:STAGE models answering the same cases")
+    parser.add_argument(
+        "--also", nargs="+", action="extend", default=[], help="RUN:STAGE models answering the same cases"
+    )
     args = parser.parse_args()
 
     from rich.console import Console
