@@ -55,26 +55,32 @@ train specialist --profile tiny --output "$work/specB3" $fit --set model.tiny_si
 export_model "$work/specB3/final" specialist-b "specialist"
 spec_dir=assets/models
 
+# 1b. The case-based specialist: no language model, the answers given to the fit images most like the scan; it
+#     declines a question no fit image was asked (mmedtui/agents/nearest_image_backend.py). Seconds.
+mmedtui train nearest-image --part fit --data-root "$data" --output "$spec_dir/case-based"
+
 # 2. The panel whose opinions the attending learns from. Triage is scripted here: every VQA-RAD / SLAKE
 #    image is CT, MRI or X-ray, so the opinions do not depend on the triage doctor.
-cat > "$work/panel3.yaml" <<YAML
+cat > "$work/panel4.yaml" <<YAML
 models:
   triage: {backend: scripted, replies: ["<think>CT, MRI or X-ray</think><answer>Radiologist</answer>"]}
   spec_a: {backend: transformers, path: $PWD/$spec_dir/specialist-a, device: cpu, dtype: float32}
   spec_b: {backend: transformers, path: $PWD/$spec_dir/specialist-b, device: cpu, dtype: float32}
   spec_c: {backend: transformers, path: $PWD/$spec_dir/specialist-c, device: cpu, dtype: float32}
+  cases: {backend: nearest-image, path: $PWD/$spec_dir/case-based}
 triage: {name: Triage doctor, model: triage}
 specialists:
   default:
     - {name: Specialist A, model: spec_a, max_new_tokens: 48}
     - {name: Specialist B, model: spec_b, max_new_tokens: 48}
     - {name: Specialist C, model: spec_c, max_new_tokens: 48}
+    - {name: Case-based, model: cases}
 attending: {name: Attending physician, model: spec_a, max_new_tokens: 48}
 YAML
 
 # 3. Their opinions on the holdout questions (VQA-RAD train, SLAKE train; never a test split), while the
 #    triage doctor trains (SFT warm-up with rationales that name the modality, then GRPO: format + department).
-train opinions $held --panel "$work/panel3.yaml" --opinions "$work/opinions.jsonl"
+train opinions $held --panel "$work/panel4.yaml" --opinions "$work/opinions.jsonl"
 train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=800 --set model.tiny_size=micro \
   --set "model.vision_init=$work/visA" --max-steps 40 &
 triage=$!
@@ -82,8 +88,8 @@ triage=$!
 # 4. The attending physician (measured, not shipped; see step 6), from specialist B's weights, on the holdout cases: SFT warm-up on attending prompts
 #    (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard with the
 #    tiny profile's GRPO: G = 8, 16 prompts per step, dynamic sampling before each stage, two passes over the
-#    cases each stage keeps. Completions up to 48 tokens: the reasoning says what the image shows.
-att="--panel $work/panel3.yaml --opinions $work/opinions.jsonl $held $val --set grpo.max_completion_length=48"
+#    cases each stage keeps, each later stage replaying as many of the earlier stages' cases as it has. Completions up to 48 tokens: the reasoning says what the image shows.
+att="--panel $work/panel4.yaml --opinions $work/opinions.jsonl $held $val --set grpo.max_completion_length=48"
 train attending --profile tiny --output "$work/attending" --model "$spec_dir/specialist-b" $att \
   --set sft.warmup_steps=1500
 wait "$triage"
