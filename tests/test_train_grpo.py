@@ -150,7 +150,9 @@ def test_a_run_with_dynamic_sampling_logs_groups_filtered_and_trains_epochs_over
     for name in ("easy", "hard"):
         entry = state["stages"][name]
         figures = entry["dynamic_sampling"]
-        assert figures["cases"] == 4 and 1 <= figures["kept"] <= 4
+        # each stage's 4 cases, the hard stage also replaying the earlier ones (the profile's rehearsal: 100 %)
+        assert entry["split_size"] == 4 and entry["rehearsed"] == (0 if name == "easy" else 4)
+        assert figures["cases"] == entry["cases"] == 4 + entry["rehearsed"] and 1 <= figures["kept"] <= figures["cases"]
         assert (run / "stages" / name / "dynamic_sampling.json").is_file()
         logged = [m for m in metrics if m["stage"] == name]
         assert {m["groups_filtered"] for m in logged} == {float(figures["groups_filtered"])}
