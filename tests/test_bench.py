@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from rich.console import Console
@@ -96,6 +97,25 @@ def test_a_failing_backend_fails_its_items_and_the_bench_goes_on(root):
     assert rows["mmedagent-rl"]["metrics"]["mc"] == 100.0
     text = _render(report)
     assert "3 failed" in text
+
+
+def test_a_specialist_that_declines_is_counted_declined_not_failed(root, tmp_path):
+    from mmedtui.bench.systems import panel_with_baselines
+    from support.bench import panel_data
+    from support.scans import prior
+
+    prior(3).save(tmp_path / "nn", {})  # its training scans were asked "Is there a mass?" only
+    data = panel_data()
+    data["models"]["cases"] = {"backend": "nearest-image", "path": str(tmp_path / "nn")}
+    data["specialists"]["default"].append({"name": "Case-based", "model": "cases"})
+    systems = ["specialist:Case-based", "majority-vote"]
+    report = run_bench(*panel_with_baselines(data), config(root, systems))
+    rows = {r["system"]: r for r in report.rows}
+    mine = rows["specialist:Case-based"]
+    assert (mine["declined"]["mc"], mine["failed"]["mc"], mine["counts"]["mc"]) == (2, 0, 3)  # fracture, liver
+    assert rows["majority-vote"]["failed"]["mc"] == 0  # a decline is a missing vote, not a failed item
+    text = _render(report)
+    assert "2 declined" in text and not re.search(r"\d+ failed", text)
 
 
 def test_a_checkpoint_that_will_not_load_fails_that_row_only(root):
