@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 
@@ -116,6 +118,12 @@ def test_a_specialist_that_declines_is_counted_declined_not_failed(root, tmp_pat
     assert rows["majority-vote"]["failed"]["mc"] == 0  # a decline is a missing vote, not a failed item
     text = _render(report)
     assert "2 declined" in text and not re.search(r"\d+ failed", text)
+    from mmedtui.bench.output import results_csv
+
+    line = next(
+        r for r in csv.DictReader(io.StringIO(results_csv(report.rows))) if r["system"] == "specialist:Case-based"
+    )
+    assert (line["metric"], line["declined"], line["failed"]) == ("mc", "2", "0")
 
 
 def test_a_checkpoint_that_will_not_load_fails_that_row_only(root):

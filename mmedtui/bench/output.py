@@ -30,6 +30,7 @@ CSV_FIELDS = (
     "ci95_hi",
     "unparsed",
     "failed",
+    "declined",
     "disclaimer",
 )
 GAIN = "image_gain"  # --blank-images: the headline metric minus the same on grey scans
@@ -194,6 +195,7 @@ def results_csv(rows: list[dict]) -> str:
                     "ci95_hi": hi,
                     "unparsed": r["unparsed"].get(m, ""),
                     "failed": r["failed"][m],
+                    "declined": r.get("declined", {}).get(m, 0),
                     "disclaimer": DISCLAIMER,
                     **(_grey_columns(r, m) if blank else {}),
                 }
