@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from mmedtui.tasks.base import Item
     from trainer.sections import OpinionsSection
 
-# Outcomes worth caching, the same every time they are asked; anything else (timeouts, HTTP errors) is asked
-# again next time.
-_CACHEABLE_ERRORS = {None, "empty answer", *NearestImageBackend.REFUSALS}
+# Outcomes worth caching, the same every time they are asked (these, and a backend's declines); anything else
+# (timeouts, HTTP errors) is asked again next time.
+_CACHEABLE_ERRORS = {None, "empty answer"}
 
 
 def default_cache() -> Path:
@@ -164,7 +164,7 @@ class Collector:
                 )
             specs = self.panel.specialists_for(department)
             for spec, op in zip(specs, record.specialists):
-                if op.error not in _CACHEABLE_ERRORS:
+                if op.error not in _CACHEABLE_ERRORS and not op.declined:
                     continue
                 lines.append(
                     {
