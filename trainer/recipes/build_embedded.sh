@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about 3 h 20 min on a 2-core CPU, summed from its steps' measured times (vision tower
-# 13 min, specialist B 58, opinions 2, attending 49, the ablations two at a time 2 x 39; assets/README.md).
+# Deterministic by seed; about 6 h 20 min on a 2-core CPU, summed from its steps' measured times, two jobs
+# sharing the cores (vision tower 13 min, specialist B 58, opinions 2; with the four-member panel and replay:
+# attending 111, its ablations two at a time 97 (no-entropy beside no-curriculum's 70) and about as long again
+# for fixed-entropy beside reverse-curriculum, not yet measured to the end).
 # Run it again after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/recipes/build_embedded.sh [DATA_ROOT] [WORK_DIR]
