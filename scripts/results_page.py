@@ -167,13 +167,18 @@ def _minutes(seconds) -> str:
     return f"{seconds / 60:.1f} min" if isinstance(seconds, (int, float)) else "–"
 
 
+def _gamma(stage: dict) -> str:
+    gamma = stage.get("gamma")  # the entropy bonus; none for the SFT warm-up
+    return "–" if gamma is None else f"{gamma:g}"
+
+
 def stage_table(training: dict) -> str:
-    """Per run and stage, what its state.json recorded: steps, held-back accuracy after the stage, and the dynamic
-    sampling's figures (cases, kept, mean pass rate, share of groups with one reward before filtering)."""
+    """Per run and stage, what its state.json recorded: entropy bonus, steps, held-back accuracy after the stage,
+    and the dynamic sampling's figures (cases, kept, mean pass rate, all-equal groups before filtering)."""
     lines = [
-        "| run | stage | steps | wall | held-back VQA-RAD / SLAKE | easy / medium / hard | cases | kept "
+        "| run | stage | γ | steps | wall | held-back VQA-RAD / SLAKE | easy / medium / hard | cases | kept "
         "| mean pass rate | all-equal groups |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     runs = training.get("runs", {})
     panel: dict[tuple, list[str]] = {}  # (system, accuracy) -> the runs whose opinions gave it
@@ -187,7 +192,8 @@ def stage_table(training: dict) -> str:
             ds = stage.get("dynamic_sampling") or {}
             share = f"{100 * ds['groups_filtered'] / ds['cases']:.0f} %" if ds.get("cases") else "–"
             lines.append(
-                f"| {run} | {name} | {stage.get('steps', '–')} | {_minutes(stage.get('seconds'))} | {acc} | "
+                f"| {run} | {name} | {_gamma(stage)} | {stage.get('steps', '–')} | "
+                f"{_minutes(stage.get('seconds'))} | {acc} | "
                 f"{hard if groups else '–'} | "
                 f"{stage.get('cases', '–')} | "
                 f"{ds.get('kept', '–')} | {ds.get('mean_pass_rate', '–')} | {share} |"
@@ -198,7 +204,7 @@ def stage_table(training: dict) -> str:
             panel.setdefault((system, acc), []).append(run)
     for (system, acc), where in panel.items():  # once for runs that share their opinions
         run = "all runs" if len(where) == len(runs) > 1 else ", ".join(where)
-        lines.append(f"| {run} | {system} (their opinions) | – | – | {acc} | – | – | – | – | – |")
+        lines.append(f"| {run} | {system} (their opinions) | – | – | – | {acc} | – | – | – | – | – |")
     return "\n".join(lines)
 
 

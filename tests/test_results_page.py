@@ -84,7 +84,7 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
     training = {
         "runs": {
             "attending": {
-                "order": ["warmup"],
+                "order": ["warmup", "hard"],
                 "stages": {
                     "warmup": {
                         "steps": 1500,
@@ -92,7 +92,8 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
                         "cases": 1841,
                         "validation": val,
                         "validation_difficulty": {"easy": {"accuracy": 90.0}, "hard": {"accuracy": 12.5}},
-                    }
+                    },
+                    "hard": {"gamma": 0.003, "steps": 40, "validation": val},
                 },
                 "curriculum": {
                     "validation": {
@@ -103,12 +104,14 @@ def test_the_stage_table_shows_the_held_back_baselines_beside_the_stages():
         }
     }
     lines = stage_table(training).splitlines()
-    assert lines[2].startswith("| attending | warmup | 1500 | 28.2 min | 68.9 / 58.9 | 90.0 / – / 12.5 | 1841 |")
-    assert lines[3] == "| attending | majority-vote (their opinions) | – | – | 67.6 / 60.5 | – | – | – | – | – |"
+    assert lines[2].startswith("| attending | warmup | – | 1500 | 28.2 min | 68.9 / 58.9 | 90.0 / – / 12.5 | 1841 |")
+    assert lines[3].startswith("| attending | hard | 0.003 | 40 | – | 68.9 / 58.9 | – |")  # γ: the stage's bonus
+    assert lines[4] == "| attending | majority-vote (their opinions) | – | – | – | 67.6 / 60.5 | – | – | – | – | – |"
     # Runs on the same opinions share one row per panel system, after every run's stages.
     training["runs"]["ablation"] = training["runs"]["attending"]
     lines = stage_table(training).splitlines()
-    assert [line.split("|")[1].strip() for line in lines[2:]] == ["ablation", "attending", "all runs"]
+    runs = ["ablation", "ablation", "attending", "attending", "all runs"]
+    assert [line.split("|")[1].strip() for line in lines[2:]] == runs
 
 
 def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():

@@ -34,6 +34,17 @@ def test_paper_profile_carries_the_papers_settings():
     ]
 
 
+def test_tiny_profile_scales_the_papers_entropy_bonus_by_a_tenth():
+    # A few-million-weight attending's token entropy is ~0.2: the paper's gamma outweighed its accuracy reward.
+    tiny = load_config("attending", "tiny").stage_schedule()
+    paper = load_config("attending", "paper").stage_schedule()
+    assert [s.name for s in tiny] == [s.name for s in paper]
+    assert [s.gamma for s in tiny] == pytest.approx([s.gamma / 10 for s in paper], rel=1e-9)
+    assert [s.beta for s in tiny] == [s.beta for s in paper]  # the KL weights stay the paper's
+    fixed = load_config("attending", "tiny", **{"curriculum.fixed_entropy": True}).stage_schedule()
+    assert {s.gamma for s in fixed} == {tiny[1].gamma}  # fixed-entropy: the medium stage's, as in the paper
+
+
 def test_tiny_profile_is_cpu_friendly_and_roles_get_their_section():
     att = load_config("attending", "tiny")
     spec = load_config("specialist", "tiny")
@@ -56,7 +67,7 @@ def test_precedence_profile_file_set_flags(tmp_path):
         **{"train.max_steps": 6, "curriculum.entropy": None},
     )
     assert cfg.grpo.temperature == 0.7 and cfg.grpo.top_p == 0.9 and cfg.train.max_steps == 6
-    assert cfg.curriculum.gamma == {"easy": 1e-4, "medium": 5e-3, "hard": 0.1}
+    assert cfg.curriculum.gamma == {"easy": 1e-5, "medium": 5e-4, "hard": 0.1}
     save_config(cfg, tmp_path / "run")
     again = load_run_config(tmp_path / "run", **{"train.max_steps": 8})
     assert again.grpo.temperature == 0.7 and again.train.max_steps == 8
@@ -102,10 +113,10 @@ def test_ablation_switches_shape_the_schedule():
         StageSpec("hard", 0.0, 1e-2),
     ]
     assert load_config("attending", "tiny", **{"curriculum.enabled": False}).stage_schedule() == [
-        StageSpec("all", 5e-3, 4e-3)
+        StageSpec("all", 5e-4, 4e-3)
     ]
     assert load_config("attending", "tiny", **{"curriculum.stages": ["hard"]}).stage_schedule() == [
-        StageSpec("hard", 3e-2, 1e-2)
+        StageSpec("hard", 3e-3, 1e-2)
     ]
     assert [
         s.name for s in load_config("attending", "tiny", **{"curriculum.stages": ["easy", "medium"]}).stage_schedule()

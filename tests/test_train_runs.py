@@ -164,7 +164,7 @@ def test_attending_curriculum_stages_ctrl_c_and_resume(world, tiny_model_dir, tm
     metrics = list(read_jsonl(run / "metrics.jsonl"))
     assert [m["step"] for m in metrics] == [1, 2, 3, 4, 5, 6]  # the step count continued
     assert [m["stage"] for m in metrics] == ["easy", "easy", "medium", "medium", "hard", "hard"]
-    assert [(m["entropy_coef"], m["beta"]) for m in metrics[::2]] == [(1e-4, 1e-3), (5e-3, 4e-3), (3e-2, 1e-2)]
+    assert [(m["entropy_coef"], m["beta"]) for m in metrics[::2]] == [(1e-5, 1e-3), (5e-4, 4e-3), (3e-3, 1e-2)]
     assert all(m["entropy"] > 0 and m["reward"] is not None for m in metrics)
     import json
 
@@ -242,7 +242,7 @@ def test_one_stage_with_lora_merges_the_adapters(world, tiny_model_dir, tmp_path
     )
     result = train(cfg, tmp_path / "run")
     metrics = list(read_jsonl(result.run_dir / "metrics.jsonl"))
-    assert [(m["stage"], m["entropy_coef"], m["beta"]) for m in metrics] == [("hard", 3e-2, 1e-2)] * 2
+    assert [(m["stage"], m["entropy_coef"], m["beta"]) for m in metrics] == [("hard", 3e-3, 1e-2)] * 2
     base, final = _weights(tiny_model_dir), _weights(result.final)
     assert set(base) == set(final) and _changed(base, final)  # merged: the base model's keys, new values
 
