@@ -118,6 +118,9 @@ def test_a_generated_questions_reasoning_names_what_it_asks_beside_what_the_imag
         ("Is this image taken via MRI?", "MRI"),
         ("Is this a study of the chest?", "the chest"),
         ("Is this an MRI?", "an MRI"),
+        ("Is this a X-Ray?", "an X-Ray"),  # the question's article is wrong; the reasoning's is not
+        ("Is this a MRI scan?", "an MRI scan"),
+        ("Is this a CT?", "a CT"),
         ("Is this sagittal plane?", "sagittal plane"),
         ("Can pneumonia be observed on the lower left lung?", "pneumonia"),
         ("Is there evidence of a pneumothorax?", "pneumothorax"),

@@ -302,7 +302,11 @@ def asked_term(question: str) -> str | None:
         found = pattern.match(question.strip())
         if found and len(found["t"].split()) <= 5:
             term = found["t"].strip()
-            return term.removeprefix("a study of ") if term.startswith("a study of the ") else term
+            if term.startswith("a study of the "):
+                return term.removeprefix("a study of ")
+            # The question's own article may be wrong ("Is this a X-Ray?"): the target says it by the sound.
+            article, _, rest = term.partition(" ")
+            return with_article(rest) if article.lower() in ("a", "an") and rest else term
     return None
 
 
