@@ -89,6 +89,14 @@ def main() -> None:
         f"{'SLAKE validation':18s} n={len(slake):4d}  rationale names the right modality "
         f"{100 * hits / max(1, len(slake)):5.1f} %"
     )
+    said = Counter((m, said_modality(r.triage.rationale)) for (m, _), r in zip(slake, records))
+    for modality in sorted({m for m, _ in said}):  # where the misses go
+        print(f"  {modality:6s} called " + ", ".join(f"{s} {n}" for (m, s), n in said.most_common() if m == modality))
+
+
+def said_modality(rationale: str) -> str:
+    said = sorted(m for m, pattern in MODALITY_WORDS.items() if pattern.search(rationale))
+    return "+".join(said) or "none"
 
 
 if __name__ == "__main__":
