@@ -33,11 +33,15 @@ def report(name: str, decisions: list[tuple]) -> None:
         rows["all"].append((case, decision))
     print(f"\n{name}")
     names = [o.name for o in decisions[0][0].opinions] if decisions else []
-    print(f"  {'task':8s} {'n':>4s} {'acc':>6s} {'follows':>8s} {'acc':>6s} {'against':>8s} {'acc':>6s}  agrees with")
+    print(
+        f"  {'task':8s} {'n':>4s} {'acc':>6s} {'follows':>8s} {'acc':>6s} {'against':>8s} {'acc':>6s} "
+        f"{'yes (gold)':>11s}  agrees with"
+    )
     for task in sorted(rows, key=lambda t: (t == "all", t)):
         pairs = rows[task]
         follow, against, right = [], [], []
         agree = defaultdict(int)
+        said_yes, gold_yes = [], []  # on yes / no questions: a prior shows as a "yes" share far from the gold's
         for case, d in pairs:
             item, answer = case.item, d.answer if d is not None and d.error is None else None
             ok = decision_right(d, item)
@@ -46,6 +50,9 @@ def report(name: str, decisions: list[tuple]) -> None:
             (follow if top is not None and same(answer, top.answer, item.options) else against).append(ok)
             for o in case.opinions:
                 agree[o.name] += o.valid and same(answer, o.answer, item.options)
+            if sorted(o.lower() for o in item.options or []) == ["no", "yes"]:
+                said_yes.append(same(answer, "yes", item.options))
+                gold_yes.append(same(item.answer, "yes", item.options))
         n = len(pairs)
 
         def pct(xs: list) -> str:
@@ -54,7 +61,7 @@ def report(name: str, decisions: list[tuple]) -> None:
         shares = ", ".join(f"{s} {100 * agree[s] / n:.0f}" for s in names)
         print(
             f"  {task:8s} {n:4d} {pct(right)} {100 * len(follow) / n:7.0f}% {pct(follow)} "
-            f"{100 * len(against) / n:7.0f}% {pct(against)}  {shares}"
+            f"{100 * len(against) / n:7.0f}% {pct(against)} {pct(said_yes)} ({pct(gold_yes).strip()})  {shares}"
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -171,6 +172,37 @@ def test_rehearsal_replays_a_share_of_the_earlier_stages_only():
     # replays easy cases; the reversed curriculum replays hard ones
     assert curriculum.before("medium") == ["easy"] and curriculum.before("hard") == ["easy", "medium"]
     assert curriculum.before("medium", reverse=True) == ["hard"] and curriculum.before("all") == []
+
+
+def test_balance_yes_no_draws_each_tasks_common_answer_down_to_the_rare_ones_count():
+    import random
+    from dataclasses import replace
+
+    def case(task, answer, options=("yes", "no")):
+        return PanelCase(replace(_item(answer, task=task), options=list(options)))
+
+    cases = (
+        [case("vqa-rad", "yes")] * 22
+        + [case("vqa-rad", "no")] * 7
+        + [case("slake", "Yes", ("Yes", "No"))] * 5
+        + [case("slake", "No", ("No", "Yes"))] * 9
+        + [case("slake", "CT", ("CT", "MRI"))] * 4  # not a yes / no question: kept
+        + [case("path", "yes")] * 3  # one answer only: nothing to balance against, kept
+    )
+    kept = curriculum.balance_yes_no(cases, random.Random(0))
+    count = Counter((c.item.task, c.item.answer.lower()) for c in kept)
+    assert count == {
+        ("vqa-rad", "yes"): 7,
+        ("vqa-rad", "no"): 7,
+        ("slake", "yes"): 5,
+        ("slake", "no"): 5,
+        ("slake", "ct"): 4,
+        ("path", "yes"): 3,
+    }
+    again = curriculum.balance_yes_no(cases, random.Random(0))
+    assert [id(c) for c in again] == [id(c) for c in kept]  # the same draws from the same seed
+    assert load_config("attending", "tiny").curriculum.balance_yes_no  # the tiny profile balances
+    assert not load_config("attending", "paper").curriculum.balance_yes_no  # the paper's does not
 
 
 # --- rewards --------------------------------------------------------------------------------------

@@ -155,6 +155,8 @@ class CurriculumSection:
     # Each stage after the first also replays this share (of its own size) of the earlier stages' cases, so
     # a stage of "overrule the panel" cases does not teach contradicting a right consensus (0: the paper's).
     rehearsal: float = 0.0
+    # Per stage and task, as many yes / no cases answered "yes" as "no" (curriculum.balance_yes_no); False: the paper's.
+    balance_yes_no: bool = False
 
 
 @dataclass

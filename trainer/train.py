@@ -202,6 +202,9 @@ def attending_groups(cfg, items, console) -> tuple[dict[str, list], list, dict]:
     groups, held = validation.split_groups(
         curriculum.split(cases, cfg.curriculum.min_specialists), cfg.data.val_share, cfg.data_root
     )
+    if cfg.curriculum.balance_yes_no:  # the training groups only: the held-back cases stay as they are
+        rng = random.Random(cfg.data.seed)
+        groups = {name: curriculum.balance_yes_no(group, rng) for name, group in groups.items()}
     summary = {
         "sizes": curriculum.sizes(groups),
         "by_task": curriculum.by_task(groups),
