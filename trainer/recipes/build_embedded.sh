@@ -103,7 +103,9 @@ triage=$!
 # 4. The attending physician (measured, not shipped; see step 6), from specialist B's weights, on the holdout cases: SFT warm-up on attending prompts
 #    (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard with the
 #    tiny profile's GRPO: G = 8, 16 prompts per step, dynamic sampling before each stage, two passes over the
-#    cases each stage keeps, each later stage replaying as many of the earlier stages' cases as it has. Completions up to 48 tokens: the reasoning says what the image shows.
+#    cases each stage keeps, each later stage replaying as many of the earlier stages' cases as it has, each stage's
+#    yes / no answers balanced per task, the entropy bonus a tenth of the paper's (the tiny profile). Completions up
+#    to 48 tokens: the reasoning says what the image shows.
 att="--panel $work/panel4.yaml --opinions $work/opinions.jsonl $held $val --set grpo.max_completion_length=48"
 train attending --profile tiny --output "$work/attending" --model "$spec_dir/specialist-b" $att \
   --set sft.warmup_steps=1500
