@@ -51,10 +51,15 @@ def slake_validation_images(root: Path):
         yield item.modality, item.image_ref.load()[0]
 
 
+def said_modality(rationale: str) -> str:
+    """Which of the three modalities the rationale names ("CT", "CT+MRI", "none")."""
+    said = sorted(m for m, pattern in MODALITY_WORDS.items() if pattern.search(rationale))
+    return "+".join(said) or "none"
+
+
 def names_modality(rationale: str, modality: str) -> bool:
     """The rationale names ``modality`` and no other of the three."""
-    said = {m for m, pattern in MODALITY_WORDS.items() if pattern.search(rationale)}
-    return said == {modality}
+    return said_modality(rationale) == modality
 
 
 def main() -> None:
@@ -92,11 +97,6 @@ def main() -> None:
     said = Counter((m, said_modality(r.triage.rationale)) for (m, _), r in zip(slake, records))
     for modality in sorted({m for m, _ in said}):  # where the misses go
         print(f"  {modality:6s} called " + ", ".join(f"{s} {n}" for (m, s), n in said.most_common() if m == modality))
-
-
-def said_modality(rationale: str) -> str:
-    said = sorted(m for m, pattern in MODALITY_WORDS.items() if pattern.search(rationale))
-    return "+".join(said) or "none"
 
 
 if __name__ == "__main__":

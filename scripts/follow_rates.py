@@ -24,6 +24,7 @@ def same(a: str | None, b: str | None, options) -> bool:
 
 
 def report(name: str, decisions: list[tuple]) -> None:
+    from mmedtui.tasks.scoring import is_yes_no, normalize
     from mmedtui.tasks.voting import panel_majority
     from trainer.validation import decision_right
 
@@ -50,9 +51,9 @@ def report(name: str, decisions: list[tuple]) -> None:
             (follow if top is not None and same(answer, top.answer, item.options) else against).append(ok)
             for o in case.opinions:
                 agree[o.name] += o.valid and same(answer, o.answer, item.options)
-            if sorted(o.lower() for o in item.options or []) == ["no", "yes"]:
+            if is_yes_no(item.answer):
                 said_yes.append(same(answer, "yes", item.options))
-                gold_yes.append(same(item.answer, "yes", item.options))
+                gold_yes.append(normalize(item.answer) == "yes")
         n = len(pairs)
 
         def pct(xs: list) -> str:

@@ -49,12 +49,12 @@ def balance_yes_no(cases: list[PanelCase], rng) -> list[PanelCase]:
     drawn down at random; every other case kept, in order). Grouping by agreement sorts by the panel's shared
     prior: where the specialists lean "yes", the cases they all get right are mostly "yes" ones, so a stage of
     them teaches "yes" (held-back VQA-RAD: 55 -> 84 % "yes" after such an easy stage, the gold being 46 %)."""
+    from mmedtui.tasks.scoring import is_yes_no, normalize
+
     by_answer: dict[tuple, list[int]] = {}
     for i, case in enumerate(cases):
-        options = case.item.options or []
-        gold = case.item.answer.strip().lower()
-        if sorted(o.lower() for o in options) == ["no", "yes"] and gold in ("yes", "no"):
-            by_answer.setdefault((case.item.task, gold), []).append(i)
+        if is_yes_no(case.item.answer):  # the gold says yes or no: a yes / no question
+            by_answer.setdefault((case.item.task, normalize(case.item.answer)), []).append(i)
     drop: set[int] = set()
     for task in sorted({task for task, _ in by_answer}):  # sorted: the same draws on every run
         yes, no = by_answer.get((task, "yes"), []), by_answer.get((task, "no"), [])
