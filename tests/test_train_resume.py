@@ -305,3 +305,25 @@ def test_force_config_records_the_change(world, tiny_model_dir, tmp_path, monkey
     assert [c["changes"] for c in state["config_changes"]] == [["train.max_steps: 4 -> 3"]]
     assert "max_steps: 3" in (run / "config.yaml").read_text()
     assert [m["stage_step"] for m in read_jsonl(run / "metrics.jsonl")] == [1, 2, 3]
+
+
+def test_a_finished_stage_keeps_its_record_when_a_resumed_run_plans_it_differently(tmp_path):
+    """A run resumed with changed settings (e.g. ``--force-config``) re-plans its stages; a stage already done
+    was trained on what its record says, so neither its case count nor its rows are rewritten."""
+    from types import SimpleNamespace
+
+    from trainer.run import RunDir
+    from trainer.stages import Stage, run_stages
+
+    run = RunDir(tmp_path / "run")
+    (run.stage_dir("warmup") / "final").mkdir(parents=True)
+    record = {"status": "done", "final": "stages/warmup/final", "steps": 5, "cases": 1841, "rows": 1841}
+    run.save_state({"stages": {"warmup": dict(record)}})
+
+    def never(*args):
+        raise AssertionError("a finished stage was trained again")
+
+    warmup = Stage("warmup", list(range(1770)), max_steps=5, info={"rows": 1770, "kind": "sft"})
+    final = run_stages(SimpleNamespace(role="attending"), run, [warmup], tmp_path / "start", never)
+    assert final == run.stage_dir("warmup") / "final"
+    assert run.load_state()["stages"]["warmup"] == record

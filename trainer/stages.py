@@ -95,13 +95,14 @@ def run_stages(
     live = [s for s in stages if len(s.dataset) > 0]
     for stage in stages:
         entry = entries.setdefault(stage.name, {"status": "pending"})
-        entry.update(
-            gamma=stage.gamma, beta=stage.beta, cases=len(stage.dataset), planned_steps=stage.max_steps, **stage.info
-        )
         if entry.get("status") == "done" and entry.get("final") and _abs(entry["final"], run).is_dir():
+            # Its record stays what it was trained with, even where a resumed run's settings have changed since.
             offset += int(entry.get("steps", 0))
             model_path = _abs(entry["final"], run)
             continue
+        entry.update(
+            gamma=stage.gamma, beta=stage.beta, cases=len(stage.dataset), planned_steps=stage.max_steps, **stage.info
+        )
         if len(stage.dataset) == 0:
             entry["status"] = "skipped"
             entry["reason"] = "no training cases in this stage"
