@@ -4,7 +4,8 @@ cards) from the result files, so no figure is copied by hand.
     python scripts/results_page.py --bench runs/bench-all/results.json --runs runs/embedded   # keep + regenerate
     python scripts/results_page.py                                                            # regenerate only
 
-The speed section comes from ``assets/results/speed.json``, which the speed scripts write (``--output``).
+The speed section comes from ``assets/results/speed.json``, which the speed scripts write (``--output``), and the
+table by question type from ``assets/results/by_type.json`` (``scripts/by_type.py --output``).
 ``--bench`` and ``--runs`` first copy the bench's ``results.json`` and the figures of the build's runs (vision
 pre-training, each finished attending run's ``state.json``) into ``assets/results/``: towers are added to
 those kept, the attending runs replace the kept ones as a set (one build's). The page is then generated from
@@ -160,6 +161,33 @@ def vision_table(training: dict) -> str:
             f"{h.get('modality', '–')} | {h.get('region', '–')} | {h.get('plane', '–')} | "
             f"{h.get('organ_answers', '–')} (n={h.get('n_organ_answers', '?')}) |"
         )
+    return "\n".join(lines)
+
+
+BY_TYPE_SYSTEMS = ("question-only", "nearest-image", "majority-vote", "static-pipeline", "mmedagent-rl")
+
+
+def by_type_table(figures: dict, task: str, least: int = 10) -> str:
+    """Rows: the specialists and the main systems; columns: the benchmark's question types with at least
+    ``least`` closed questions; a cell: `mc` on the scans and, in brackets, minus the same on grey images."""
+    systems = figures["by_type"][task]
+    counts: dict[str, int] = {}
+    for kinds in systems.values():
+        for kind, row in kinds.items():
+            counts[kind] = max(counts.get(kind, 0), row["n"])
+    kinds = sorted((k for k, n in counts.items() if n >= least), key=lambda k: -counts[k])
+    names = [s for s in systems if s.startswith("specialist:")] + [s for s in BY_TYPE_SYSTEMS if s in systems]
+    lines = [
+        "| system | " + " | ".join(f"{k} (n={counts[k]})" for k in kinds) + " |",
+        "|---|" + "---:|" * len(kinds),
+    ]
+    for name in names:
+        cells = []
+        for kind in kinds:
+            row = systems[name].get(kind, {})
+            gain = f" ({row['gain']:+.1f})" if "gain" in row else ""
+            cells.append(f"{row['mc']:.1f}{gain}" if "mc" in row else "–")
+        lines.append(f"| {'**' + name + '**' if name == 'mmedagent-rl' else name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -392,6 +420,10 @@ def main() -> None:
         blocks |= {"vision": vision_table(training), "stages": stage_table(training)}
     if speed:
         blocks["speed"] = speed_table(speed)
+    by_type_file = RESULTS / "by_type.json"
+    if by_type_file.is_file():
+        figures = json.loads(by_type_file.read_text(encoding="utf-8"))
+        blocks |= {f"by-type-{task}": by_type_table(figures, task) for task in figures["by_type"]}
     render(PAGE, blocks)
     render(README, {"headline": headline_table(doc)} | ({"speed": speed_summary(speed)} if speed else {}))
     cards = write_notes(doc)
