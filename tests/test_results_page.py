@@ -63,6 +63,8 @@ def test_the_shipped_cards_carry_the_bench_files_figures():
     panel = yaml.safe_load((ROOT / "assets" / "panel.yaml").read_text(encoding="utf-8"))
     checked = 0
     for name, system in model_systems(panel).items():
+        if not (ROOT / "assets" / "notes" / f"{name}.md").is_file():  # a card its own trainer writes (case-based)
+            continue
         results, sentence = measured_note(doc, system)
         card = (ROOT / "assets" / "models" / name / "README.md").read_text(encoding="utf-8")
         meta, body = split_front_matter(card)

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
-# Deterministic by seed; about 6 h 20 min on a 2-core CPU, summed from its steps' measured times, two jobs
-# sharing the cores (vision tower 13 min, specialist B 58, opinions 2; with the four-member panel and replay:
-# attending 111, its ablations two at a time 97 (no-entropy beside no-curriculum's 70) and about as long again
-# for fixed-entropy beside reverse-curriculum, not yet measured to the end).
+# Deterministic by seed. Measured step times, two jobs sharing a 2-core CPU: vision towers 11 / 23 / 14 min,
+# specialists B 58, A 69, C 12, opinions 4, triage 4, attending 106 (warm-up 20), reverse-curriculum 96; the other
+# three ablations about as long each (not yet measured on this panel). About 6 h in all, two steps at a time.
 # Run it again after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/recipes/build_embedded.sh [DATA_ROOT] [WORK_DIR]
@@ -100,7 +99,7 @@ train triage --profile tiny --output "$work/triage" --set sft.warmup_steps=800 -
   --set "model.vision_init=$work/visS" --set triage.generic_share=0.5 --max-steps 40 &
 triage=$!
 
-# 4. The attending physician (measured, not shipped; see step 6), from specialist B's weights, on the holdout cases: SFT warm-up on attending prompts
+# 4. The attending physician, from specialist B's weights, on the holdout cases: SFT warm-up on attending prompts
 #    (this warm-up model is the no-RL attending of `static-pipeline`), then C-MARL easy -> medium -> hard with the
 #    tiny profile's GRPO: G = 8, 16 prompts per step, dynamic sampling before each stage, two passes over the
 #    cases each stage keeps, each later stage replaying as many of the earlier stages' cases as it has, each stage's
@@ -124,10 +123,14 @@ fixed=$!
 train attending --profile tiny --output "$work/attending-reverse" $warm --reverse-curriculum
 wait "$fixed"
 
-# 6. Ship: float16 copies with model cards: specialist B (step 1) and the triage doctor. The attending,
-#    attending-sft and attending-no-curriculum shipped are still those of commit 08f218f's recipe, trained on the
-#    previous specialist B's opinions (assets/README.md); steps 4-5 on this panel replace them (export_model
-#    "$work/attending/final" attending ..., the warm-up and the four ablations likewise) only if the final
-#    attending's held-back mean reaches the shipped one's (55.8) and its four ablations are trained. The 2026-12-05
-#    run's hard stage took it to 57.9, below its warm-up's 61.5; three of its ablations were finished (assets/README.md).
+# 6. Ship: float16 copies with model cards (the specialists and the case-based one are exported above).
 export_model "$work/triage/final" triage "triage doctor"
+export_model "$work/attending/final" attending "attending physician (C-MARL)"
+export_model "$work/attending/stages/warmup/final" attending-sft "attending without RL (static-pipeline)"
+export_model "$work/attending-flat/final" attending-no-curriculum \
+  "attending without curriculum or entropy (no-curriculum)"
+export_model "$work/attending-no-entropy/final" attending-no-entropy "attending without entropy bonus (no-entropy)"
+export_model "$work/attending-fixed-entropy/final" attending-fixed-entropy \
+  "attending with one entropy bonus (fixed-entropy)"
+export_model "$work/attending-reverse/final" attending-reverse-curriculum \
+  "attending trained hard -> medium -> easy (reverse-curriculum)"
