@@ -69,7 +69,9 @@ def main() -> None:
             cells = [f"{k} {r.get('mc', '–')} / {r.get('mc_blank', '–')} ({r['n']})" for k, r in kinds.items()]
             print(f"  {system:28s} " + " · ".join(cells))
     if args.output:
-        args.output.write_text(json.dumps({"run": str(args.run), "by_type": figures}, indent=1) + "\n")
+        args.output.write_text(
+            json.dumps({"run": str(args.run), "by_type": figures}, indent=1) + "\n", encoding="utf-8"
+        )
         print(f"\nwrote {args.output}")
 
 
