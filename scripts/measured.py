@@ -31,8 +31,9 @@ def _commit() -> str | None:
     return out.stdout.strip() or None
 
 
-def record(path: Path | None, key: str, figures: dict) -> None:
-    """Replace entry ``key`` of ``path`` (made if missing) with ``figures`` and how they were measured."""
+def record(path: Path | None, key: str, figures: dict, module: str | None = None) -> None:
+    """Replace entry ``key`` of ``path`` (made if missing) with ``figures`` and how they were measured (as
+    ``python -m module`` where the script only records what that module measured)."""
     if path is None:
         return
     doc = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
@@ -44,7 +45,7 @@ def record(path: Path | None, key: str, figures: dict) -> None:
         del args[i : i + 2]
     doc[key] = {
         "figures": figures,
-        "command": portable(shlex.join(["python", str(where), *args])),
+        "command": portable(shlex.join(["python", *(["-m", module] if module else [str(where)]), *args])),
         "date": time.strftime("%Y-%m-%d"),
         "commit": _commit(),
         "machine": f"{os.cpu_count()} cores, {platform.machine()}, {platform.system()}",

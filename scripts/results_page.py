@@ -27,6 +27,7 @@ import yaml
 
 from export import recard
 from mmedtui.bench.difficulty import LEVELS  # easy / medium / hard: how many specialists were right (all, some, none)
+from mmedtui.bench.latency import WARM
 from trainer.model_card import portable, split_front_matter
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -234,9 +235,6 @@ def stage_table(training: dict) -> str:
         run = "all runs" if len(where) == len(runs) > 1 else ", ".join(where)
         lines.append(f"| {run} | {system} (their opinions) | – | – | – | {acc} | – | – | – | – | – |")
     return "\n".join(lines)
-
-
-WARM = "the same consultation again (warm)"  # scripts/latency.py's last phase
 
 
 def _when(entry: dict) -> str:

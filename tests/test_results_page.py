@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import yaml
@@ -123,7 +124,21 @@ def test_the_speed_figures_on_both_pages_are_those_of_the_speed_file():
     assert f"<!-- generated:speed -->\n{speed_table(speed)}\n<!-- /generated -->" in page
     assert f"<!-- generated:speed -->\n{speed_summary(speed)}\n<!-- /generated -->" in readme
     for entry in speed.values():  # every figure carries how, when and at which commit it was measured
-        assert entry["command"].startswith("python scripts/") and entry["date"] and entry["commit"]
+        assert entry["command"].startswith(("python scripts/", "python -m mmedtui.bench.")) and entry["date"]
+        assert entry["commit"]
+
+
+def test_a_recorded_entry_names_the_module_that_measured_it(tmp_path, monkeypatch):
+    from measured import record
+
+    monkeypatch.setattr(sys, "argv", ["scripts/latency.py", "scan.jpg", "--repeats", "5", "--output", "x.json"])
+    path = tmp_path / "speed.json"
+    record(path, "latency", {"consult_s": 5.0}, module="mmedtui.bench.latency")
+    record(path, "other", {"n": 1})
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["latency"]["command"] == "python -m mmedtui.bench.latency scan.jpg --repeats 5"
+    assert doc["latency"]["figures"] == {"consult_s": 5.0}
+    assert doc["other"]["command"].endswith("latency.py scan.jpg --repeats 5")  # the script itself
 
 
 def test_the_speed_table_gives_each_script_its_rows():

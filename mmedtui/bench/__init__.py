@@ -8,7 +8,8 @@
     score.py    one answer per system, its correctness, cells with bootstrap CIs
     paired.py   MMedAgent-RL minus each baseline on the same items, paired bootstrap CIs
     table.py    the Rich table;  output.py  results.json / results.csv / samples.jsonl, atomically
-(the throughput and latency benchmarks are scripts: scripts/speed.py, scripts/latency.py)
+    latency.py  ``python -m mmedtui.bench.latency IMAGE``: start-up, consultation and warm latency, peak memory
+(the throughput benchmark is a script: scripts/speed.py)
 """
 
 from __future__ import annotations
