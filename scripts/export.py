@@ -13,7 +13,9 @@ the ``results:`` that the notes' front matter lists (the measured bench figures)
 from __future__ import annotations
 
 import argparse
+import filecmp
 import math
+import os
 import re
 import shutil
 from pathlib import Path
@@ -72,9 +74,20 @@ def export(source: Path, target: Path, role: str, command: str, notes: Path | No
     (tmp / "README.md").write_text(
         build_card(run_card, f"mmedtui-{target.name}", role, command, params, _read(notes)), encoding="utf-8"
     )
+    _keep_unchanged_stamps(tmp, target)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
+
+
+def _keep_unchanged_stamps(new: Path, old: Path) -> None:
+    """A file the re-export wrote byte for byte as before keeps its old mtime: the bench's and the opinions'
+    caches key on the weights' stamps (``locate.weights_stamp``), and an unchanged model must not miss them."""
+    for path in new.iterdir():
+        before = old / path.name
+        if path.is_file() and before.is_file() and filecmp.cmp(path, before, shallow=False):
+            stat = before.stat()
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
 
 
 def recard(folder: Path, notes: Path | None = None, command: str | None = None) -> Path:

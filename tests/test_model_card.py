@@ -98,3 +98,23 @@ def test_recard_rebuilds_a_shipped_card_as_shipped(tmp_path):
     recard(folder, ROOT / "assets" / "notes" / "triage.md")
     assert (folder / "README.md").read_text(encoding="utf-8") == before
     assert yaml.safe_load(before.split("---\n")[1])["pipeline_tag"] == "image-text-to-text"
+
+
+def test_reexporting_an_unchanged_model_keeps_its_weight_stamps(tmp_path):
+    from export import export
+    from mmedtui.agents.locate import weights_stamp
+
+    pytest.importorskip("safetensors")
+    source = ROOT / "assets" / "models" / "specialist-c"
+    target = export(source, tmp_path / "c", "specialist", "make it")
+    before = weights_stamp(target)
+    assert any(name == "model.safetensors" for name, *_ in before)
+    export(source, target, "specialist", "make it again")  # a new card, the same weights
+    assert weights_stamp(target) == before
+    (tmp_path / "other").mkdir()
+    for name, *_ in before:  # a changed file is not given the old stamp
+        shutil.copy2(target / name, tmp_path / "other" / name)
+    weights = tmp_path / "other" / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-1] + b" ")
+    export(source, tmp_path / "other", "specialist", "make it")
+    assert weights_stamp(tmp_path / "other") != before
