@@ -2,8 +2,8 @@
 # Rebuild the embedded default panel (assets/models/*) from ../shared/data with the project's own commands.
 # Deterministic by seed. Measured step times, two jobs sharing a 2-core CPU: vision towers 11 / 23 / 14 min,
 # specialists B 58, A 69, C 12, opinions 4, triage 4, attending over 96 (warm-up 20), reverse-curriculum over 95
-# (each had a stage resumed after a stop, which counts its last sitting only); the other three ablations about as
-# long each (not yet measured on this panel). About 6 h in all, two steps at a time.
+# (each had a stage resumed after a stop, which counts its last sitting only), fixed-entropy 132, no-entropy over
+# 113 and no-curriculum 103 (three jobs sharing the two cores). About 6 h in all, two steps at a time.
 # Run it again after a kill: finished steps are skipped and an interrupted one continues with --resume.
 #
 #   bash trainer/recipes/build_embedded.sh [DATA_ROOT] [WORK_DIR]
